@@ -1,0 +1,288 @@
+//! The node's DAG-CBOR, written and read by hand.
+//!
+//! The node shape is fixed (an array of 256 maps or one-element arrays), so a
+//! direct writer emits canonical bytes into the caller's buffer with no
+//! intermediate values, and a direct reader can reject every non-canonical or
+//! off-shape input with a precise error while allocating only what the input
+//! itself holds. The tests check both against `serde_ipld_dagcbor`.
+
+use cid::Cid;
+
+use crate::error::{DecodeError, DecodeErrorKind};
+use crate::node::{Bucket, Node, SLOT_COUNT, Slot, canonical_key_order};
+
+const MAJOR_BYTES: u8 = 2;
+const MAJOR_TEXT: u8 = 3;
+const MAJOR_ARRAY: u8 = 4;
+const MAJOR_MAP: u8 = 5;
+const MAJOR_TAG: u8 = 6;
+const TAG_LINK: u64 = 42;
+/// The node header: an array of 256 entries (`0x99 0x01 0x00`).
+const NODE_HEADER: [u8; 3] = [0x99, 0x01, 0x00];
+
+fn write_head(buf: &mut Vec<u8>, major: u8, value: u64) {
+    let m = major << 5;
+    match value {
+        0..=23 => buf.push(m | value as u8),
+        24..=0xff => buf.extend_from_slice(&[m | 24, value as u8]),
+        0x100..=0xffff => {
+            buf.push(m | 25);
+            buf.extend_from_slice(&(value as u16).to_be_bytes());
+        }
+        0x1_0000..=0xffff_ffff => {
+            buf.push(m | 26);
+            buf.extend_from_slice(&(value as u32).to_be_bytes());
+        }
+        _ => {
+            buf.push(m | 27);
+            buf.extend_from_slice(&value.to_be_bytes());
+        }
+    }
+}
+
+fn head_len(value: u64) -> usize {
+    match value {
+        0..=23 => 1,
+        24..=0xff => 2,
+        0x100..=0xffff => 3,
+        0x1_0000..=0xffff_ffff => 5,
+        _ => 9,
+    }
+}
+
+fn write_link(buf: &mut Vec<u8>, cid: &Cid) {
+    write_head(buf, MAJOR_TAG, TAG_LINK);
+    let len = cid.encoded_len();
+    write_head(buf, MAJOR_BYTES, len as u64 + 1);
+    buf.push(0x00);
+    // Writing into a Vec cannot fail.
+    let _ = cid.write_bytes(&mut *buf);
+}
+
+fn link_len(cid: &Cid) -> usize {
+    let len = cid.encoded_len() + 1;
+    2 + head_len(len as u64) + len
+}
+
+pub(crate) fn encode_node(node: &Node<Cid>, buf: &mut Vec<u8>) {
+    buf.extend_from_slice(&NODE_HEADER);
+    let mut next = 0usize;
+    for (index, slot) in node.iter() {
+        let index = usize::from(index);
+        buf.resize(buf.len() + (index - next), 0xa0);
+        next = index + 1;
+        match slot {
+            Slot::Bucket(bucket) => {
+                write_head(buf, MAJOR_MAP, bucket.len() as u64);
+                for (key, link) in bucket.iter() {
+                    write_head(buf, MAJOR_TEXT, key.len() as u64);
+                    buf.extend_from_slice(key.as_bytes());
+                    write_link(buf, link);
+                }
+            }
+            Slot::Child(link) => {
+                write_head(buf, MAJOR_ARRAY, 1);
+                write_link(buf, link);
+            }
+        }
+    }
+    buf.resize(buf.len() + (SLOT_COUNT - next), 0xa0);
+}
+
+pub(crate) fn encoded_len(node: &Node<Cid>) -> usize {
+    let empty = SLOT_COUNT - node.occupied_len();
+    let slots: usize = node
+        .iter()
+        .map(|(_, slot)| match slot {
+            Slot::Bucket(bucket) => {
+                head_len(bucket.len() as u64)
+                    + bucket
+                        .iter()
+                        .map(|(k, l)| head_len(k.len() as u64) + k.len() + link_len(l))
+                        .sum::<usize>()
+            }
+            Slot::Child(link) => 1 + link_len(link),
+        })
+        .sum();
+    NODE_HEADER.len() + empty + slots
+}
+
+/// A cursor over the input that reads canonical CBOR heads.
+struct Reader<'a> {
+    input: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn error(&self, kind: DecodeErrorKind) -> DecodeError {
+        DecodeError {
+            offset: self.pos,
+            kind,
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&end| end <= self.input.len())
+            .ok_or_else(|| self.error(DecodeErrorKind::UnexpectedEnd))?;
+        let bytes = &self.input[self.pos..end];
+        self.pos = end;
+        Ok(bytes)
+    }
+
+    fn peek(&self) -> Result<u8, DecodeError> {
+        self.input
+            .get(self.pos)
+            .copied()
+            .ok_or_else(|| self.error(DecodeErrorKind::UnexpectedEnd))
+    }
+
+    /// Reads a head, returning (major type, argument); rejects non-shortest
+    /// forms and indefinite lengths, as DAG-CBOR requires.
+    fn head(&mut self) -> Result<(u8, u64), DecodeError> {
+        let start = self.pos;
+        let first = self.take(1)?[0];
+        let major = first >> 5;
+        let info = first & 0x1f;
+        let (value, min) = match info {
+            0..=23 => return Ok((major, u64::from(info))),
+            24 => (u64::from(self.take(1)?[0]), 24),
+            25 => (u64::from(u16::from_be_bytes([self.take(1)?[0], self.take(1)?[0]])), 0x100),
+            26 => {
+                let b = self.take(4)?;
+                (u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])), 0x1_0000)
+            }
+            27 => {
+                let b = self.take(8)?;
+                let mut a = [0u8; 8];
+                a.copy_from_slice(b);
+                (u64::from_be_bytes(a), 0x1_0000_0000)
+            }
+            _ => {
+                return Err(DecodeError {
+                    offset: start,
+                    kind: DecodeErrorKind::NonCanonicalHead,
+                });
+            }
+        };
+        if value < min {
+            return Err(DecodeError {
+                offset: start,
+                kind: DecodeErrorKind::NonCanonicalHead,
+            });
+        }
+        Ok((major, value))
+    }
+
+    /// A length that must fit in the remaining input (each item takes at least a byte).
+    fn bounded_len(&self, value: u64) -> Result<usize, DecodeError> {
+        usize::try_from(value)
+            .ok()
+            .filter(|&n| n <= self.input.len() - self.pos)
+            .ok_or_else(|| self.error(DecodeErrorKind::UnexpectedEnd))
+    }
+
+    fn link(&mut self) -> Result<Cid, DecodeError> {
+        let start = self.pos;
+        let not_a_link = DecodeError {
+            offset: start,
+            kind: DecodeErrorKind::NotALink,
+        };
+        if self.head()? != (MAJOR_TAG, TAG_LINK) {
+            return Err(not_a_link);
+        }
+        let (major, len) = self.head()?;
+        if major != MAJOR_BYTES {
+            return Err(not_a_link);
+        }
+        let len = self.bounded_len(len)?;
+        let bytes = self.take(len)?;
+        let invalid = |msg: String| DecodeError {
+            offset: start,
+            kind: DecodeErrorKind::InvalidCid(msg),
+        };
+        match bytes.split_first() {
+            Some((0x00, cid_bytes)) => {
+                let mut cursor = cid_bytes;
+                let cid = Cid::read_bytes(&mut cursor).map_err(|e| invalid(e.to_string()))?;
+                if !cursor.is_empty() {
+                    return Err(invalid("bytes after the CID".into()));
+                }
+                Ok(cid)
+            }
+            _ => Err(invalid("missing the 0x00 multibase prefix".into())),
+        }
+    }
+
+    fn bucket(&mut self, len: u64, max_entries: usize) -> Result<Bucket, DecodeError> {
+        if usize::try_from(len).map_or(true, |n| n > max_entries) {
+            return Err(self.error(DecodeErrorKind::BucketTooLarge {
+                len,
+                max: max_entries,
+            }));
+        }
+        let len = self.bounded_len(len)?;
+        let mut entries: Vec<(Box<str>, Cid)> = Vec::with_capacity(len);
+        for _ in 0..len {
+            let key_start = self.pos;
+            let (major, key_len) = self.head()?;
+            if major != MAJOR_TEXT {
+                return Err(DecodeError {
+                    offset: key_start,
+                    kind: DecodeErrorKind::KeyNotText,
+                });
+            }
+            let key_len = self.bounded_len(key_len)?;
+            let key = std::str::from_utf8(self.take(key_len)?).map_err(|_| DecodeError {
+                offset: key_start,
+                kind: DecodeErrorKind::InvalidUtf8,
+            })?;
+            if let Some((last, _)) = entries.last() {
+                if canonical_key_order(last, key) != std::cmp::Ordering::Less {
+                    return Err(DecodeError {
+                        offset: key_start,
+                        kind: DecodeErrorKind::KeyOrder,
+                    });
+                }
+            }
+            let link = self.link()?;
+            entries.push((key.into(), link));
+        }
+        Ok(Bucket::from_sorted(entries))
+    }
+}
+
+pub(crate) fn decode_node(input: &[u8], max_bucket_entries: usize) -> Result<Node<Cid>, DecodeError> {
+    let mut r = Reader { input, pos: 0 };
+    if r.take(NODE_HEADER.len()).ok() != Some(&NODE_HEADER[..]) {
+        return Err(DecodeError {
+            offset: 0,
+            kind: DecodeErrorKind::NotANode,
+        });
+    }
+    let mut slots = Vec::new();
+    for index in 0..=255u8 {
+        let entry_start = r.pos;
+        if r.peek()? == 0xa0 {
+            r.pos += 1;
+            continue;
+        }
+        let slot = match r.head()? {
+            (MAJOR_MAP, len) => Slot::Bucket(r.bucket(len, max_bucket_entries)?),
+            (MAJOR_ARRAY, 1) => Slot::Child(r.link()?),
+            _ => {
+                return Err(DecodeError {
+                    offset: entry_start,
+                    kind: DecodeErrorKind::InvalidEntry,
+                });
+            }
+        };
+        slots.push((index, slot));
+    }
+    if r.pos != input.len() {
+        return Err(r.error(DecodeErrorKind::TrailingBytes));
+    }
+    Ok(Node::from_ordered_slots(slots))
+}

@@ -1,0 +1,84 @@
+use std::sync::Arc;
+
+use hamt_codec::{Blake3KeyHasher, KeyHasher};
+
+/// How a [`Hamt`](crate::Hamt) hashes keys, shapes buckets and uses memory.
+///
+/// The defaults are py-hamt's: blake3 key hashes and buckets of at most 4
+/// entries. Blocks are addressed with the store's own
+/// [`hash_algorithm`](hamt_store::BlockStore::hash_algorithm) (blake3 unless
+/// configured), as py-hamt's `KuboCAS(hasher=...)` does.
+///
+/// ```
+/// use hamt::HamtConfig;
+/// let config = HamtConfig::default().with_max_bucket_size(8).with_cache_bytes(16 << 20);
+/// assert_eq!(config.max_bucket_size(), 8);
+/// ```
+#[derive(Debug, Clone)]
+pub struct HamtConfig {
+    pub(crate) max_bucket_size: usize,
+    pub(crate) key_hasher: Arc<dyn KeyHasher>,
+    pub(crate) cache_bytes: usize,
+    pub(crate) max_read_bucket_size: usize,
+    pub(crate) value_buffer_bytes: usize,
+}
+
+impl Default for HamtConfig {
+    fn default() -> Self {
+        HamtConfig {
+            max_bucket_size: 4,
+            key_hasher: Arc::new(Blake3KeyHasher),
+            cache_bytes: 64 << 20,
+            max_read_bucket_size: 1024,
+            value_buffer_bytes: 64 << 20,
+        }
+    }
+}
+
+impl HamtConfig {
+    /// The most entries a bucket holds before it becomes a child node (py-hamt's
+    /// `max_bucket_size`, default 4; at least 1). It shapes the tree, so it
+    /// changes root CIDs: writers of one HAMT must agree on it. Readers need not.
+    pub fn with_max_bucket_size(mut self, max: usize) -> Self {
+        self.max_bucket_size = max.max(1);
+        self.max_read_bucket_size = self.max_read_bucket_size.max(self.max_bucket_size);
+        self
+    }
+
+    /// The key hash function (default blake3, py-hamt's `blake3_hashfn`).
+    pub fn with_key_hasher(mut self, hasher: Arc<dyn KeyHasher>) -> Self {
+        self.key_hasher = hasher;
+        self
+    }
+
+    /// Memory budget, in bytes, of the cache of decoded stored nodes (default 64 MiB; 0 disables it).
+    pub fn with_cache_bytes(mut self, bytes: usize) -> Self {
+        self.cache_bytes = bytes;
+        self
+    }
+
+    /// The largest bucket accepted when reading a node (default 1024, and never
+    /// less than the bucket size): a bound on what a hostile block can make the
+    /// reader allocate, loose enough to read HAMTs written with bigger buckets.
+    pub fn with_max_read_bucket_size(mut self, max: usize) -> Self {
+        self.max_read_bucket_size = max.max(self.max_bucket_size);
+        self
+    }
+
+    /// Bytes of new value blocks held before they are written to the store
+    /// ahead of the next flush (default 64 MiB).
+    pub fn with_value_buffer_bytes(mut self, bytes: usize) -> Self {
+        self.value_buffer_bytes = bytes;
+        self
+    }
+
+    /// The configured bucket size.
+    pub fn max_bucket_size(&self) -> usize {
+        self.max_bucket_size
+    }
+
+    /// The configured key hasher.
+    pub fn key_hasher(&self) -> &Arc<dyn KeyHasher> {
+        &self.key_hasher
+    }
+}

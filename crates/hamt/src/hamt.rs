@@ -1,0 +1,485 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use hamt_codec::{BlockCodec, Cid, KeyHash, Node, Slot};
+use hamt_store::{Block, BlockStore, ByteRange};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::cache::{CacheStats, NodeCache};
+use crate::tree::{self, Child, DirtyNode, TreeContext, TreeError};
+use crate::{HamtConfig, HamtError};
+
+/// Marks [`Hamt::len`] as not yet counted.
+const LEN_UNKNOWN: u64 = u64::MAX;
+
+/// A hash array mapped trie of string keys to byte values over a
+/// content-addressed [`BlockStore`], byte-compatible with py-hamt 3.6.0.
+///
+/// Writes ([`insert`](Self::insert), [`remove`](Self::remove)) change an
+/// in-memory tree of dirty nodes; [`flush`](Self::flush) writes them bottom-up
+/// in one batch and returns the root CID (py-hamt's `make_read_only`). Reads
+/// take `&self`: a flushed HAMT behind an `Arc` serves any number of
+/// concurrent readers, sharing a bounded cache of decoded nodes.
+///
+/// ```
+/// use hamt::{Hamt, HamtConfig};
+/// use hamt_store::MemoryStore;
+/// use std::sync::Arc;
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let store = Arc::new(MemoryStore::new());
+/// let mut map = Hamt::new(store.clone(), HamtConfig::default());
+/// map.insert("temp/c/0/0", b"chunk".to_vec()).await?;
+/// let root = map.flush().await?;
+///
+/// let reader = Hamt::open(store, root, HamtConfig::default()).await?;
+/// assert_eq!(reader.get("temp/c/0/0").await?.as_deref(), Some(&b"chunk"[..]));
+/// assert_eq!(reader.len().await?, 1);
+/// # Ok::<(), hamt::HamtError>(())
+/// # }).unwrap();
+/// ```
+pub struct Hamt<S> {
+    store: S,
+    config: HamtConfig,
+    root: Child,
+    cache: NodeCache,
+    /// Value blocks inserted but not yet written, by CID.
+    pending_values: HashMap<Cid, Block>,
+    pending_bytes: usize,
+    len: AtomicU64,
+}
+
+impl<S> std::fmt::Debug for Hamt<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hamt")
+            .field(
+                "root",
+                &match self.root {
+                    Child::Stored(cid) => Some(cid),
+                    Child::Dirty(_) => None,
+                },
+            )
+            .field("max_bucket_size", &self.config.max_bucket_size)
+            .field("pending_values", &self.pending_values.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A node on a read path: borrowed from the write tree, or shared from the cache.
+enum NodeRef<'a> {
+    Dirty(&'a DirtyNode),
+    Stored(Arc<Node>),
+}
+
+impl<S: BlockStore> Hamt<S> {
+    /// A new, empty HAMT (py-hamt's `HAMT.build` with no root).
+    pub fn new(store: S, config: HamtConfig) -> Self {
+        Self::with_root(store, config, Child::Dirty(Box::default()), 0)
+    }
+
+    /// Opens the HAMT whose root node is `root`, reading (and checking) the root node now.
+    pub async fn open(store: S, root: Cid, config: HamtConfig) -> Result<Self, HamtError> {
+        let hamt = Self::with_root(store, config, Child::Stored(root), LEN_UNKNOWN);
+        hamt.load(&root).await?;
+        Ok(hamt)
+    }
+
+    fn with_root(store: S, config: HamtConfig, root: Child, len: u64) -> Self {
+        Hamt {
+            store,
+            cache: NodeCache::new(config.cache_bytes),
+            config,
+            root,
+            pending_values: HashMap::new(),
+            pending_bytes: 0,
+            len: AtomicU64::new(len),
+        }
+    }
+
+    /// The store this HAMT reads and writes.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &HamtConfig {
+        &self.config
+    }
+
+    /// The root CID, if nothing changed since the last flush or open.
+    pub fn root_cid(&self) -> Option<Cid> {
+        match self.root {
+            Child::Stored(cid) => Some(cid),
+            Child::Dirty(_) => None,
+        }
+    }
+
+    /// Whether there are changes not yet flushed.
+    pub fn is_dirty(&self) -> bool {
+        self.root_cid().is_none() || !self.pending_values.is_empty()
+    }
+
+    /// What the node cache holds.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache.stats()
+    }
+
+    /// Empties the node cache (py-hamt's `cache_vacate` on a read-only HAMT).
+    pub fn clear_cache(&self) {
+        self.cache.clear();
+    }
+
+    fn hash_key(&self, key: &str) -> KeyHash {
+        self.config.key_hasher.hash(key.as_bytes())
+    }
+
+    /// Reads a stored node through the cache.
+    async fn load(&self, cid: &Cid) -> Result<Arc<Node>, HamtError> {
+        load_node(&self.store, &self.cache, self.config.max_read_bucket_size, cid).await
+    }
+
+    // ---------------------------------------------------------------- reads
+
+    /// The link of the value block stored for `key` (py-hamt's `get_pointer`).
+    pub async fn get_link(&self, key: &str) -> Result<Option<Cid>, HamtError> {
+        let hash = self.hash_key(key);
+        let mut depth = 0;
+        let mut node = match &self.root {
+            Child::Dirty(node) => NodeRef::Dirty(node),
+            Child::Stored(cid) => NodeRef::Stored(self.load(cid).await?),
+        };
+        loop {
+            let index = tree::slot_index(&hash, depth)
+                .map_err(|_| HamtError::HashExhausted { key: key.to_owned() })?;
+            let next = match &node {
+                NodeRef::Dirty(n) => match n.get(index) {
+                    None => return Ok(None),
+                    Some(Slot::Bucket(bucket)) => return Ok(bucket.get(key).copied()),
+                    Some(Slot::Child(Child::Dirty(child))) => NodeRef::Dirty(child),
+                    Some(Slot::Child(Child::Stored(cid))) => NodeRef::Stored(self.load(cid).await?),
+                },
+                NodeRef::Stored(n) => match n.get(index) {
+                    None => return Ok(None),
+                    Some(Slot::Bucket(bucket)) => return Ok(bucket.get(key).copied()),
+                    Some(Slot::Child(cid)) => NodeRef::Stored(self.load(cid).await?),
+                },
+            };
+            node = next;
+            depth += 1;
+        }
+    }
+
+    /// Whether `key` is in the map.
+    pub async fn contains_key(&self, key: &str) -> Result<bool, HamtError> {
+        Ok(self.get_link(key).await?.is_some())
+    }
+
+    /// The value stored for `key`.
+    pub async fn get(&self, key: &str) -> Result<Option<Bytes>, HamtError> {
+        self.get_range(key, ByteRange::Full).await
+    }
+
+    /// A byte range of the value stored for `key` (py-hamt's
+    /// `get(key, offset, length, suffix)`), read from the store as a range.
+    ///
+    /// ```
+    /// # use hamt::{Hamt, HamtConfig}; use hamt_store::{MemoryStore, ByteRange};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let mut map = Hamt::new(MemoryStore::new(), HamtConfig::default());
+    /// map.insert("k", b"0123456789".to_vec()).await?;
+    /// let tail = map.get_range("k", ByteRange::Suffix(3)).await?;
+    /// assert_eq!(tail.as_deref(), Some(&b"789"[..]));
+    /// # Ok::<(), hamt::HamtError>(()) }).unwrap();
+    /// ```
+    pub async fn get_range(&self, key: &str, range: ByteRange) -> Result<Option<Bytes>, HamtError> {
+        match self.get_link(key).await? {
+            Some(link) => Ok(Some(self.read_value(&link, range).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Reads a value block (or part of it) by its link.
+    pub async fn read_value(&self, link: &Cid, range: ByteRange) -> Result<Bytes, HamtError> {
+        if let Some(block) = self.pending_values.get(link) {
+            let data = block.data();
+            return Ok(data.slice(range.to_index_range(data.len())));
+        }
+        Ok(self.store.get_range(link, range).await?)
+    }
+
+    /// The value for `key`, decoded from DAG-CBOR (py-hamt with `values_are_bytes=False`).
+    pub async fn get_dagcbor<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, HamtError> {
+        let Some(bytes) = self.get(key).await? else {
+            return Ok(None);
+        };
+        hamt_codec::value::decode(&bytes)
+            .map(Some)
+            .map_err(|source| HamtError::Value { key: key.to_owned(), source })
+    }
+
+    /// Number of entries. Counted by walking the tree the first time after an
+    /// open (py-hamt always walks), then kept up to date by writes.
+    pub async fn len(&self) -> Result<u64, HamtError> {
+        let known = self.len.load(Ordering::Relaxed);
+        if known != LEN_UNKNOWN {
+            return Ok(known);
+        }
+        let mut count = 0u64;
+        self.walk(|node| {
+            count += node_bucket_entries(node) as u64;
+        })
+        .await?;
+        self.len.store(count, Ordering::Relaxed);
+        Ok(count)
+    }
+
+    /// Whether the map has no entries.
+    pub async fn is_empty(&self) -> Result<bool, HamtError> {
+        Ok(self.len().await? == 0)
+    }
+
+    /// Visits every node, dirty or stored, depth first.
+    pub(crate) async fn walk(&self, mut visit: impl FnMut(&NodeView<'_>)) -> Result<(), HamtError> {
+        let mut stack = vec![self.root_ref()];
+        while let Some(item) = stack.pop() {
+            let view = self.resolve(item).await?;
+            visit(&view);
+            push_children(&view, &mut stack);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn root_ref(&self) -> ChildRef<'_> {
+        ChildRef::from(&self.root)
+    }
+
+    pub(crate) async fn resolve<'a>(&self, item: ChildRef<'a>) -> Result<NodeView<'a>, HamtError> {
+        Ok(match item {
+            ChildRef::Dirty(node) => NodeView::Dirty(node),
+            ChildRef::Stored(cid) => NodeView::Stored(self.load(&cid).await?),
+        })
+    }
+
+    // --------------------------------------------------------------- writes
+
+    /// Sets `key` to `value`, returning the link of the value it replaced.
+    ///
+    /// The value becomes a raw block (its CID is computed now; the block is
+    /// written at the next flush, or sooner when the buffer of new values
+    /// passes its budget). The tree changes only in memory until [`flush`](Self::flush).
+    pub async fn insert(&mut self, key: &str, value: impl Into<Bytes>) -> Result<Option<Cid>, HamtError> {
+        let block = Block::new(BlockCodec::Raw, self.store.hash_algorithm(), value.into());
+        let link = *block.cid();
+        let old = self.insert_link(key, link).await?;
+        self.buffer_value(block).await?;
+        Ok(old)
+    }
+
+    /// Sets `key` to a value encoded as DAG-CBOR (py-hamt with `values_are_bytes=False`).
+    pub async fn insert_dagcbor<T: Serialize + ?Sized>(
+        &mut self,
+        key: &str,
+        value: &T,
+    ) -> Result<Option<Cid>, HamtError> {
+        let bytes = hamt_codec::value::encode(value).map_err(|source| HamtError::Value {
+            key: key.to_owned(),
+            source,
+        })?;
+        self.insert(key, bytes).await
+    }
+
+    /// Sets `key` to the link of a value block that is already in the store.
+    pub async fn insert_link(&mut self, key: &str, link: Cid) -> Result<Option<Cid>, HamtError> {
+        let hash = self.hash_key(key);
+        let old = self
+            .run_on_tree(key, |root, cx| tree::insert(root, 0, (&hash, key, link), cx))
+            .await?;
+        if old.is_none() {
+            self.adjust_len(1);
+        }
+        Ok(old)
+    }
+
+    /// Removes `key`, returning the link of its value.
+    ///
+    /// Like py-hamt 3.6.0, every subtree on the key's path left with at most
+    /// `max_bucket_size` entries folds back into a bucket of its parent, so the
+    /// same entries always give the same root CID, whatever the history.
+    pub async fn remove(&mut self, key: &str) -> Result<Option<Cid>, HamtError> {
+        let hash = self.hash_key(key);
+        let plan = self
+            .run_on_tree(key, |root, cx| tree::plan_removal(root, 0, &hash, key, cx))
+            .await?;
+        let Some(plan) = plan else {
+            return Ok(None);
+        };
+        let removed = match &mut self.root {
+            Child::Dirty(root) => tree::apply_removal(root, 0, &hash, key, plan),
+            Child::Stored(_) => None,
+        };
+        if removed.is_some() {
+            self.adjust_len(-1);
+        }
+        Ok(removed)
+    }
+
+    /// Runs a pure tree function on the write tree, loading each stored node
+    /// it asks for and running it again, until it finishes.
+    async fn run_on_tree<T>(
+        &mut self,
+        key: &str,
+        mut f: impl FnMut(&mut DirtyNode, &TreeContext<'_>) -> Result<T, TreeError>,
+    ) -> Result<T, HamtError> {
+        let mut loaded: HashMap<Cid, Arc<Node>> = HashMap::new();
+        loop {
+            let Hamt { root, cache, config, .. } = &mut *self;
+            let nodes = |cid: &Cid| loaded.get(cid).cloned().or_else(|| cache.get(cid));
+            let cx = TreeContext {
+                max_bucket_size: config.max_bucket_size,
+                hasher: &*config.key_hasher,
+                nodes: &nodes,
+            };
+            let result = tree::make_dirty(root, &cx).and_then(|root| f(root, &cx));
+            match result {
+                Ok(value) => return Ok(value),
+                Err(TreeError::HashExhausted) => {
+                    return Err(HamtError::HashExhausted { key: key.to_owned() });
+                }
+                Err(TreeError::Need(cid)) => {
+                    let node = self.load(&cid).await?;
+                    loaded.insert(cid, node);
+                }
+            }
+        }
+    }
+
+    fn adjust_len(&mut self, delta: i64) {
+        let len = self.len.get_mut();
+        if *len != LEN_UNKNOWN {
+            *len = len.saturating_add_signed(delta);
+        }
+    }
+
+    async fn buffer_value(&mut self, block: Block) -> Result<(), HamtError> {
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.pending_values.entry(*block.cid()) {
+            self.pending_bytes += block.data().len();
+            slot.insert(block);
+        }
+        if self.pending_bytes > self.config.value_buffer_bytes {
+            self.write_pending_values().await?;
+        }
+        Ok(())
+    }
+
+    /// Writes buffered value blocks; on failure they stay buffered.
+    async fn write_pending_values(&mut self) -> Result<(), HamtError> {
+        let blocks = self.pending_blocks();
+        self.store.put_many(blocks).await?;
+        self.pending_values.clear();
+        self.pending_bytes = 0;
+        Ok(())
+    }
+
+    fn pending_blocks(&self) -> Vec<Block> {
+        self.pending_values.values().cloned().collect()
+    }
+
+    /// Writes every new value and dirty node, children before parents, in one
+    /// `put_many`, and returns the root CID. If the store fails, nothing is
+    /// lost: the changes stay in memory and `flush` can be called again.
+    pub async fn flush(&mut self) -> Result<Cid, HamtError> {
+        let flushed = tree::encode_tree(&self.root, self.store.hash_algorithm());
+        let mut blocks = self.pending_blocks();
+        blocks.extend(flushed.blocks);
+        if !blocks.is_empty() {
+            self.store.put_many(blocks).await?;
+        }
+        self.pending_values.clear();
+        self.pending_bytes = 0;
+        for (cid, node) in flushed.nodes {
+            self.cache.insert(cid, Arc::new(node));
+        }
+        self.root = Child::Stored(flushed.root);
+        Ok(flushed.root)
+    }
+}
+
+/// Reads a node: from the cache, else from the store (verified) and decoded.
+async fn load_node<S: BlockStore>(
+    store: &S,
+    cache: &NodeCache,
+    max_bucket: usize,
+    cid: &Cid,
+) -> Result<Arc<Node>, HamtError> {
+    if let Some(node) = cache.get(cid) {
+        return Ok(node);
+    }
+    let bytes = store.get(cid).await?;
+    let node = Node::decode(&bytes, max_bucket).map_err(|source| HamtError::Decode { cid: *cid, source })?;
+    let node = Arc::new(node);
+    cache.insert(*cid, Arc::clone(&node));
+    Ok(node)
+}
+
+/// A child to visit: in the write tree, or stored.
+#[derive(Clone, Copy)]
+pub(crate) enum ChildRef<'a> {
+    Dirty(&'a DirtyNode),
+    Stored(Cid),
+}
+
+impl<'a> From<&'a Child> for ChildRef<'a> {
+    fn from(child: &'a Child) -> Self {
+        match child {
+            Child::Dirty(node) => ChildRef::Dirty(node),
+            Child::Stored(cid) => ChildRef::Stored(*cid),
+        }
+    }
+}
+
+/// A node being visited.
+pub(crate) enum NodeView<'a> {
+    Dirty(&'a DirtyNode),
+    Stored(Arc<Node>),
+}
+
+pub(crate) fn for_each_bucket(view: &NodeView<'_>, mut f: impl FnMut(&hamt_codec::Bucket)) {
+    match view {
+        NodeView::Dirty(node) => node.iter().for_each(|(_, s)| {
+            if let Slot::Bucket(b) = s {
+                f(b);
+            }
+        }),
+        NodeView::Stored(node) => node.iter().for_each(|(_, s)| {
+            if let Slot::Bucket(b) = s {
+                f(b);
+            }
+        }),
+    }
+}
+
+fn node_bucket_entries(view: &NodeView<'_>) -> usize {
+    match view {
+        NodeView::Dirty(node) => node.bucket_entries(),
+        NodeView::Stored(node) => node.bucket_entries(),
+    }
+}
+
+/// Pushes a node's children in reverse slot order, so popping visits them in order.
+pub(crate) fn push_children<'a>(view: &NodeView<'a>, stack: &mut Vec<ChildRef<'a>>) {
+    let start = stack.len();
+    match view {
+        NodeView::Dirty(node) => stack.extend(node.iter().filter_map(|(_, s)| match s {
+            Slot::Child(c) => Some(ChildRef::from(c)),
+            Slot::Bucket(_) => None,
+        })),
+        NodeView::Stored(node) => stack.extend(node.iter().filter_map(|(_, s)| match s {
+            Slot::Child(c) => Some(ChildRef::Stored(*c)),
+            Slot::Bucket(_) => None,
+        })),
+    }
+    stack[start..].reverse();
+}

@@ -1,0 +1,304 @@
+//! The in-memory write tree and the pure (no I/O) parts of insert, remove and
+//! flush.
+//!
+//! These functions never wait for the store. When one meets a stored node it
+//! has not been given, it stops with [`TreeError::Need`]; the async caller in
+//! `hamt.rs` loads that node and runs it again. The only change made before
+//! such a stop is replacing stored nodes on the path by identical in-memory
+//! copies, which changes no content, so a store failure can never leave a
+//! half-applied insert or removal.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hamt_codec::{KeyHasher, BlockCodec, Bucket, Cid, HashAlgorithm, KeyHash, Node, Slot};
+use hamt_store::Block;
+
+/// A child slot of a node in the write tree.
+#[derive(Debug, Clone)]
+pub(crate) enum Child {
+    /// Unchanged since it was read or written: only its CID is held.
+    Stored(Cid),
+    /// Changed (or new) and not yet flushed.
+    Dirty(Box<Node<Child>>),
+}
+
+/// A node of the write tree.
+pub(crate) type DirtyNode = Node<Child>;
+
+/// Why a tree function stopped.
+#[derive(Debug)]
+pub(crate) enum TreeError {
+    /// It needs this stored node; load it and call again.
+    Need(Cid),
+    /// The key's hash is used up: the tree cannot go deeper than 32 levels.
+    HashExhausted,
+}
+
+/// What a tree function needs besides the tree: the write parameters and the
+/// stored nodes loaded so far.
+pub(crate) struct TreeContext<'a> {
+    pub(crate) max_bucket_size: usize,
+    pub(crate) hasher: &'a dyn KeyHasher,
+    pub(crate) nodes: &'a dyn Fn(&Cid) -> Option<Arc<Node>>,
+}
+
+impl TreeContext<'_> {
+    fn node(&self, cid: &Cid) -> Result<Arc<Node>, TreeError> {
+        (self.nodes)(cid).ok_or(TreeError::Need(*cid))
+    }
+}
+
+/// The slot index of a key at `depth`: byte `depth` of its hash.
+pub(crate) fn slot_index(hash: &KeyHash, depth: usize) -> Result<u8, TreeError> {
+    hash.get(depth).copied().ok_or(TreeError::HashExhausted)
+}
+
+/// The in-memory node of a child, replacing a stored child by a copy first.
+pub(crate) fn make_dirty<'n>(child: &'n mut Child, cx: &TreeContext<'_>) -> Result<&'n mut DirtyNode, TreeError> {
+    if let Child::Stored(cid) = child {
+        let stored = cx.node(cid)?;
+        *child = Child::Dirty(Box::new(Node::clone(&stored).map_children(Child::Stored)));
+    }
+    match child {
+        Child::Dirty(node) => Ok(node),
+        Child::Stored(cid) => Err(TreeError::Need(*cid)),
+    }
+}
+
+/// Sets `key` to `link` in the subtree at `node` (at `depth`). Returns the
+/// replaced link.
+///
+/// A full bucket becomes a child node holding all its entries plus the new
+/// one (py-hamt's overflow), built detached, so running out of hash leaves
+/// the tree unchanged.
+pub(crate) fn insert(
+    node: &mut DirtyNode,
+    depth: usize,
+    (hash, key, link): (&KeyHash, &str, Cid),
+    cx: &TreeContext<'_>,
+) -> Result<Option<Cid>, TreeError> {
+    let index = slot_index(hash, depth)?;
+    match node.get_mut(index) {
+        None => {
+            node.set(index, Slot::Bucket(Bucket::single(key.into(), link)));
+            Ok(None)
+        }
+        Some(Slot::Bucket(bucket)) if bucket.contains_key(key) || bucket.len() < cx.max_bucket_size => {
+            Ok(bucket.insert(key.into(), link))
+        }
+        Some(Slot::Bucket(bucket)) => {
+            let child = split_bucket(bucket, depth + 1, (hash, key, link), cx)?;
+            node.set(index, Slot::Child(Child::Dirty(Box::new(child))));
+            Ok(None)
+        }
+        Some(Slot::Child(child)) => insert(make_dirty(child, cx)?, depth + 1, (hash, key, link), cx),
+    }
+}
+
+/// A new node at `depth` holding a full bucket's entries plus one more.
+fn split_bucket(
+    bucket: &Bucket,
+    depth: usize,
+    new_entry: (&KeyHash, &str, Cid),
+    cx: &TreeContext<'_>,
+) -> Result<DirtyNode, TreeError> {
+    let mut child = DirtyNode::new();
+    insert(&mut child, depth, new_entry, cx)?;
+    for (key, link) in bucket.iter() {
+        let hash = cx.hasher.hash(key.as_bytes());
+        insert(&mut child, depth, (&hash, key, *link), cx)?;
+    }
+    Ok(child)
+}
+
+/// What a removal changes, decided before anything is changed.
+#[derive(Debug)]
+pub(crate) enum RemovalPlan {
+    /// Remove the key from its bucket; no subtree folds.
+    FromBucket,
+    /// The subtree at `depth`, the shallowest on the path that will hold at
+    /// most `max_bucket_size` entries, folds into a bucket of its parent with
+    /// these entries (the removed key left out; none means the slot empties).
+    Fold { depth: usize, entries: Vec<(Box<str>, Cid)> },
+}
+
+/// Decides how removing `key` changes the tree, or `None` if the key is absent.
+///
+/// Like py-hamt 3.6.0, every subtree on the path that will hold at most
+/// `max_bucket_size` entries folds into its parent; folding the shallowest
+/// such subtree is the same, since the ones below it lie inside it.
+pub(crate) fn plan_removal(
+    node: &mut DirtyNode,
+    depth: usize,
+    hash: &KeyHash,
+    key: &str,
+    cx: &TreeContext<'_>,
+) -> Result<Option<RemovalPlan>, TreeError> {
+    let index = slot_index(hash, depth)?;
+    match node.get_mut(index) {
+        None => Ok(None),
+        Some(Slot::Bucket(bucket)) => Ok(bucket.contains_key(key).then_some(RemovalPlan::FromBucket)),
+        Some(Slot::Child(child)) => {
+            let child = make_dirty(child, cx)?;
+            // One more than the bucket size: the key is still in there.
+            let mut entries = Vec::new();
+            if collect_dirty_entries(child, cx.max_bucket_size + 1, &mut entries, cx)? {
+                let before = entries.len();
+                entries.retain(|(k, _)| &**k != key);
+                let found = entries.len() < before;
+                return Ok(found.then_some(RemovalPlan::Fold {
+                    depth: depth + 1,
+                    entries,
+                }));
+            }
+            plan_removal(child, depth + 1, hash, key, cx)
+        }
+    }
+}
+
+/// Collects a subtree's entries into `out` while they number at most `limit`;
+/// `false` as soon as there are more. Buckets before children, like py-hamt.
+fn collect_dirty_entries(
+    node: &DirtyNode,
+    limit: usize,
+    out: &mut Vec<(Box<str>, Cid)>,
+    cx: &TreeContext<'_>,
+) -> Result<bool, TreeError> {
+    if !collect_buckets(node.iter().map(|(_, s)| s), limit, out) {
+        return Ok(false);
+    }
+    for (_, slot) in node.iter() {
+        let fits = match slot {
+            Slot::Child(Child::Dirty(child)) => collect_dirty_entries(child, limit, out, cx)?,
+            Slot::Child(Child::Stored(cid)) => collect_stored_entries(&*cx.node(cid)?, limit, out, cx)?,
+            Slot::Bucket(_) => true,
+        };
+        if !fits {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn collect_stored_entries(
+    node: &Node,
+    limit: usize,
+    out: &mut Vec<(Box<str>, Cid)>,
+    cx: &TreeContext<'_>,
+) -> Result<bool, TreeError> {
+    if !collect_buckets(node.iter().map(|(_, s)| s), limit, out) {
+        return Ok(false);
+    }
+    for (_, slot) in node.iter() {
+        if let Slot::Child(cid) = slot {
+            if !collect_stored_entries(&*cx.node(cid)?, limit, out, cx)? {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
+fn collect_buckets<'a, L: 'a>(
+    slots: impl Iterator<Item = &'a Slot<L>>,
+    limit: usize,
+    out: &mut Vec<(Box<str>, Cid)>,
+) -> bool {
+    for slot in slots {
+        if let Slot::Bucket(bucket) = slot {
+            if out.len() + bucket.len() > limit {
+                return false;
+            }
+            out.extend(bucket.iter().map(|(k, l)| (Box::from(k), *l)));
+        }
+    }
+    true
+}
+
+/// Applies a removal planned by [`plan_removal`] on the same tree. Returns
+/// the removed link. Needs no stored node: planning made the path dirty.
+pub(crate) fn apply_removal(node: &mut DirtyNode, depth: usize, hash: &KeyHash, key: &str, plan: RemovalPlan) -> Option<Cid> {
+    let index = slot_index(hash, depth).ok()?;
+    if let RemovalPlan::Fold { depth: fold_depth, entries } = &plan {
+        if *fold_depth == depth + 1 {
+            let removed = match node.get(index) {
+                Some(slot) => find_in_slot(slot, hash, depth + 1, key),
+                None => None,
+            };
+            if entries.is_empty() {
+                node.clear(index);
+            } else {
+                node.set(index, Slot::Bucket(Bucket::from_entries(entries.iter().cloned())));
+            }
+            return removed;
+        }
+    }
+    match node.get_mut(index)? {
+        Slot::Bucket(bucket) => {
+            let removed = bucket.remove(key);
+            if bucket.is_empty() {
+                node.clear(index);
+            }
+            removed
+        }
+        Slot::Child(Child::Dirty(child)) => apply_removal(child, depth + 1, hash, key, plan),
+        Slot::Child(Child::Stored(_)) => None,
+    }
+}
+
+/// The link of `key` below a slot of the write tree (its path is dirty).
+fn find_in_slot(slot: &Slot<Child>, hash: &KeyHash, depth: usize, key: &str) -> Option<Cid> {
+    match slot {
+        Slot::Bucket(bucket) => bucket.get(key).copied(),
+        Slot::Child(Child::Dirty(node)) => {
+            let slot = node.get(slot_index(hash, depth).ok()?)?;
+            find_in_slot(slot, hash, depth + 1, key)
+        }
+        Slot::Child(Child::Stored(_)) => None,
+    }
+}
+
+/// The blocks of a flushed write tree: every dirty node, children first.
+pub(crate) struct FlushedTree {
+    pub(crate) root: Cid,
+    pub(crate) blocks: Vec<Block>,
+    /// The stored form of each flushed node, to seed the read cache.
+    pub(crate) nodes: Vec<(Cid, Node)>,
+}
+
+/// Encodes every dirty node bottom-up (a parent's bytes need its children's
+/// CIDs), without changing the tree: if writing the blocks fails, the tree is
+/// still there to retry.
+pub(crate) fn encode_tree(root: &Child, hash: HashAlgorithm) -> FlushedTree {
+    let mut out = FlushedTree {
+        root: Cid::default(),
+        blocks: Vec::new(),
+        nodes: Vec::new(),
+    };
+    let mut buf = Vec::with_capacity(4096);
+    out.root = encode_child(root, hash, &mut buf, &mut out);
+    out
+}
+
+fn encode_child(child: &Child, hash: HashAlgorithm, buf: &mut Vec<u8>, out: &mut FlushedTree) -> Cid {
+    let node = match child {
+        Child::Stored(cid) => return *cid,
+        Child::Dirty(node) => node,
+    };
+    let mut stored = Node::new();
+    for (index, slot) in node.iter() {
+        let slot = match slot {
+            Slot::Bucket(bucket) => Slot::Bucket(bucket.clone()),
+            Slot::Child(child) => Slot::Child(encode_child(child, hash, buf, out)),
+        };
+        stored.set(index, slot);
+    }
+    buf.clear();
+    stored.encode_into(buf);
+    let block = Block::new(BlockCodec::DagCbor, hash, Bytes::copy_from_slice(buf));
+    let cid = *block.cid();
+    out.blocks.push(block);
+    out.nodes.push((cid, stored));
+    cid
+}
