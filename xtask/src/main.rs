@@ -1,1 +1,44 @@
-fn main() {}
+//! Project automation, run as `cargo xtask <command>`.
+//!
+//! `cargo xtask ci` runs every check CI runs, in order, and stops at the
+//! first failure: formatting, clippy, the whole test suite (with the test
+//! services it needs), doc tests and docs. Each step prints its command and
+//! its duration, so a slow or failing step is easy to find.
+
+mod ipfs;
+mod steps;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  ci         every check CI runs: fmt, clippy, tests (starting an IPFS test node
+             and the Python venv they need), doc tests, docs
+  test       the test suite only (same services as ci)
+  lint       fmt --check and clippy
+  doc        cargo doc with warnings as errors
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => steps::ci(),
+        Some("test") => steps::test(),
+        Some("lint") => steps::lint(),
+        Some("doc") => steps::doc(),
+        Some("-h" | "--help" | "help") | None => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => Err(format!("unknown command {other:?}\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

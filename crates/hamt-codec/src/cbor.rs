@@ -22,21 +22,21 @@ const NODE_HEADER: [u8; 3] = [0x99, 0x01, 0x00];
 
 fn write_head(buf: &mut Vec<u8>, major: u8, value: u64) {
     let m = major << 5;
-    match value {
-        0..=23 => buf.push(m | value as u8),
-        24..=0xff => buf.extend_from_slice(&[m | 24, value as u8]),
-        0x100..=0xffff => {
-            buf.push(m | 25);
-            buf.extend_from_slice(&(value as u16).to_be_bytes());
+    if let Ok(byte) = u8::try_from(value) {
+        if byte < 24 {
+            buf.push(m | byte);
+        } else {
+            buf.extend_from_slice(&[m | 0x18, byte]);
         }
-        0x1_0000..=0xffff_ffff => {
-            buf.push(m | 26);
-            buf.extend_from_slice(&(value as u32).to_be_bytes());
-        }
-        _ => {
-            buf.push(m | 27);
-            buf.extend_from_slice(&value.to_be_bytes());
-        }
+    } else if let Ok(short) = u16::try_from(value) {
+        buf.push(m | 0x19);
+        buf.extend_from_slice(&short.to_be_bytes());
+    } else if let Ok(word) = u32::try_from(value) {
+        buf.push(m | 0x1a);
+        buf.extend_from_slice(&word.to_be_bytes());
+    } else {
+        buf.push(m | 0x1b);
+        buf.extend_from_slice(&value.to_be_bytes());
     }
 }
 
@@ -149,10 +149,16 @@ impl<'a> Reader<'a> {
         let (value, min) = match info {
             0..=23 => return Ok((major, u64::from(info))),
             24 => (u64::from(self.take(1)?[0]), 24),
-            25 => (u64::from(u16::from_be_bytes([self.take(1)?[0], self.take(1)?[0]])), 0x100),
+            25 => (
+                u64::from(u16::from_be_bytes([self.take(1)?[0], self.take(1)?[0]])),
+                0x100,
+            ),
             26 => {
                 let b = self.take(4)?;
-                (u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])), 0x1_0000)
+                (
+                    u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])),
+                    0x1_0000,
+                )
             }
             27 => {
                 let b = self.take(8)?;
@@ -239,13 +245,13 @@ impl<'a> Reader<'a> {
                 offset: key_start,
                 kind: DecodeErrorKind::InvalidUtf8,
             })?;
-            if let Some((last, _)) = entries.last() {
-                if canonical_key_order(last, key) != std::cmp::Ordering::Less {
-                    return Err(DecodeError {
-                        offset: key_start,
-                        kind: DecodeErrorKind::KeyOrder,
-                    });
-                }
+            if let Some((last, _)) = entries.last()
+                && canonical_key_order(last, key) != std::cmp::Ordering::Less
+            {
+                return Err(DecodeError {
+                    offset: key_start,
+                    kind: DecodeErrorKind::KeyOrder,
+                });
             }
             let link = self.link()?;
             entries.push((key.into(), link));
@@ -254,7 +260,10 @@ impl<'a> Reader<'a> {
     }
 }
 
-pub(crate) fn decode_node(input: &[u8], max_bucket_entries: usize) -> Result<Node<Cid>, DecodeError> {
+pub(crate) fn decode_node(
+    input: &[u8],
+    max_bucket_entries: usize,
+) -> Result<Node<Cid>, DecodeError> {
     let mut r = Reader { input, pos: 0 };
     if r.take(NODE_HEADER.len()).ok() != Some(&NODE_HEADER[..]) {
         return Err(DecodeError {

@@ -98,11 +98,8 @@ pub fn block_cid(codec: BlockCodec, hash: HashAlgorithm, data: &[u8]) -> Cid {
 }
 
 fn wrap_digest(hash: HashAlgorithm, digest: &[u8; 32]) -> Multihash<64> {
-    match Multihash::wrap(hash.code(), digest) {
-        Ok(mh) => mh,
-        // A 32-byte digest always fits a 64-byte multihash.
-        Err(_) => Multihash::default(),
-    }
+    // A 32-byte digest always fits a 64-byte multihash.
+    Multihash::wrap(hash.code(), digest).unwrap_or_default()
 }
 
 /// Checks that `data` hashes to the multihash in `cid`.

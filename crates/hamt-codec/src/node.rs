@@ -34,7 +34,9 @@ pub struct Bucket {
 
 /// DAG-CBOR's canonical map key order: length first, then bytes.
 pub(crate) fn canonical_key_order(a: &str, b: &str) -> Ordering {
-    a.len().cmp(&b.len()).then_with(|| a.as_bytes().cmp(b.as_bytes()))
+    a.len()
+        .cmp(&b.len())
+        .then_with(|| a.as_bytes().cmp(b.as_bytes()))
 }
 
 impl Bucket {

@@ -3,7 +3,13 @@
 //! Enable the `conformance` feature in a backend's dev-dependencies and call
 //! [`check_all`] from a test with a fresh, empty store. The checks panic with
 //! a message naming the broken rule, as test assertions do.
-#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+// Every function here is an assertion: failing it panics, like a test.
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::missing_panics_doc
+)]
 
 use bytes::Bytes;
 use hamt_codec::{BlockCodec, Cid, HashAlgorithm, block_cid};
@@ -28,16 +34,31 @@ pub async fn put_then_get<S: BlockStore>(store: &S) {
     for codec in [BlockCodec::Raw, BlockCodec::DagCbor] {
         let data = Bytes::from(format!("conformance put_then_get {codec:?}"));
         let cid = store.put(codec, data.clone()).await.unwrap();
-        assert_eq!(cid, block_cid(codec, store.hash_algorithm(), &data), "put returned a wrong CID");
+        assert_eq!(
+            cid,
+            block_cid(codec, store.hash_algorithm(), &data),
+            "put returned a wrong CID"
+        );
         assert_eq!(cid.codec(), codec.code());
-        assert!(store.has(&cid).await.unwrap(), "has() is false right after put");
-        assert_eq!(store.get(&cid).await.unwrap(), data, "get() returned other bytes");
+        assert!(
+            store.has(&cid).await.unwrap(),
+            "has() is false right after put"
+        );
+        assert_eq!(
+            store.get(&cid).await.unwrap(),
+            data,
+            "get() returned other bytes"
+        );
     }
 }
 
 /// Putting a block twice is fine and changes nothing.
 pub async fn put_is_idempotent<S: BlockStore>(store: &S) {
-    let block = Block::new(BlockCodec::Raw, HashAlgorithm::Blake3, Bytes::from_static(b"twice"));
+    let block = Block::new(
+        BlockCodec::Raw,
+        HashAlgorithm::Blake3,
+        Bytes::from_static(b"twice"),
+    );
     store.put_block(block.clone()).await.unwrap();
     store.put_block(block.clone()).await.unwrap();
     assert_eq!(&store.get(block.cid()).await.unwrap(), block.data());
@@ -45,7 +66,11 @@ pub async fn put_is_idempotent<S: BlockStore>(store: &S) {
 
 /// A block never stored is `NotFound`, naming the CID.
 pub async fn missing_block_is_not_found<S: BlockStore>(store: &S) {
-    let cid = block_cid(BlockCodec::Raw, HashAlgorithm::Blake3, b"conformance: never stored");
+    let cid = block_cid(
+        BlockCodec::Raw,
+        HashAlgorithm::Blake3,
+        b"conformance: never stored",
+    );
     assert!(!store.has(&cid).await.unwrap());
     match store.get(&cid).await {
         Err(StoreError::NotFound(missing)) => assert_eq!(missing, cid),
@@ -66,11 +91,41 @@ pub async fn byte_ranges_are_clamped_slices<S: BlockStore>(store: &S) {
         (ByteRange::From(10), 10..100),
         (ByteRange::From(100), 100..100),
         (ByteRange::From(1000), 100..100),
-        (ByteRange::Slice { offset: 5, length: 10 }, 5..15),
-        (ByteRange::Slice { offset: 95, length: 10 }, 95..100),
-        (ByteRange::Slice { offset: 200, length: 10 }, 100..100),
-        (ByteRange::Slice { offset: 3, length: 0 }, 3..3),
-        (ByteRange::Slice { offset: 1, length: u64::MAX }, 1..100),
+        (
+            ByteRange::Slice {
+                offset: 5,
+                length: 10,
+            },
+            5..15,
+        ),
+        (
+            ByteRange::Slice {
+                offset: 95,
+                length: 10,
+            },
+            95..100,
+        ),
+        (
+            ByteRange::Slice {
+                offset: 200,
+                length: 10,
+            },
+            100..100,
+        ),
+        (
+            ByteRange::Slice {
+                offset: 3,
+                length: 0,
+            },
+            3..3,
+        ),
+        (
+            ByteRange::Slice {
+                offset: 1,
+                length: u64::MAX,
+            },
+            1..100,
+        ),
         (ByteRange::Suffix(7), 93..100),
         (ByteRange::Suffix(0), 100..100),
         (ByteRange::Suffix(500), 0..100),
@@ -84,7 +139,13 @@ pub async fn byte_ranges_are_clamped_slices<S: BlockStore>(store: &S) {
 /// `put_many` stores every block it is given.
 pub async fn put_many_stores_every_block<S: BlockStore>(store: &S) {
     let blocks: Vec<Block> = (0..50)
-        .map(|i| Block::new(BlockCodec::DagCbor, HashAlgorithm::Blake3, Bytes::from(format!("many {i}"))))
+        .map(|i| {
+            Block::new(
+                BlockCodec::DagCbor,
+                HashAlgorithm::Blake3,
+                Bytes::from(format!("many {i}")),
+            )
+        })
         .collect();
     store.put_many(blocks.clone()).await.unwrap();
     store.put_many(blocks[..10].to_vec()).await.unwrap();
@@ -103,7 +164,10 @@ pub async fn empty_and_large_blocks<S: BlockStore>(store: &S) {
 }
 
 /// A block whose stored bytes do not match its CID is `Corrupt`, never data.
-pub async fn corrupt_block_is_rejected<S: BlockStore>(store: &S, plant_corrupt: impl Fn(Cid, Bytes)) {
+pub async fn corrupt_block_is_rejected<S: BlockStore>(
+    store: &S,
+    plant_corrupt: impl Fn(Cid, Bytes),
+) {
     let cid = block_cid(BlockCodec::Raw, HashAlgorithm::Blake3, b"the real bytes");
     plant_corrupt(cid, Bytes::from_static(b"the fake bytes"));
     match store.get(&cid).await {

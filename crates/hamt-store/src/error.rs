@@ -27,7 +27,7 @@ pub enum StoreError {
     /// The backend failed (I/O, network, database); the message says what and where.
     #[error("{context}: {source}")]
     Backend {
-        /// What was being done, e.g. "put block bafy… on http://127.0.0.1:5001".
+        /// What was being done, e.g. `put block bafy… on http://127.0.0.1:5001`.
         context: String,
         /// The underlying error.
         #[source]

@@ -47,7 +47,9 @@ impl NodeCache {
     pub(crate) fn new(capacity_bytes: usize) -> Self {
         let capacity_bytes = capacity_bytes as u64;
         // Typical node weight is a few KiB; the estimate only sizes the shards.
-        let estimated_nodes = usize::try_from(capacity_bytes / 2048).unwrap_or(usize::MAX).max(16);
+        let estimated_nodes = usize::try_from(capacity_bytes / 2048)
+            .unwrap_or(usize::MAX)
+            .max(16);
         NodeCache {
             nodes: (capacity_bytes > 0)
                 .then(|| Cache::with_weighter(estimated_nodes, capacity_bytes, NodeWeighter)),
@@ -59,7 +61,11 @@ impl NodeCache {
 
     pub(crate) fn get(&self, cid: &Cid) -> Option<Arc<Node>> {
         let hit = self.nodes.as_ref().and_then(|c| c.get(cid));
-        let counter = if hit.is_some() { &self.hits } else { &self.misses };
+        let counter = if hit.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
         counter.fetch_add(1, Ordering::Relaxed);
         hit
     }

@@ -39,6 +39,7 @@ impl HamtConfig {
     /// The most entries a bucket holds before it becomes a child node (py-hamt's
     /// `max_bucket_size`, default 4; at least 1). It shapes the tree, so it
     /// changes root CIDs: writers of one HAMT must agree on it. Readers need not.
+    #[must_use]
     pub fn with_max_bucket_size(mut self, max: usize) -> Self {
         self.max_bucket_size = max.max(1);
         self.max_read_bucket_size = self.max_read_bucket_size.max(self.max_bucket_size);
@@ -46,12 +47,14 @@ impl HamtConfig {
     }
 
     /// The key hash function (default blake3, py-hamt's `blake3_hashfn`).
+    #[must_use]
     pub fn with_key_hasher(mut self, hasher: Arc<dyn KeyHasher>) -> Self {
         self.key_hasher = hasher;
         self
     }
 
     /// Memory budget, in bytes, of the cache of decoded stored nodes (default 64 MiB; 0 disables it).
+    #[must_use]
     pub fn with_cache_bytes(mut self, bytes: usize) -> Self {
         self.cache_bytes = bytes;
         self
@@ -60,6 +63,7 @@ impl HamtConfig {
     /// The largest bucket accepted when reading a node (default 1024, and never
     /// less than the bucket size): a bound on what a hostile block can make the
     /// reader allocate, loose enough to read HAMTs written with bigger buckets.
+    #[must_use]
     pub fn with_max_read_bucket_size(mut self, max: usize) -> Self {
         self.max_read_bucket_size = max.max(self.max_bucket_size);
         self
@@ -67,6 +71,7 @@ impl HamtConfig {
 
     /// Bytes of new value blocks held before they are written to the store
     /// ahead of the next flush (default 64 MiB).
+    #[must_use]
     pub fn with_value_buffer_bytes(mut self, bytes: usize) -> Self {
         self.value_buffer_bytes = bytes;
         self

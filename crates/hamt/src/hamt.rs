@@ -138,7 +138,13 @@ impl<S: BlockStore> Hamt<S> {
 
     /// Reads a stored node through the cache.
     async fn load(&self, cid: &Cid) -> Result<Arc<Node>, HamtError> {
-        load_node(&self.store, &self.cache, self.config.max_read_bucket_size, cid).await
+        load_node(
+            &self.store,
+            &self.cache,
+            self.config.max_read_bucket_size,
+            cid,
+        )
+        .await
     }
 
     // ---------------------------------------------------------------- reads
@@ -152,8 +158,9 @@ impl<S: BlockStore> Hamt<S> {
             Child::Stored(cid) => NodeRef::Stored(self.load(cid).await?),
         };
         loop {
-            let index = tree::slot_index(&hash, depth)
-                .map_err(|_| HamtError::HashExhausted { key: key.to_owned() })?;
+            let index = tree::slot_index(&hash, depth).map_err(|_| HamtError::HashExhausted {
+                key: key.to_owned(),
+            })?;
             let next = match &node {
                 NodeRef::Dirty(n) => match n.get(index) {
                     None => return Ok(None),
@@ -211,13 +218,19 @@ impl<S: BlockStore> Hamt<S> {
     }
 
     /// The value for `key`, decoded from DAG-CBOR (py-hamt with `values_are_bytes=False`).
-    pub async fn get_dagcbor<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, HamtError> {
+    pub async fn get_dagcbor<T: DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, HamtError> {
         let Some(bytes) = self.get(key).await? else {
             return Ok(None);
         };
         hamt_codec::value::decode(&bytes)
             .map(Some)
-            .map_err(|source| HamtError::Value { key: key.to_owned(), source })
+            .map_err(|source| HamtError::Value {
+                key: key.to_owned(),
+                source,
+            })
     }
 
     /// Number of entries. Counted by walking the tree the first time after an
@@ -270,7 +283,11 @@ impl<S: BlockStore> Hamt<S> {
     /// The value becomes a raw block (its CID is computed now; the block is
     /// written at the next flush, or sooner when the buffer of new values
     /// passes its budget). The tree changes only in memory until [`flush`](Self::flush).
-    pub async fn insert(&mut self, key: &str, value: impl Into<Bytes>) -> Result<Option<Cid>, HamtError> {
+    pub async fn insert(
+        &mut self,
+        key: &str,
+        value: impl Into<Bytes>,
+    ) -> Result<Option<Cid>, HamtError> {
         let block = Block::new(BlockCodec::Raw, self.store.hash_algorithm(), value.into());
         let link = *block.cid();
         let old = self.insert_link(key, link).await?;
@@ -295,7 +312,9 @@ impl<S: BlockStore> Hamt<S> {
     pub async fn insert_link(&mut self, key: &str, link: Cid) -> Result<Option<Cid>, HamtError> {
         let hash = self.hash_key(key);
         let old = self
-            .run_on_tree(key, |root, cx| tree::insert(root, 0, (&hash, key, link), cx))
+            .run_on_tree(key, |root, cx| {
+                tree::insert(root, 0, (&hash, key, link), cx)
+            })
             .await?;
         if old.is_none() {
             self.adjust_len(1);
@@ -335,7 +354,12 @@ impl<S: BlockStore> Hamt<S> {
     ) -> Result<T, HamtError> {
         let mut loaded: HashMap<Cid, Arc<Node>> = HashMap::new();
         loop {
-            let Hamt { root, cache, config, .. } = &mut *self;
+            let Hamt {
+                root,
+                cache,
+                config,
+                ..
+            } = &mut *self;
             let nodes = |cid: &Cid| loaded.get(cid).cloned().or_else(|| cache.get(cid));
             let cx = TreeContext {
                 max_bucket_size: config.max_bucket_size,
@@ -346,7 +370,9 @@ impl<S: BlockStore> Hamt<S> {
             match result {
                 Ok(value) => return Ok(value),
                 Err(TreeError::HashExhausted) => {
-                    return Err(HamtError::HashExhausted { key: key.to_owned() });
+                    return Err(HamtError::HashExhausted {
+                        key: key.to_owned(),
+                    });
                 }
                 Err(TreeError::Need(cid)) => {
                     let node = self.load(&cid).await?;
@@ -364,7 +390,9 @@ impl<S: BlockStore> Hamt<S> {
     }
 
     async fn buffer_value(&mut self, block: Block) -> Result<(), HamtError> {
-        if let std::collections::hash_map::Entry::Vacant(slot) = self.pending_values.entry(*block.cid()) {
+        if let std::collections::hash_map::Entry::Vacant(slot) =
+            self.pending_values.entry(*block.cid())
+        {
             self.pending_bytes += block.data().len();
             slot.insert(block);
         }
@@ -418,7 +446,8 @@ async fn load_node<S: BlockStore>(
         return Ok(node);
     }
     let bytes = store.get(cid).await?;
-    let node = Node::decode(&bytes, max_bucket).map_err(|source| HamtError::Decode { cid: *cid, source })?;
+    let node = Node::decode(&bytes, max_bucket)
+        .map_err(|source| HamtError::Decode { cid: *cid, source })?;
     let node = Arc::new(node);
     cache.insert(*cid, Arc::clone(&node));
     Ok(node)

@@ -45,7 +45,8 @@ impl<S: BlockStore> Hamt<S> {
                 };
                 let view = self.resolve(next).await?;
                 for_each_bucket(&view, |bucket| {
-                    walk.ready.extend(bucket.iter().map(|(k, l)| (k.to_owned(), *l)));
+                    walk.ready
+                        .extend(bucket.iter().map(|(k, l)| (k.to_owned(), *l)));
                 });
                 push_children(&view, &mut walk.stack);
             }
@@ -59,7 +60,10 @@ impl<S: BlockStore> Hamt<S> {
 
     /// Every key with its value, in the order of [`links`](Self::links),
     /// reading up to `concurrency` values at once.
-    pub fn entries(&self, concurrency: usize) -> impl Stream<Item = Result<(String, Bytes), HamtError>> + Send + '_ {
+    pub fn entries(
+        &self,
+        concurrency: usize,
+    ) -> impl Stream<Item = Result<(String, Bytes), HamtError>> + Send + '_ {
         self.links()
             .map_ok(move |(key, link)| async move {
                 let value = self.read_value(&link, ByteRange::Full).await?;

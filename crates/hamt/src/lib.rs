@@ -34,3 +34,8 @@ pub use hamt::Hamt;
 
 pub use hamt_codec::{Blake3KeyHasher, Cid, KeyHasher, Sha256KeyHasher};
 pub use hamt_store::{BlockStore, ByteRange};
+
+/// The README's code runs as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

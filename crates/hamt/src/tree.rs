@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use hamt_codec::{KeyHasher, BlockCodec, Bucket, Cid, HashAlgorithm, KeyHash, Node, Slot};
+use hamt_codec::{BlockCodec, Bucket, Cid, HashAlgorithm, KeyHash, KeyHasher, Node, Slot};
 use hamt_store::Block;
 
 /// A child slot of a node in the write tree.
@@ -55,7 +55,10 @@ pub(crate) fn slot_index(hash: &KeyHash, depth: usize) -> Result<u8, TreeError> 
 }
 
 /// The in-memory node of a child, replacing a stored child by a copy first.
-pub(crate) fn make_dirty<'n>(child: &'n mut Child, cx: &TreeContext<'_>) -> Result<&'n mut DirtyNode, TreeError> {
+pub(crate) fn make_dirty<'n>(
+    child: &'n mut Child,
+    cx: &TreeContext<'_>,
+) -> Result<&'n mut DirtyNode, TreeError> {
     if let Child::Stored(cid) = child {
         let stored = cx.node(cid)?;
         *child = Child::Dirty(Box::new(Node::clone(&stored).map_children(Child::Stored)));
@@ -84,7 +87,9 @@ pub(crate) fn insert(
             node.set(index, Slot::Bucket(Bucket::single(key.into(), link)));
             Ok(None)
         }
-        Some(Slot::Bucket(bucket)) if bucket.contains_key(key) || bucket.len() < cx.max_bucket_size => {
+        Some(Slot::Bucket(bucket))
+            if bucket.contains_key(key) || bucket.len() < cx.max_bucket_size =>
+        {
             Ok(bucket.insert(key.into(), link))
         }
         Some(Slot::Bucket(bucket)) => {
@@ -92,7 +97,9 @@ pub(crate) fn insert(
             node.set(index, Slot::Child(Child::Dirty(Box::new(child))));
             Ok(None)
         }
-        Some(Slot::Child(child)) => insert(make_dirty(child, cx)?, depth + 1, (hash, key, link), cx),
+        Some(Slot::Child(child)) => {
+            insert(make_dirty(child, cx)?, depth + 1, (hash, key, link), cx)
+        }
     }
 }
 
@@ -120,7 +127,11 @@ pub(crate) enum RemovalPlan {
     /// The subtree at `depth`, the shallowest on the path that will hold at
     /// most `max_bucket_size` entries, folds into a bucket of its parent with
     /// these entries (the removed key left out; none means the slot empties).
-    Fold { depth: usize, entries: Vec<(Box<str>, Cid)> },
+    Fold {
+        depth: usize,
+        entries: Vec<(Box<str>, Cid)>,
+        removed: Cid,
+    },
 }
 
 /// Decides how removing `key` changes the tree, or `None` if the key is absent.
@@ -138,18 +149,22 @@ pub(crate) fn plan_removal(
     let index = slot_index(hash, depth)?;
     match node.get_mut(index) {
         None => Ok(None),
-        Some(Slot::Bucket(bucket)) => Ok(bucket.contains_key(key).then_some(RemovalPlan::FromBucket)),
+        Some(Slot::Bucket(bucket)) => {
+            Ok(bucket.contains_key(key).then_some(RemovalPlan::FromBucket))
+        }
         Some(Slot::Child(child)) => {
             let child = make_dirty(child, cx)?;
             // One more than the bucket size: the key is still in there.
             let mut entries = Vec::new();
             if collect_dirty_entries(child, cx.max_bucket_size + 1, &mut entries, cx)? {
-                let before = entries.len();
-                entries.retain(|(k, _)| &**k != key);
-                let found = entries.len() < before;
-                return Ok(found.then_some(RemovalPlan::Fold {
+                let Some(position) = entries.iter().position(|(k, _)| &**k == key) else {
+                    return Ok(None);
+                };
+                let (_, removed) = entries.swap_remove(position);
+                return Ok(Some(RemovalPlan::Fold {
                     depth: depth + 1,
                     entries,
+                    removed,
                 }));
             }
             plan_removal(child, depth + 1, hash, key, cx)
@@ -171,7 +186,9 @@ fn collect_dirty_entries(
     for (_, slot) in node.iter() {
         let fits = match slot {
             Slot::Child(Child::Dirty(child)) => collect_dirty_entries(child, limit, out, cx)?,
-            Slot::Child(Child::Stored(cid)) => collect_stored_entries(&*cx.node(cid)?, limit, out, cx)?,
+            Slot::Child(Child::Stored(cid)) => {
+                collect_stored_entries(&*cx.node(cid)?, limit, out, cx)?
+            }
             Slot::Bucket(_) => true,
         };
         if !fits {
@@ -191,10 +208,10 @@ fn collect_stored_entries(
         return Ok(false);
     }
     for (_, slot) in node.iter() {
-        if let Slot::Child(cid) = slot {
-            if !collect_stored_entries(&*cx.node(cid)?, limit, out, cx)? {
-                return Ok(false);
-            }
+        if let Slot::Child(cid) = slot
+            && !collect_stored_entries(&*cx.node(cid)?, limit, out, cx)?
+        {
+            return Ok(false);
         }
     }
     Ok(true)
@@ -218,21 +235,28 @@ fn collect_buckets<'a, L: 'a>(
 
 /// Applies a removal planned by [`plan_removal`] on the same tree. Returns
 /// the removed link. Needs no stored node: planning made the path dirty.
-pub(crate) fn apply_removal(node: &mut DirtyNode, depth: usize, hash: &KeyHash, key: &str, plan: RemovalPlan) -> Option<Cid> {
+pub(crate) fn apply_removal(
+    node: &mut DirtyNode,
+    depth: usize,
+    hash: &KeyHash,
+    key: &str,
+    plan: RemovalPlan,
+) -> Option<Cid> {
     let index = slot_index(hash, depth).ok()?;
-    if let RemovalPlan::Fold { depth: fold_depth, entries } = &plan {
-        if *fold_depth == depth + 1 {
-            let removed = match node.get(index) {
-                Some(slot) => find_in_slot(slot, hash, depth + 1, key),
-                None => None,
-            };
-            if entries.is_empty() {
-                node.clear(index);
-            } else {
-                node.set(index, Slot::Bucket(Bucket::from_entries(entries.iter().cloned())));
-            }
-            return removed;
+    if let RemovalPlan::Fold {
+        depth: fold_depth,
+        entries,
+        removed,
+    } = &plan
+        && *fold_depth == depth + 1
+    {
+        if entries.is_empty() {
+            node.clear(index);
+        } else {
+            let bucket = Bucket::from_entries(entries.iter().cloned());
+            node.set(index, Slot::Bucket(bucket));
         }
+        return Some(*removed);
     }
     match node.get_mut(index)? {
         Slot::Bucket(bucket) => {
@@ -243,18 +267,6 @@ pub(crate) fn apply_removal(node: &mut DirtyNode, depth: usize, hash: &KeyHash, 
             removed
         }
         Slot::Child(Child::Dirty(child)) => apply_removal(child, depth + 1, hash, key, plan),
-        Slot::Child(Child::Stored(_)) => None,
-    }
-}
-
-/// The link of `key` below a slot of the write tree (its path is dirty).
-fn find_in_slot(slot: &Slot<Child>, hash: &KeyHash, depth: usize, key: &str) -> Option<Cid> {
-    match slot {
-        Slot::Bucket(bucket) => bucket.get(key).copied(),
-        Slot::Child(Child::Dirty(node)) => {
-            let slot = node.get(slot_index(hash, depth).ok()?)?;
-            find_in_slot(slot, hash, depth + 1, key)
-        }
         Slot::Child(Child::Stored(_)) => None,
     }
 }
@@ -281,7 +293,12 @@ pub(crate) fn encode_tree(root: &Child, hash: HashAlgorithm) -> FlushedTree {
     out
 }
 
-fn encode_child(child: &Child, hash: HashAlgorithm, buf: &mut Vec<u8>, out: &mut FlushedTree) -> Cid {
+fn encode_child(
+    child: &Child,
+    hash: HashAlgorithm,
+    buf: &mut Vec<u8>,
+    out: &mut FlushedTree,
+) -> Cid {
     let node = match child {
         Child::Stored(cid) => return *cid,
         Child::Dirty(node) => node,

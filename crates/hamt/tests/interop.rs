@@ -20,7 +20,9 @@ use serde_json::Value;
 fn shared_vectors_dir() -> PathBuf {
     match std::env::var_os("HAMT_INTEROP_VECTORS") {
         Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/interop/pyhamt-vectors"),
+        None => {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/interop/pyhamt-vectors")
+        }
     }
 }
 
@@ -46,7 +48,10 @@ fn cid(s: &str) -> Cid {
 fn config_for(vector: &Value) -> HamtConfig {
     let params = &vector["params"];
     let hash_fn = params["hash_fn"].as_str().unwrap_or("blake3");
-    assert!(hash_fn.starts_with("blake3"), "unsupported hash_fn {hash_fn}");
+    assert!(
+        hash_fn.starts_with("blake3"),
+        "unsupported hash_fn {hash_fn}"
+    );
     let bucket = params["max_bucket_size"].as_u64().unwrap_or(4);
     HamtConfig::default().with_max_bucket_size(usize::try_from(bucket).unwrap())
 }
@@ -92,7 +97,10 @@ async fn replay(path: &Path) {
             }
             "delete" => {
                 let removed = map.remove(key).await.unwrap();
-                assert!(removed.is_some(), "{name}: op {i} deletes missing key {key:?}");
+                assert!(
+                    removed.is_some(),
+                    "{name}: op {i} deletes missing key {key:?}"
+                );
             }
             "flush" => {
                 let root = map.flush().await.unwrap();
@@ -113,7 +121,11 @@ async fn replay(path: &Path) {
         .iter()
         .map(|c| cid(c.as_str().unwrap()))
         .collect();
-    assert_eq!(reachable(&store, root).await, expected_reachable, "{name}: reachable set");
+    assert_eq!(
+        reachable(&store, root).await,
+        expected_reachable,
+        "{name}: reachable set"
+    );
     for c in &expected_reachable {
         let ours = store.get(c).await.unwrap();
         assert_eq!(&ours[..], &blocks[c][..], "{name}: block {c} differs");
@@ -127,12 +139,22 @@ async fn replay(path: &Path) {
             .await
             .unwrap();
     }
-    let reader = Hamt::open(theirs, expected_root, HamtConfig::default()).await.unwrap();
+    let reader = Hamt::open(theirs, expected_root, HamtConfig::default())
+        .await
+        .unwrap();
     let entries = vector["entries"].as_object().unwrap();
-    assert_eq!(reader.len().await.unwrap(), entries.len() as u64, "{name}: len");
+    assert_eq!(
+        reader.len().await.unwrap(),
+        entries.len() as u64,
+        "{name}: len"
+    );
     for (key, value_cid) in entries {
         let link = cid(value_cid.as_str().unwrap());
-        assert_eq!(reader.get_link(key).await.unwrap(), Some(link), "{name}: link of {key}");
+        assert_eq!(
+            reader.get_link(key).await.unwrap(),
+            Some(link),
+            "{name}: link of {key}"
+        );
         let value = reader.get(key).await.unwrap().unwrap();
         assert_eq!(&value[..], &blocks[&link][..], "{name}: value of {key}");
     }

@@ -1,0 +1,172 @@
+//! Property tests: the HAMT against a `BTreeMap` model, and canonical shape
+//! (the same entries give the same root, whatever the history).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use common::{BinaryHasher, SharedPrefixHasher, config, new_map};
+use futures::TryStreamExt;
+use hamt::{Hamt, KeyHasher};
+use hamt_codec::Blake3KeyHasher;
+use proptest::prelude::*;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Insert(u16, u8),
+    Remove(u16),
+    Get(u16),
+    Flush,
+    Reopen,
+}
+
+fn arb_op(keys: u16) -> impl Strategy<Value = Op> {
+    prop_oneof![
+        8 => (0..keys, any::<u8>()).prop_map(|(k, v)| Op::Insert(k, v)),
+        4 => (0..keys).prop_map(Op::Remove),
+        3 => (0..keys).prop_map(Op::Get),
+        1 => Just(Op::Flush),
+        1 => Just(Op::Reopen),
+    ]
+}
+
+fn arb_hasher() -> impl Strategy<Value = Arc<dyn KeyHasher>> {
+    prop_oneof![
+        Just(Arc::new(Blake3KeyHasher) as Arc<dyn KeyHasher>),
+        Just(Arc::new(BinaryHasher) as Arc<dyn KeyHasher>),
+        (1usize..31)
+            .prop_map(|shared| Arc::new(SharedPrefixHasher { shared }) as Arc<dyn KeyHasher>),
+    ]
+}
+
+/// 1,500 cases by default (CI); `HAMT_PROPTEST_CASES` asks for more.
+fn cases() -> u32 {
+    std::env::var("HAMT_PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1500)
+}
+
+fn key(k: u16) -> String {
+    format!("var/c/{k}/0")
+}
+
+fn value(k: u16, v: u8) -> Vec<u8> {
+    vec![v; usize::from(k % 7)]
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+}
+
+async fn assert_matches_model<S: hamt::BlockStore>(
+    map: &Hamt<S>,
+    model: &BTreeMap<String, Vec<u8>>,
+) {
+    assert_eq!(map.len().await.unwrap(), model.len() as u64);
+    let entries: BTreeMap<String, Vec<u8>> = map
+        .entries(8)
+        .map_ok(|(k, v)| (k, v.to_vec()))
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(&entries, model);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    /// Any sequence of operations behaves like a `BTreeMap`, across flushes and reopens.
+    #[test]
+    fn behaves_like_a_btreemap(
+        bucket in 1usize..6,
+        hasher in arb_hasher(),
+        ops in prop::collection::vec(arb_op(48), 1..80),
+    ) {
+        runtime().block_on(async {
+            let (store, mut map) = new_map(bucket, hasher.clone());
+            let mut model = BTreeMap::new();
+            for op in ops {
+                match op {
+                    Op::Insert(k, v) => {
+                        let had = model.insert(key(k), value(k, v)).is_some();
+                        let old = map.insert(&key(k), value(k, v)).await.unwrap();
+                        assert_eq!(old.is_some(), had);
+                    }
+                    Op::Remove(k) => {
+                        let had = model.remove(&key(k)).is_some();
+                        assert_eq!(map.remove(&key(k)).await.unwrap().is_some(), had);
+                    }
+                    Op::Get(k) => {
+                        let got = map.get(&key(k)).await.unwrap().map(|b| b.to_vec());
+                        assert_eq!(got.as_ref(), model.get(&key(k)));
+                        assert_eq!(map.contains_key(&key(k)).await.unwrap(), got.is_some());
+                    }
+                    Op::Flush => {
+                        map.flush().await.unwrap();
+                        assert!(!map.is_dirty());
+                        assert_matches_model(&map, &model).await;
+                    }
+                    Op::Reopen => {
+                        let root = map.flush().await.unwrap();
+                        map = Hamt::open(store.clone(), root, config(bucket, hasher.clone())).await.unwrap();
+                        assert_matches_model(&map, &model).await;
+                    }
+                }
+            }
+            assert_matches_model(&map, &model).await;
+            // The final shape is canonical: a fresh build of the model agrees.
+            let root = map.flush().await.unwrap();
+            let (_, mut fresh) = new_map(bucket, hasher.clone());
+            for (k, v) in &model {
+                fresh.insert(k, v.clone()).await.unwrap();
+            }
+            assert_eq!(fresh.flush().await.unwrap(), root);
+        });
+    }
+
+    /// Shuffled insertion orders and insert-then-remove histories give the same root.
+    #[test]
+    fn shape_is_history_independent(
+        bucket in 1usize..5,
+        hasher in arb_hasher(),
+        keys in prop::collection::btree_set(0u16..400, 0..60),
+        extra in prop::collection::btree_set(400u16..800, 0..30),
+        seed in any::<u64>(),
+    ) {
+        runtime().block_on(async {
+            let keys: Vec<u16> = keys.into_iter().collect();
+            let (_, mut sorted) = new_map(bucket, hasher.clone());
+            for &k in &keys {
+                sorted.insert(&key(k), value(k, 1)).await.unwrap();
+            }
+            let expected = sorted.flush().await.unwrap();
+
+            let mut shuffled = keys.clone();
+            let mut rng = seed;
+            for i in (1..shuffled.len()).rev() {
+                rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                shuffled.swap(i, usize::try_from(rng >> 33).unwrap() % (i + 1));
+            }
+            let (_, mut churned) = new_map(bucket, hasher.clone());
+            for (i, &k) in shuffled.iter().enumerate() {
+                churned.insert(&key(k), value(k, 1)).await.unwrap();
+                if i % 3 == 0 {
+                    churned.flush().await.unwrap();
+                }
+            }
+            for &k in &extra {
+                churned.insert(&key(k), value(k, 2)).await.unwrap();
+            }
+            churned.flush().await.unwrap();
+            for &k in extra.iter().rev() {
+                churned.remove(&key(k)).await.unwrap();
+            }
+            assert_eq!(churned.flush().await.unwrap(), expected);
+        });
+    }
+}
