@@ -48,6 +48,8 @@ pub struct Hamt<S> {
     cache: NodeCache,
     /// Value blocks inserted but not yet written, by CID.
     pending_values: HashMap<Cid, Block>,
+    /// Whole values over one block (UnixFS files) not yet written, by root CID.
+    pending_files: HashMap<Cid, Bytes>,
     pending_bytes: usize,
     len: AtomicU64,
 }
@@ -94,6 +96,7 @@ impl<S: BlockStore> Hamt<S> {
             config,
             root,
             pending_values: HashMap::new(),
+            pending_files: HashMap::new(),
             pending_bytes: 0,
             len: AtomicU64::new(len),
         }
@@ -208,13 +211,16 @@ impl<S: BlockStore> Hamt<S> {
         }
     }
 
-    /// Reads a value block (or part of it) by its link.
+    /// Reads a value (or part of it) by its link: a raw block, or a UnixFS
+    /// file for values over 1 MiB, of which only the leaves the range covers
+    /// are read.
     pub async fn read_value(&self, link: &Cid, range: ByteRange) -> Result<Bytes, HamtError> {
-        if let Some(block) = self.pending_values.get(link) {
-            let data = block.data();
+        // A file's root is also among the buffered blocks: look for the whole file first.
+        let buffered = self.pending_files.get(link);
+        if let Some(data) = buffered.or_else(|| self.pending_values.get(link).map(Block::data)) {
             return Ok(data.slice(range.to_index_range(data.len())));
         }
-        Ok(self.store.get_range(link, range).await?)
+        Ok(hamt_unixfs::read_file(&self.store, link, range).await?)
     }
 
     /// The value for `key`, decoded from DAG-CBOR (py-hamt with `values_are_bytes=False`).
@@ -280,18 +286,29 @@ impl<S: BlockStore> Hamt<S> {
 
     /// Sets `key` to `value`, returning the link of the value it replaced.
     ///
-    /// The value becomes a raw block (its CID is computed now; the block is
-    /// written at the next flush, or sooner when the buffer of new values
-    /// passes its budget). The tree changes only in memory until [`flush`](Self::flush).
+    /// A value of at most 1 MiB becomes one raw block; a larger one becomes a
+    /// UnixFS file of 1 MiB raw leaves, exactly as py-hamt's `KuboCAS` stores
+    /// it through Kubo's `add`, so the link is the same on every store. The
+    /// CIDs are computed now; the blocks are written at the next flush, or
+    /// sooner when the buffer of new values passes its budget. The tree
+    /// changes only in memory until [`flush`](Self::flush).
     pub async fn insert(
         &mut self,
         key: &str,
         value: impl Into<Bytes>,
     ) -> Result<Option<Cid>, HamtError> {
-        let block = Block::new(BlockCodec::Raw, self.store.hash_algorithm(), value.into());
-        let link = *block.cid();
-        let old = self.insert_link(key, link).await?;
-        self.buffer_value(block).await?;
+        let value = value.into();
+        let hash = self.store.hash_algorithm();
+        if value.len() <= hamt_unixfs::CHUNK_SIZE {
+            let block = Block::new(BlockCodec::Raw, hash, value);
+            let old = self.insert_link(key, *block.cid()).await?;
+            self.buffer_values(vec![block]).await?;
+            return Ok(old);
+        }
+        let (root, blocks) = hamt_unixfs::build_file_bytes(&value, hash);
+        let old = self.insert_link(key, root).await?;
+        self.pending_files.insert(root, value);
+        self.buffer_values(blocks).await?;
         Ok(old)
     }
 
@@ -389,12 +406,14 @@ impl<S: BlockStore> Hamt<S> {
         }
     }
 
-    async fn buffer_value(&mut self, block: Block) -> Result<(), HamtError> {
-        if let std::collections::hash_map::Entry::Vacant(slot) =
-            self.pending_values.entry(*block.cid())
-        {
-            self.pending_bytes += block.data().len();
-            slot.insert(block);
+    async fn buffer_values(&mut self, blocks: Vec<Block>) -> Result<(), HamtError> {
+        for block in blocks {
+            if let std::collections::hash_map::Entry::Vacant(slot) =
+                self.pending_values.entry(*block.cid())
+            {
+                self.pending_bytes += block.data().len();
+                slot.insert(block);
+            }
         }
         if self.pending_bytes > self.config.value_buffer_bytes {
             self.write_pending_values().await?;
@@ -406,9 +425,14 @@ impl<S: BlockStore> Hamt<S> {
     async fn write_pending_values(&mut self) -> Result<(), HamtError> {
         let blocks = self.pending_blocks();
         self.store.put_many(blocks).await?;
-        self.pending_values.clear();
-        self.pending_bytes = 0;
+        self.clear_pending();
         Ok(())
+    }
+
+    fn clear_pending(&mut self) {
+        self.pending_values.clear();
+        self.pending_files.clear();
+        self.pending_bytes = 0;
     }
 
     fn pending_blocks(&self) -> Vec<Block> {
@@ -425,8 +449,7 @@ impl<S: BlockStore> Hamt<S> {
         if !blocks.is_empty() {
             self.store.put_many(blocks).await?;
         }
-        self.pending_values.clear();
-        self.pending_bytes = 0;
+        self.clear_pending();
         for (cid, node) in flushed.nodes {
             self.cache.insert(cid, Arc::new(node));
         }

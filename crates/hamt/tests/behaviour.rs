@@ -297,3 +297,53 @@ async fn many_tasks_read_one_flushed_hamt() {
     shared.clear_cache();
     assert_eq!(shared.cache_stats().nodes, 0);
 }
+
+#[tokio::test]
+async fn values_over_one_mib_are_kubo_unixfs_files() {
+    // The file of ../shared/ipfs-node/smoke-test.sh, whose CID Kubo's
+    // `add?hash=blake3&chunker=size-1048576&cid-version=1&raw-leaves=true` gives.
+    let data: Vec<u8> = (0..3_145_728u32)
+        .map(|i| u8::try_from((i * 7 + 3) % 251).unwrap())
+        .collect();
+    let expected = "bafyb4idwxzl76im7xhsgyicd7jlhnzsdm6k4vqfliuclxnnmpnud73w37y";
+    let store = Arc::new(MemoryStore::new());
+    let mut map = Hamt::new(store.clone(), HamtConfig::default());
+    map.insert("big", data.clone()).await.unwrap();
+    map.insert("edge", vec![9u8; 1 << 20]).await.unwrap();
+    assert_eq!(
+        map.get_link("big").await.unwrap().unwrap().to_string(),
+        expected
+    );
+    let edge = map.get_link("edge").await.unwrap().unwrap();
+    assert_eq!(
+        edge.codec(),
+        BlockCodec::Raw.code(),
+        "exactly 1 MiB stays one raw block"
+    );
+    let window = ByteRange::Slice {
+        offset: 1_048_570,
+        length: 20,
+    };
+    let check = async |map: &Hamt<Arc<MemoryStore>>| {
+        assert!(
+            map.get("big").await.unwrap().unwrap() == data,
+            "big value differs"
+        );
+        let part = map.get_range("big", window).await.unwrap().unwrap();
+        assert_eq!(&part[..], &data[1_048_570..1_048_590]);
+        let tail = map
+            .get_range("big", ByteRange::Suffix(5))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&tail[..], &data[data.len() - 5..]);
+    };
+    check(&map).await;
+    let root = map.flush().await.unwrap();
+    check(
+        &Hamt::open(store, root, HamtConfig::default())
+            .await
+            .unwrap(),
+    )
+    .await;
+}

@@ -1,0 +1,41 @@
+//! A [`BlockStore`] on a Kubo (IPFS) daemon, compatible with py-hamt's `KuboCAS`.
+//!
+//! [`KuboStore`] reads blocks from trustless gateways (or the RPC API) and
+//! verifies each against its CID; it writes with the RPC's `block/put`,
+//! checking the daemon computed the same CID; it retries transient failures
+//! with exponential backoff and jitter, fails over between gateways, caps
+//! requests in flight, reuses connections, authenticates with headers, a
+//! bearer token or basic auth, and manages pins. Credentials never appear in
+//! errors or `Debug` output.
+//!
+//! ```no_run
+//! use hamt_kubo::KuboStore;
+//! use hamt_store::{BlockStore, BlockCodec};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! // Read-only, from public gateways:
+//! let reader = KuboStore::builder()
+//!     .gateways(["https://trustless-gateway.link", "https://ipfs.io"])
+//!     .build()?;
+//! // Read-write, on a local daemon:
+//! let store = KuboStore::builder().rpc_url("http://127.0.0.1:5001").build()?;
+//! let cid = store.put(BlockCodec::DagCbor, vec![0xa0].into()).await?;
+//! assert_eq!(reader.hash_algorithm(), store.hash_algorithm());
+//! # let _ = cid; Ok(()) }
+//! ```
+//!
+//! [`BlockStore`]: hamt_store::BlockStore
+
+mod builder;
+mod config;
+mod error;
+mod multipart;
+mod pins;
+mod store;
+mod transport;
+
+pub use builder::{DEFAULT_MAX_BLOCK_SIZE, KuboStoreBuilder};
+pub use config::RetryPolicy;
+pub use error::KuboError;
+pub use pins::PinKind;
+pub use store::KuboStore;

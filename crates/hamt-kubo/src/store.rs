@@ -1,0 +1,447 @@
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt, stream};
+use hamt_codec::{BlockCodec, Cid, HashAlgorithm};
+use hamt_store::{Block, BlockStore, ByteRange, StoreError};
+use reqwest::Url;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, RANGE};
+
+use crate::config::redact;
+use crate::transport::{Failure, Transport, classify, context, endpoint};
+use crate::{KuboError, KuboStoreBuilder};
+
+/// The media type of a single raw block from a trustless gateway.
+const RAW_BLOCK: &str = "application/vnd.ipld.raw";
+
+/// Blocks up to this size need no `allow-big-block` (Kubo's limit).
+const SOFT_BLOCK_LIMIT: usize = 1 << 20;
+
+/// A [`BlockStore`] on a Kubo daemon, over HTTP.
+///
+/// - **Reads** go to the trustless gateways (`GET /ipfs/{cid}` as
+///   `application/vnd.ipld.raw`), in order with failover, or to the RPC's
+///   `block/get` when no gateway is configured. Every block is verified
+///   against its CID; a corrupt answer is retried and, if it persists,
+///   is [`StoreError::Corrupt`].
+/// - **Writes** use the RPC's `block/put` with the block's codec and hash;
+///   the daemon's CID must equal the block's. Without an RPC URL the store
+///   is read-only ([`StoreError::ReadOnly`]).
+/// - Failures are retried with exponential backoff and jitter (timeouts,
+///   connection errors, 5xx, 429, corrupt answers); a missing block is
+///   [`StoreError::NotFound`] at once.
+/// - One HTTP client (connection pool) and one concurrency cap serve all
+///   requests. Cloning is cheap and shares both.
+///
+/// ```no_run
+/// use hamt_kubo::KuboStore;
+/// use hamt_store::{BlockStore, BlockCodec};
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = KuboStore::builder()
+///     .rpc_url("http://127.0.0.1:5001")
+///     .gateway("http://127.0.0.1:8080")
+///     .build()?;
+/// let cid = store.put(BlockCodec::Raw, b"hello".to_vec().into()).await?;
+/// assert_eq!(&store.get(&cid).await?[..], b"hello");
+/// store.pin_add(&cid).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct KuboStore {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) transport: Transport,
+    pub(crate) rpc: Option<Url>,
+    pub(crate) gateways: Vec<Url>,
+    pub(crate) timeout: Duration,
+    pub(crate) pin_timeout: Duration,
+    pub(crate) concurrency: usize,
+    pub(crate) pin_on_put: bool,
+    pub(crate) hash: HashAlgorithm,
+    pub(crate) unverified_ranges: bool,
+    pub(crate) allow_big_blocks: bool,
+}
+
+impl fmt::Debug for KuboStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.inner;
+        let header_names: Vec<_> = inner.transport.headers.keys().collect();
+        f.debug_struct("KuboStore")
+            .field("rpc", &inner.rpc.as_ref().map(redact))
+            .field(
+                "gateways",
+                &inner.gateways.iter().map(redact).collect::<Vec<_>>(),
+            )
+            .field("headers", &header_names)
+            .field("auth", &inner.transport.auth)
+            .field("retry", &inner.transport.retry)
+            .field("timeout", &inner.timeout)
+            .field("concurrency", &inner.concurrency)
+            .field("pin_on_put", &inner.pin_on_put)
+            .field("hash", &inner.hash)
+            .field("unverified_ranges", &inner.unverified_ranges)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KuboStore {
+    /// A builder; set at least an RPC URL or a gateway.
+    pub fn builder() -> KuboStoreBuilder {
+        KuboStoreBuilder::default()
+    }
+
+    /// Whether writes are possible (an RPC URL is configured).
+    pub fn is_writable(&self) -> bool {
+        self.inner.rpc.is_some()
+    }
+
+    pub(crate) fn rpc(&self) -> Result<&Url, StoreError> {
+        self.inner.rpc.as_ref().ok_or(StoreError::ReadOnly)
+    }
+
+    /// POSTs an RPC command (`path` with query, after `/api/v0`) with retries;
+    /// returns the body. `missing` names the block a "not found" answer means.
+    pub(crate) async fn rpc_call(
+        &self,
+        path: &str,
+        missing: Option<&Cid>,
+        timeout: Duration,
+    ) -> Result<Bytes, StoreError> {
+        let base = self.rpc()?;
+        let url = endpoint(base, &format!("/api/v0/{path}"));
+        let what = context(path.split('?').next().unwrap_or(path), base);
+        let transport = &self.inner.transport;
+        transport
+            .retrying(|| async {
+                let answer = transport
+                    .exchange(transport.client.post(&url), timeout, &what)
+                    .await?;
+                classify(answer, missing, &what)
+            })
+            .await
+    }
+
+    /// One read of block `cid`, from each source in turn until one answers.
+    async fn get_once(&self, cid: &Cid) -> Result<Bytes, Failure> {
+        let mut retryable = None;
+        let mut stopped = None;
+        for source in self.read_sources() {
+            match self.get_from(source, cid).await {
+                Ok(bytes) => return Ok(bytes),
+                Err(Failure::Retry(e)) => retryable = Some(e),
+                Err(Failure::Stop(StoreError::NotFound(_))) => {}
+                Err(Failure::Stop(e)) => stopped = Some(e),
+            }
+        }
+        // Retry if any source may yet answer; not found only if all said so.
+        match (retryable, stopped) {
+            (Some(e), _) => Err(Failure::Retry(e)),
+            (None, Some(e)) => Err(Failure::Stop(e)),
+            (None, None) => Err(Failure::Stop(StoreError::NotFound(*cid))),
+        }
+    }
+
+    fn read_sources(&self) -> Vec<Source<'_>> {
+        if self.inner.gateways.is_empty() {
+            self.inner.rpc.iter().map(Source::Rpc).collect()
+        } else {
+            self.inner.gateways.iter().map(Source::Gateway).collect()
+        }
+    }
+
+    async fn get_from(&self, source: Source<'_>, cid: &Cid) -> Result<Bytes, Failure> {
+        let transport = &self.inner.transport;
+        let (request, what) = match source {
+            Source::Gateway(base) => (
+                transport
+                    .client
+                    .get(endpoint(base, &format!("/ipfs/{cid}?format=raw")))
+                    .header(ACCEPT, RAW_BLOCK),
+                context(&format!("get {cid}"), base),
+            ),
+            Source::Rpc(base) => (
+                transport
+                    .client
+                    .post(endpoint(base, &format!("/api/v0/block/get?arg={cid}"))),
+                context(&format!("block/get {cid}"), base),
+            ),
+        };
+        let answer = transport
+            .exchange(request, self.inner.timeout, &what)
+            .await?;
+        let body = classify(answer, Some(cid), &what)?;
+        match Block::verified(*cid, body) {
+            Ok(block) => Ok(block.into_parts().1),
+            // Bytes can be damaged in transit: a corrupt answer is worth another try.
+            Err(e @ StoreError::Corrupt { .. }) => Err(Failure::Retry(e)),
+            Err(e) => Err(Failure::Stop(e)),
+        }
+    }
+
+    /// A range straight from the first gateway, unverified (opt-in).
+    async fn get_range_unverified(
+        &self,
+        base: &Url,
+        cid: &Cid,
+        range: ByteRange,
+    ) -> Result<Bytes, StoreError> {
+        let Some(header) = range_header(range) else {
+            return Ok(Bytes::new());
+        };
+        let url = endpoint(base, &format!("/ipfs/{cid}?format=raw"));
+        let what = context(&format!("get range of {cid}"), base);
+        let transport = &self.inner.transport;
+        transport
+            .retrying(|| async {
+                let request = transport
+                    .client
+                    .get(&url)
+                    .header(ACCEPT, RAW_BLOCK)
+                    .header(RANGE, &header);
+                let answer = transport
+                    .exchange(request, self.inner.timeout, &what)
+                    .await?;
+                match answer.status.as_u16() {
+                    // The server ignored the range and sent the block: verify it and slice.
+                    200 => {
+                        let block = Block::verified(*cid, answer.body).map_err(Failure::Retry)?;
+                        let data = block.data();
+                        Ok(data.slice(range.to_index_range(data.len())))
+                    }
+                    416 => Ok(Bytes::new()),
+                    _ => classify(answer, Some(cid), &what),
+                }
+            })
+            .await
+    }
+
+    async fn put_once(&self, block: &Block, body: &(Bytes, String)) -> Result<(), Failure> {
+        let base = self.rpc().map_err(Failure::Stop)?;
+        let url = endpoint(
+            base,
+            &format!("/api/v0/block/put?{}", self.put_query(block)?),
+        );
+        let what = context(&format!("block/put {}", block.cid()), base);
+        let transport = &self.inner.transport;
+        let request = transport
+            .client
+            .post(&url)
+            .header(CONTENT_TYPE, &body.1)
+            .body(body.0.clone());
+        let answer = transport
+            .exchange(request, self.inner.timeout, &what)
+            .await?;
+        let reply = classify(answer, None, &what)?;
+        // A garbled answer may be a transient fault: worth another try.
+        let returned =
+            parse_key(&reply).map_err(|e| Failure::Retry(StoreError::backend(&what, e)))?;
+        if &returned != block.cid() {
+            let mismatch = KuboError::CidMismatch {
+                expected: Box::new(*block.cid()),
+                returned: Box::new(returned),
+            };
+            return Err(Failure::Stop(StoreError::backend(what, mismatch)));
+        }
+        Ok(())
+    }
+
+    /// `cid-codec`, `mhtype`, `mhlen` (and `pin`, `allow-big-block`) for a block.
+    fn put_query(&self, block: &Block) -> Result<String, Failure> {
+        let cid = block.cid();
+        let codec =
+            codec_name(cid.codec()).ok_or_else(|| unsupported(cid, "codec", cid.codec()))?;
+        let hash = HashAlgorithm::from_code(cid.hash().code())
+            .ok_or_else(|| unsupported(cid, "multihash", cid.hash().code()))?;
+        let mut query = format!("cid-codec={codec}&mhtype={}&mhlen=32", hash.name());
+        if self.inner.pin_on_put {
+            query.push_str("&pin=true");
+        }
+        if self.inner.allow_big_blocks && block.data().len() > SOFT_BLOCK_LIMIT {
+            query.push_str("&allow-big-block=true");
+        }
+        Ok(query)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Gateway(&'a Url),
+    Rpc(&'a Url),
+}
+
+fn unsupported(cid: &Cid, what: &str, code: u64) -> Failure {
+    let message = format!("block {cid}: {what} {code:#x} is not supported by block/put");
+    Failure::Stop(StoreError::backend("block/put", KuboError::Config(message)))
+}
+
+fn codec_name(code: u64) -> Option<&'static str> {
+    match BlockCodec::from_code(code)? {
+        BlockCodec::Raw => Some("raw"),
+        BlockCodec::DagCbor => Some("dag-cbor"),
+        BlockCodec::DagPb => Some("dag-pb"),
+        _ => None,
+    }
+}
+
+/// The `Key` of a `block/put` answer.
+fn parse_key(reply: &[u8]) -> Result<Cid, KuboError> {
+    let json: serde_json::Value = serde_json::from_slice(reply)
+        .map_err(|e| KuboError::BadResponse(format!("not JSON: {e}")))?;
+    let key = json
+        .get("Key")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| KuboError::BadResponse("no Key in block/put answer".into()))?;
+    Cid::try_from(key).map_err(|e| KuboError::BadResponse(format!("Key is not a CID: {e}")))
+}
+
+/// The HTTP `Range` value for a range, or `None` if the range is surely empty.
+fn range_header(range: ByteRange) -> Option<String> {
+    match range {
+        ByteRange::Full => Some("bytes=0-".into()),
+        ByteRange::From(offset) => Some(format!("bytes={offset}-")),
+        ByteRange::Slice { length: 0, .. } | ByteRange::Suffix(0) => None,
+        ByteRange::Slice { offset, length } => Some(format!(
+            "bytes={offset}-{}",
+            offset.saturating_add(length - 1)
+        )),
+        ByteRange::Suffix(n) => Some(format!("bytes=-{n}")),
+    }
+}
+
+#[async_trait]
+impl BlockStore for KuboStore {
+    async fn get(&self, cid: &Cid) -> Result<Bytes, StoreError> {
+        self.inner.transport.retrying(|| self.get_once(cid)).await
+    }
+
+    async fn get_range(&self, cid: &Cid, range: ByteRange) -> Result<Bytes, StoreError> {
+        match self.inner.gateways.first() {
+            Some(base) if self.inner.unverified_ranges && range != ByteRange::Full => {
+                self.get_range_unverified(base, cid, range).await
+            }
+            _ => {
+                let data = self.get(cid).await?;
+                Ok(data.slice(range.to_index_range(data.len())))
+            }
+        }
+    }
+
+    async fn has(&self, cid: &Cid) -> Result<bool, StoreError> {
+        let result = if self.inner.rpc.is_some() {
+            // offline: ask about this node's blockstore, not the network.
+            let path = format!("block/stat?arg={cid}&offline=true");
+            self.rpc_call(&path, Some(cid), self.inner.timeout)
+                .await
+                .map(drop)
+        } else {
+            self.head(cid).await
+        };
+        match result {
+            Ok(()) => Ok(true),
+            Err(StoreError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn put_block(&self, block: Block) -> Result<(), StoreError> {
+        self.rpc()?;
+        let body = crate::multipart::file_body(block.data());
+        self.inner
+            .transport
+            .retrying(|| self.put_once(&block, &body))
+            .await
+    }
+
+    async fn put_many(&self, blocks: Vec<Block>) -> Result<(), StoreError> {
+        // The semaphore caps requests in flight; this only keeps that many queued.
+        stream::iter(blocks.into_iter().map(|block| self.put_block(block)))
+            .buffer_unordered(self.inner.concurrency)
+            .try_collect()
+            .await
+    }
+
+    fn hash_algorithm(&self) -> HashAlgorithm {
+        self.inner.hash
+    }
+}
+
+impl KuboStore {
+    /// `HEAD` on the first gateway that answers: present or not found.
+    async fn head(&self, cid: &Cid) -> Result<(), StoreError> {
+        let transport = &self.inner.transport;
+        transport
+            .retrying(|| async {
+                let mut last = Failure::Stop(StoreError::NotFound(*cid));
+                for base in &self.inner.gateways {
+                    let url = endpoint(base, &format!("/ipfs/{cid}?format=raw"));
+                    let what = context(&format!("head {cid}"), base);
+                    let request = transport.client.head(&url).header(ACCEPT, RAW_BLOCK);
+                    let outcome = match transport.exchange(request, self.inner.timeout, &what).await
+                    {
+                        Ok(answer) => classify(answer, Some(cid), &what).map(drop),
+                        Err(e) => Err(e),
+                    };
+                    match outcome {
+                        Ok(()) => return Ok(()),
+                        Err(Failure::Stop(StoreError::NotFound(_))) => {}
+                        Err(e) => last = e,
+                    }
+                }
+                Err(last)
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_headers() {
+        assert_eq!(
+            range_header(ByteRange::Slice {
+                offset: 10,
+                length: 10
+            })
+            .unwrap(),
+            "bytes=10-19"
+        );
+        assert_eq!(range_header(ByteRange::Suffix(5)).unwrap(), "bytes=-5");
+        assert_eq!(range_header(ByteRange::From(3)).unwrap(), "bytes=3-");
+        assert!(
+            range_header(ByteRange::Slice {
+                offset: 3,
+                length: 0
+            })
+            .is_none()
+        );
+        assert_eq!(
+            range_header(ByteRange::Slice {
+                offset: 1,
+                length: u64::MAX
+            })
+            .unwrap(),
+            format!("bytes=1-{}", u64::MAX)
+        );
+    }
+
+    #[test]
+    fn put_answers_in_both_shapes_parse() {
+        let key = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku";
+        for reply in [
+            format!(r#"{{"Key":"{key}","Size":0}}"#),
+            format!(r#"{{"Key":"{key}","Size":"0"}}"#),
+        ] {
+            assert_eq!(parse_key(reply.as_bytes()).unwrap().to_string(), key);
+        }
+        assert!(parse_key(b"{}").is_err());
+        assert!(parse_key(b"<html>").is_err());
+    }
+}

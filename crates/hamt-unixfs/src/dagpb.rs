@@ -1,0 +1,227 @@
+//! dag-pb nodes (`PBNode`/`PBLink`), encoded exactly as go-merkledag does.
+
+use bytes::Bytes;
+use hamt_codec::Cid;
+
+use crate::error::{DecodeError, DecodeErrorKind};
+use crate::pb::{self, Reader};
+
+const WHAT: &str = "dag-pb node";
+
+/// A dag-pb link: the child's CID, a name and the cumulative size of the child's DAG.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PbLink {
+    /// The child's CID (`Hash`, field 1).
+    pub cid: Cid,
+    /// The link name (`Name`, field 2). Kubo's file nodes carry an empty name,
+    /// which is encoded (as `12 00`), unlike an absent one.
+    pub name: Option<String>,
+    /// Total bytes of the child's blocks (`Tsize`, field 3).
+    pub tsize: Option<u64>,
+}
+
+/// A dag-pb node: links first, then opaque data (for UnixFS, a [`crate::UnixfsData`]).
+///
+/// ```
+/// use hamt_unixfs::{PbLink, PbNode};
+/// use hamt_codec::{block_cid, BlockCodec, HashAlgorithm};
+///
+/// let child = block_cid(BlockCodec::Raw, HashAlgorithm::Blake3, b"leaf");
+/// let node = PbNode {
+///     links: vec![PbLink { cid: child, name: Some(String::new()), tsize: Some(4) }],
+///     data: Some(vec![8, 2].into()),
+/// };
+/// let bytes = node.encode();
+/// assert_eq!(PbNode::decode(&bytes.clone().into()).unwrap(), node);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PbNode {
+    /// The links, in order (field 2, encoded first).
+    pub links: Vec<PbLink>,
+    /// The data (field 1, encoded after the links).
+    pub data: Option<Bytes>,
+}
+
+impl PbNode {
+    /// The canonical dag-pb bytes: links (each `Hash`, `Name`, `Tsize`), then data.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.encoded_len_hint());
+        for link in &self.links {
+            pb::put_bytes(&mut out, 2, &link.encode());
+        }
+        if let Some(data) = &self.data {
+            pb::put_bytes(&mut out, 1, data);
+        }
+        out
+    }
+
+    fn encoded_len_hint(&self) -> usize {
+        self.links.len() * 48 + self.data.as_ref().map_or(0, |d| d.len() + 4)
+    }
+
+    /// Decodes dag-pb bytes strictly (canonical field order, no unknown
+    /// fields). The data is a zero-copy slice of `bytes`; allocation is
+    /// bounded by the input size.
+    pub fn decode(bytes: &Bytes) -> Result<Self, DecodeError> {
+        let mut reader = Reader::new(bytes, WHAT);
+        let mut node = PbNode::default();
+        while !reader.is_done() {
+            let at = reader.offset();
+            let (field, wire_type) = reader.key()?;
+            if wire_type != pb::LEN {
+                return Err(
+                    reader.error_at(at, DecodeErrorKind::WrongWireType { field, wire_type })
+                );
+            }
+            // Data is last and appears at most once: anything after it is out of order.
+            if node.data.is_some() {
+                return Err(reader.error_at(at, DecodeErrorKind::FieldOrder));
+            }
+            match field {
+                1 => node.data = Some(bytes.slice_ref(reader.bytes()?)),
+                2 => {
+                    let body_at = reader.offset();
+                    let body = reader.bytes()?;
+                    node.links.push(decode_link(body).map_err(|mut e| {
+                        e.offset += body_at;
+                        e
+                    })?);
+                }
+                _ => return Err(reader.error_at(at, DecodeErrorKind::UnknownField(field))),
+            }
+        }
+        Ok(node)
+    }
+}
+
+impl PbLink {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(48);
+        pb::put_bytes(&mut out, 1, &self.cid.to_bytes());
+        if let Some(name) = &self.name {
+            pb::put_bytes(&mut out, 2, name.as_bytes());
+        }
+        if let Some(tsize) = self.tsize {
+            pb::put_uint(&mut out, 3, tsize);
+        }
+        out
+    }
+}
+
+fn decode_link(body: &[u8]) -> Result<PbLink, DecodeError> {
+    let mut reader = Reader::new(body, WHAT);
+    let (mut cid, mut name, mut tsize) = (None, None, None);
+    let mut last_field = 0;
+    while !reader.is_done() {
+        let at = reader.offset();
+        let (field, wire_type) = reader.key()?;
+        if field <= last_field {
+            return Err(reader.error_at(at, DecodeErrorKind::FieldOrder));
+        }
+        last_field = field;
+        let expected_wire = if field == 3 { pb::VARINT } else { pb::LEN };
+        if field > 3 {
+            return Err(reader.error_at(at, DecodeErrorKind::UnknownField(field)));
+        }
+        if wire_type != expected_wire {
+            return Err(reader.error_at(at, DecodeErrorKind::WrongWireType { field, wire_type }));
+        }
+        match field {
+            1 => {
+                let bytes = reader.bytes()?;
+                cid = Some(parse_cid(&reader, bytes, at)?);
+            }
+            2 => {
+                let bytes = reader.bytes()?;
+                name = Some(parse_name(&reader, bytes, at)?);
+            }
+            _ => tsize = Some(reader.varint()?),
+        }
+    }
+    let cid = cid.ok_or_else(|| reader.error_at(0, DecodeErrorKind::MissingHash))?;
+    Ok(PbLink { cid, name, tsize })
+}
+
+fn parse_cid(reader: &Reader<'_>, bytes: &[u8], at: usize) -> Result<Cid, DecodeError> {
+    Cid::try_from(bytes)
+        .map_err(|e| reader.error_at(at, DecodeErrorKind::InvalidCid(e.to_string())))
+}
+
+fn parse_name(reader: &Reader<'_>, bytes: &[u8], at: usize) -> Result<String, DecodeError> {
+    std::str::from_utf8(bytes)
+        .map(str::to_owned)
+        .map_err(|_| reader.error_at(at, DecodeErrorKind::InvalidName))
+}
+
+/// The CIDs a dag-pb block links to, in order (for GC and CAR export).
+///
+/// ```
+/// use hamt_unixfs::{build_file, dag_pb_links};
+/// use hamt_codec::HashAlgorithm;
+///
+/// let (root, blocks) = build_file(&vec![7u8; (1 << 20) + 1], HashAlgorithm::Blake3);
+/// let root_block = blocks.iter().find(|b| b.cid() == &root).unwrap();
+/// assert_eq!(dag_pb_links(root_block.data()).unwrap().len(), 2);
+/// ```
+pub fn dag_pb_links(bytes: &Bytes) -> Result<Vec<Cid>, DecodeError> {
+    Ok(PbNode::decode(bytes)?
+        .links
+        .into_iter()
+        .map(|l| l.cid)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hamt_codec::{BlockCodec, HashAlgorithm, block_cid};
+
+    fn sample() -> PbNode {
+        let cid = block_cid(BlockCodec::Raw, HashAlgorithm::Sha2_256, b"x");
+        PbNode {
+            links: vec![PbLink {
+                cid,
+                name: Some(String::new()),
+                tsize: Some(1),
+            }],
+            data: Some(Bytes::from_static(&[8, 2, 0x18, 1])),
+        }
+    }
+
+    #[test]
+    fn empty_name_is_encoded_and_round_trips() {
+        let bytes = sample().encode();
+        // Link: 0x12 len, then Hash (0x0a 0x24 + 36 bytes), Name (0x12 0x00), Tsize (0x18 0x01).
+        assert_eq!(&bytes[..4], &[0x12, 42, 0x0a, 36]);
+        assert_eq!(&bytes[40..44], &[0x12, 0x00, 0x18, 0x01]);
+        assert_eq!(PbNode::decode(&bytes.into()).unwrap(), sample());
+    }
+
+    #[test]
+    fn data_before_links_is_rejected() {
+        let mut bytes = vec![0x0a, 0x00];
+        bytes.extend(sample().encode());
+        let err = PbNode::decode(&bytes.into()).unwrap_err();
+        assert_eq!(err.kind, DecodeErrorKind::FieldOrder);
+    }
+
+    #[test]
+    fn hostile_inputs_are_errors_not_panics() {
+        let valid = sample().encode();
+        // Every truncation and every single-byte change either decodes or is a typed error.
+        for cut in 0..valid.len() {
+            let _ = PbNode::decode(&Bytes::copy_from_slice(&valid[..cut]));
+        }
+        for i in 0..valid.len() {
+            for byte in [0x00, 0x7f, 0x80, 0xff] {
+                let mut bad = valid.clone();
+                bad[i] = byte;
+                let _ = PbNode::decode(&bad.into());
+            }
+        }
+        let err = PbNode::decode(&Bytes::from_static(&[0x12, 0x02, 0x18, 0x01])).unwrap_err();
+        assert_eq!(err.kind, DecodeErrorKind::MissingHash);
+        let err = PbNode::decode(&Bytes::from_static(&[0x1a, 0x00])).unwrap_err();
+        assert_eq!(err.kind, DecodeErrorKind::UnknownField(3));
+    }
+}

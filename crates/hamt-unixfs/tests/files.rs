@@ -1,0 +1,315 @@
+//! Fixed CID vectors (from /work/shared/ipfs-node/smoke-test.sh, computed
+//! independently of any IPFS implementation) and range reads.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Test data generators truncate on purpose; figures are printed as floats.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_lossless,
+    clippy::cast_precision_loss,
+    clippy::doc_markdown
+)]
+
+use bytes::Bytes;
+use hamt_codec::{BlockCodec, HashAlgorithm, block_cid};
+use hamt_store::{Block, BlockStore, ByteRange, MemoryStore, StoreError};
+use hamt_unixfs::{
+    CHUNK_SIZE, DataType, FileError, PbNode, UnixfsData, build_file, dag_pb_links, file_size,
+    put_file, read_file,
+};
+
+/// The smoke test's 3 MiB file: `bytes((i*7+3)%251 for i in range(3145728))`.
+fn smoke_3mib() -> Vec<u8> {
+    (0..3_145_728u64)
+        .map(|i| ((i * 7 + 3) % 251) as u8)
+        .collect()
+}
+
+/// The smoke test's 100 B file: `bytes((i*13+5)%256 for i in range(100))`.
+fn smoke_100b() -> Vec<u8> {
+    (0..100u64).map(|i| ((i * 13 + 5) % 256) as u8).collect()
+}
+
+#[test]
+fn smoke_vectors_3mib() {
+    let data = smoke_3mib();
+    let (root, blocks) = build_file(&data, HashAlgorithm::Blake3);
+    assert_eq!(
+        root.to_string(),
+        "bafyb4idwxzl76im7xhsgyicd7jlhnzsdm6k4vqfliuclxnnmpnud73w37y"
+    );
+    assert_eq!(blocks.len(), 4);
+    let (root, blocks) = build_file(&data, HashAlgorithm::Sha2_256);
+    assert_eq!(
+        root.to_string(),
+        "bafybeicdf3crlklysmb3vkeaiqnarlori4smrusmf4yhlo67lcfktoo7vy"
+    );
+    // The smoke test reads this root block from the gateway: 159 bytes.
+    assert_eq!(blocks.last().unwrap().data().len(), 159);
+    assert_eq!(blocks.last().unwrap().cid(), &root);
+}
+
+#[test]
+fn smoke_vectors_100b() {
+    let data = smoke_100b();
+    let (root, blocks) = build_file(&data, HashAlgorithm::Blake3);
+    assert_eq!(
+        root.to_string(),
+        "bafkr4ifey6wusftasufffnebfwsistb5u2paw25u7t4q6cbfzj5b5w7bxy"
+    );
+    assert_eq!(blocks.len(), 1);
+    let (root, _) = build_file(&data, HashAlgorithm::Sha2_256);
+    assert_eq!(
+        root.to_string(),
+        "bafkreiaj5mwletaprmbbgaaj3vhfdste5ujgdvc3akika7imr26tfe2odq"
+    );
+}
+
+#[test]
+fn up_to_one_chunk_is_one_raw_block() {
+    for len in [0, 1, CHUNK_SIZE - 1, CHUNK_SIZE] {
+        let data = vec![9u8; len];
+        let (root, blocks) = build_file(&data, HashAlgorithm::Blake3);
+        assert_eq!(
+            root,
+            block_cid(BlockCodec::Raw, HashAlgorithm::Blake3, &data)
+        );
+        assert_eq!(blocks.len(), 1);
+    }
+}
+
+/// Distinct leaves so the DAG shape is visible in the block count.
+fn distinct(len: usize) -> Vec<u8> {
+    let mut data = vec![0u8; len];
+    for (i, chunk) in data.chunks_mut(CHUNK_SIZE).enumerate() {
+        chunk[..4].copy_from_slice(&(i as u32).to_le_bytes());
+    }
+    data
+}
+
+fn root_node(blocks: &[Block]) -> (PbNode, UnixfsData) {
+    let node = PbNode::decode(blocks.last().unwrap().data()).unwrap();
+    let data = UnixfsData::decode(node.data.as_ref().unwrap()).unwrap();
+    (node, data)
+}
+
+#[test]
+fn balanced_layout_at_the_174_link_boundary() {
+    let (_, blocks) = build_file(&distinct(174 * CHUNK_SIZE), HashAlgorithm::Blake3);
+    assert_eq!(blocks.len(), 175, "174 leaves + one root");
+    let (node, data) = root_node(&blocks);
+    assert_eq!(node.links.len(), 174);
+    assert_eq!(data.filesize, Some(174 * CHUNK_SIZE as u64));
+
+    let (_, blocks) = build_file(&distinct(175 * CHUNK_SIZE), HashAlgorithm::Blake3);
+    assert_eq!(
+        blocks.len(),
+        175 + 2 + 1,
+        "175 leaves, a full node, a one-leaf node, a root"
+    );
+    let (node, data) = root_node(&blocks);
+    assert_eq!(node.links.len(), 2);
+    assert_eq!(
+        data.blocksizes,
+        [174 * CHUNK_SIZE as u64, CHUNK_SIZE as u64]
+    );
+    let second = blocks
+        .iter()
+        .find(|b| b.cid() == &node.links[1].cid)
+        .unwrap();
+    assert_eq!(
+        dag_pb_links(second.data()).unwrap().len(),
+        1,
+        "the last leaf gets its own node"
+    );
+}
+
+#[test]
+fn tsize_counts_every_block_under_a_link() {
+    let (_, blocks) = build_file(&distinct(175 * CHUNK_SIZE + 5), HashAlgorithm::Sha2_256);
+    let (node, _) = root_node(&blocks);
+    let total: u64 = node.links.iter().map(|l| l.tsize.unwrap()).sum();
+    let all: u64 = blocks.iter().map(|b| b.data().len() as u64).sum();
+    let root_len = blocks.last().unwrap().data().len() as u64;
+    assert_eq!(total + root_len, all);
+}
+
+async fn stored(data: &[u8]) -> (MemoryStore, hamt_codec::Cid) {
+    let store = MemoryStore::new();
+    let root = put_file(&store, Bytes::copy_from_slice(data))
+        .await
+        .unwrap();
+    (store, root)
+}
+
+#[tokio::test]
+async fn ranges_read_the_same_bytes_as_slicing() {
+    let data = smoke_3mib();
+    let (store, root) = stored(&data).await;
+    assert_eq!(file_size(&store, &root).await.unwrap(), data.len() as u64);
+    let n = data.len() as u64;
+    let m = CHUNK_SIZE as u64;
+    let cases = [
+        ByteRange::Full,
+        ByteRange::From(m - 1),
+        ByteRange::From(n),
+        ByteRange::From(n + 10),
+        ByteRange::Slice {
+            offset: m - 3,
+            length: 6,
+        },
+        ByteRange::Slice {
+            offset: 0,
+            length: 2 * m + 1,
+        },
+        ByteRange::Slice {
+            offset: 5,
+            length: 0,
+        },
+        ByteRange::Slice {
+            offset: 1,
+            length: u64::MAX,
+        },
+        ByteRange::Suffix(m + 1),
+        ByteRange::Suffix(n * 2),
+    ];
+    for range in cases {
+        let got = read_file(&store, &root, range).await.unwrap();
+        assert_eq!(
+            &got[..],
+            &data[range.to_index_range(data.len())],
+            "{range:?}"
+        );
+    }
+}
+
+/// Counts `get`s, to check a range read fetches only the leaves it needs.
+struct Counting(MemoryStore, std::sync::atomic::AtomicUsize);
+
+#[async_trait::async_trait]
+impl BlockStore for Counting {
+    async fn get(&self, cid: &hamt_codec::Cid) -> Result<Bytes, StoreError> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.get(cid).await
+    }
+    async fn has(&self, cid: &hamt_codec::Cid) -> Result<bool, StoreError> {
+        self.0.has(cid).await
+    }
+    async fn put_block(&self, block: Block) -> Result<(), StoreError> {
+        self.0.put_block(block).await
+    }
+}
+
+#[tokio::test]
+async fn a_range_fetches_only_its_leaves() {
+    let data = distinct(176 * CHUNK_SIZE);
+    let store = Counting(MemoryStore::new(), 0.into());
+    let root = put_file(&store, data.clone().into()).await.unwrap();
+    let offset = 175 * CHUNK_SIZE as u64 - 2;
+    let got = read_file(&store, &root, ByteRange::Slice { offset, length: 4 })
+        .await
+        .unwrap();
+    assert_eq!(&got[..], &data[offset as usize..offset as usize + 4]);
+    // root + second-level node + two leaves
+    assert_eq!(store.1.load(std::sync::atomic::Ordering::SeqCst), 4);
+}
+
+#[tokio::test]
+async fn raw_roots_are_read_directly() {
+    let (store, root) = stored(b"tiny value").await;
+    assert_eq!(root.codec(), BlockCodec::Raw.code());
+    let got = read_file(&store, &root, ByteRange::Suffix(5))
+        .await
+        .unwrap();
+    assert_eq!(&got[..], b"value");
+}
+
+#[tokio::test]
+async fn a_missing_leaf_is_not_found() {
+    let data = distinct(3 * CHUNK_SIZE);
+    let (root, blocks) = build_file(&data, HashAlgorithm::Blake3);
+    let store = MemoryStore::new();
+    store.put_many(blocks.clone()).await.unwrap();
+    store.remove(blocks[1].cid());
+    let err = read_file(&store, &root, ByteRange::Full).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(c) if &c == blocks[1].cid()));
+    // A range not touching the missing leaf still reads.
+    assert!(
+        read_file(&store, &root, ByteRange::Suffix(10))
+            .await
+            .is_ok()
+    );
+}
+
+fn file_error(err: &StoreError) -> &FileError {
+    let StoreError::Backend { source, .. } = err else {
+        panic!("expected a Backend error, got {err:?}")
+    };
+    source
+        .downcast_ref::<FileError>()
+        .expect("a FileError source")
+}
+
+type Check = fn(&FileError) -> bool;
+
+#[tokio::test]
+async fn inconsistent_dags_are_typed_errors() {
+    let store = MemoryStore::new();
+    let leaf = store
+        .put(BlockCodec::Raw, Bytes::from_static(b"abc"))
+        .await
+        .unwrap();
+    let node = |blocksizes: Vec<u64>, filesize: Option<u64>, kind: DataType| PbNode {
+        links: vec![hamt_unixfs::PbLink {
+            cid: leaf,
+            name: Some(String::new()),
+            tsize: Some(3),
+        }],
+        data: Some(
+            UnixfsData {
+                data_type: kind,
+                data: None,
+                filesize,
+                blocksizes,
+            }
+            .encode()
+            .into(),
+        ),
+    };
+    let cases: [(PbNode, Check); 4] = [
+        (node(vec![4], Some(4), DataType::File), |e| {
+            matches!(
+                e,
+                FileError::SizeMismatch {
+                    expected: 4,
+                    actual: 3,
+                    ..
+                }
+            )
+        }),
+        (node(vec![3], Some(9), DataType::File), |e| {
+            matches!(e, FileError::SizeMismatch { expected: 9, .. })
+        }),
+        (node(vec![], None, DataType::File), |e| {
+            matches!(e, FileError::BlocksizesMismatch { .. })
+        }),
+        (node(vec![3], Some(3), DataType::Directory), |e| {
+            matches!(e, FileError::NotAFile { .. })
+        }),
+    ];
+    for (node, check) in cases {
+        let root = store
+            .put(BlockCodec::DagPb, node.encode().into())
+            .await
+            .unwrap();
+        let err = read_file(&store, &root, ByteRange::Full).await.unwrap_err();
+        assert!(check(file_error(&err)), "{err}");
+    }
+    let garbage = store
+        .put(BlockCodec::DagPb, Bytes::from_static(&[0xff, 0xff]))
+        .await
+        .unwrap();
+    let err = read_file(&store, &garbage, ByteRange::Full)
+        .await
+        .unwrap_err();
+    assert!(matches!(file_error(&err), FileError::Decode { .. }));
+}
