@@ -371,19 +371,23 @@ impl<S: BlockStore> Hamt<S> {
     ) -> Result<T, HamtError> {
         let mut loaded: HashMap<Cid, Arc<Node>> = HashMap::new();
         loop {
-            let Hamt {
-                root,
-                cache,
-                config,
-                ..
-            } = &mut *self;
-            let nodes = |cid: &Cid| loaded.get(cid).cloned().or_else(|| cache.get(cid));
-            let cx = TreeContext {
-                max_bucket_size: config.max_bucket_size,
-                hasher: &*config.key_hasher,
-                nodes: &nodes,
+            // The context borrows the tree and must not live across the
+            // await below, so the future stays `Send`.
+            let result = {
+                let Hamt {
+                    root,
+                    cache,
+                    config,
+                    ..
+                } = &mut *self;
+                let nodes = |cid: &Cid| loaded.get(cid).cloned().or_else(|| cache.get(cid));
+                let cx = TreeContext {
+                    max_bucket_size: config.max_bucket_size,
+                    hasher: &*config.key_hasher,
+                    nodes: &nodes,
+                };
+                tree::make_dirty(root, &cx).and_then(|root| f(root, &cx))
             };
-            let result = tree::make_dirty(root, &cx).and_then(|root| f(root, &cx));
             match result {
                 Ok(value) => return Ok(value),
                 Err(TreeError::HashExhausted) => {

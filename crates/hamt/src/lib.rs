@@ -22,15 +22,18 @@
 
 mod cache;
 mod config;
+pub mod diff;
 mod error;
 mod hamt;
 mod iter;
+mod stats;
 mod tree;
 
 pub use cache::CacheStats;
 pub use config::HamtConfig;
 pub use error::HamtError;
 pub use hamt::Hamt;
+pub use stats::HamtStats;
 
 pub use hamt_codec::{Blake3KeyHasher, Cid, KeyHasher, Sha256KeyHasher};
 pub use hamt_store::{BlockStore, ByteRange};

@@ -40,7 +40,7 @@ pub(crate) enum TreeError {
 pub(crate) struct TreeContext<'a> {
     pub(crate) max_bucket_size: usize,
     pub(crate) hasher: &'a dyn KeyHasher,
-    pub(crate) nodes: &'a dyn Fn(&Cid) -> Option<Arc<Node>>,
+    pub(crate) nodes: &'a (dyn Fn(&Cid) -> Option<Arc<Node>> + Sync),
 }
 
 impl TreeContext<'_> {

@@ -347,3 +347,28 @@ async fn values_over_one_mib_are_kubo_unixfs_files() {
     )
     .await;
 }
+
+/// Every future of the map is `Send`, so it can run on any executor thread
+/// (zarrs' async store traits require it).
+#[test]
+fn futures_are_send() {
+    fn send<T: Send>(_: &T) {}
+    let store = Arc::new(MemoryStore::new());
+    let mut map = Hamt::new(store.clone(), HamtConfig::default());
+    send(&map.get("k"));
+    send(&map.get_range("k", ByteRange::Full));
+    send(&map.len());
+    send(&map.stats());
+    send(&map.keys());
+    send(&Hamt::open(
+        store.clone(),
+        block_cid(BlockCodec::DagCbor, HashAlgorithm::Blake3, b""),
+        HamtConfig::default(),
+    ));
+    send(&map.insert("k", vec![1]));
+    send(&map.insert_dagcbor("k", &1u8));
+    send(&map.remove("k"));
+    send(&map.flush());
+    let other = Hamt::new(store, HamtConfig::default());
+    send(&map.diff(&other));
+}
