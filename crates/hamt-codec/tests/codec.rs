@@ -335,3 +335,61 @@ fn errors_say_where() {
     assert_eq!(err.offset, 3);
     assert!(err.to_string().contains("byte 3"), "{err}");
 }
+
+#[test]
+fn long_keys_use_wider_length_heads() {
+    let link = link(9, BlockCodec::Raw, HashAlgorithm::Blake3);
+    for len in [23usize, 24, 255, 256, 65_535, 65_536, 70_000] {
+        let key = "k".repeat(len);
+        let mut node = Node::new();
+        node.set(3, Slot::Bucket(Bucket::single(key.clone().into(), link)));
+        let bytes = node.encode();
+        assert_eq!(bytes.len(), node.encoded_len(), "len {len}");
+        assert_eq!(
+            bytes,
+            serde_ipld_dagcbor::to_vec(&to_ipld(&node)).unwrap(),
+            "len {len}"
+        );
+        assert_eq!(Node::decode(&bytes, 4).unwrap(), node, "len {len}");
+    }
+}
+
+#[test]
+fn nodes_and_buckets_report_their_contents() {
+    let mut node: Node = Node::new();
+    assert!(node.is_empty());
+    let l = link(4, BlockCodec::Raw, HashAlgorithm::Blake3);
+    node.set(
+        1,
+        Slot::Bucket(Bucket::from_entries([("b".into(), l), ("a".into(), l)])),
+    );
+    node.set(2, Slot::Child(l));
+    assert!(!node.is_empty());
+    assert_eq!(node.bucket_entries(), 2);
+    assert!(node.heap_size() > 0);
+    let Some(Slot::Bucket(bucket)) = node.get(1) else {
+        panic!("bucket expected")
+    };
+    let keys: Vec<Box<str>> = bucket
+        .clone()
+        .into_entries()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(keys, vec![Box::from("a"), Box::from("b")]);
+}
+
+#[test]
+fn hash_algorithms_name_themselves_as_kubo_does() {
+    assert_eq!(HashAlgorithm::Blake3.name(), "blake3");
+    assert_eq!(HashAlgorithm::Sha2_256.name(), "sha2-256");
+    assert_eq!(HashAlgorithm::default(), HashAlgorithm::Blake3);
+}
+
+#[test]
+fn bad_dagcbor_values_are_errors() {
+    let err = hamt_codec::value::decode::<u32>(&[0xff]).unwrap_err();
+    assert!(err.to_string().contains("DAG-CBOR"), "{err}");
+    let err = hamt_codec::value::decode::<u32>(&[0x61, b'x']).unwrap_err();
+    assert!(!err.to_string().is_empty());
+}

@@ -126,3 +126,42 @@ mod tests {
         assert!(store.is_empty());
     }
 }
+
+#[cfg(test)]
+mod error_tests {
+    use hamt_codec::{BlockCodec, Cid, HashAlgorithm, block_cid};
+    use multihash::Multihash;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn unverifiable_hash_is_a_typed_error() {
+        let store = MemoryStore::new();
+        let cid = Cid::new_v1(0x55, Multihash::<64>::wrap(0x13, &[0; 64]).unwrap());
+        store.insert_unverified(cid, Bytes::from_static(b"x"));
+        match store.get(&cid).await {
+            Err(StoreError::UnsupportedHash { cid: c, code: 0x13 }) => assert_eq!(c, cid),
+            other => panic!("expected UnsupportedHash, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn shared_and_boxed_stores_forward_every_call() {
+        let data = Bytes::from_static(b"forwarded");
+        let cid = block_cid(BlockCodec::Raw, HashAlgorithm::Blake3, &data);
+        let boxed: Box<MemoryStore> = Box::default();
+        let shared = std::sync::Arc::new(MemoryStore::with_hash(HashAlgorithm::Sha2_256));
+        for store in [&boxed as &dyn BlockStore, &shared as &dyn BlockStore, &&*boxed as &dyn BlockStore] {
+            store.put_block(crate::Block::verified(cid, data.clone()).unwrap()).await.unwrap();
+            assert!(store.has(&cid).await.unwrap());
+            assert_eq!(store.get(&cid).await.unwrap(), data);
+            assert_eq!(&store.get_range(&cid, crate::ByteRange::Suffix(3)).await.unwrap()[..], b"ded");
+            store.put_many(vec![]).await.unwrap();
+            let put = store.put(BlockCodec::DagCbor, data.clone()).await.unwrap();
+            assert_eq!(put.hash().code(), store.hash_algorithm().code());
+        }
+        let err = StoreError::backend("doing x", std::io::Error::other("disk on fire"));
+        assert_eq!(err.to_string(), "doing x: disk on fire");
+        assert!(StoreError::ReadOnly.to_string().contains("read-only"));
+    }
+}
