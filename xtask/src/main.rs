@@ -2,9 +2,12 @@
 //!
 //! `cargo xtask ci` runs every check CI runs, in order, and stops at the
 //! first failure: formatting, clippy, the whole test suite (with the test
-//! services it needs), doc tests and docs. Each step prints its command and
+//! services it needs) instrumented for coverage with per-crate floors, doc
+//! tests, a fuzz smoke of every target, docs, and a build of the benchmarks. Each step prints its command and
 //! its duration, so a slow or failing step is easy to find.
 
+mod coverage;
+mod fuzz;
 mod ipfs;
 mod steps;
 
@@ -14,11 +17,15 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  ci         every check CI runs: fmt, clippy, tests (starting an IPFS test node
-             and the Python venv they need), doc tests, docs
+  ci         every check CI runs: fmt, clippy, tests with coverage floors (starting
+             an IPFS test node and the Python venv they need), doc tests, fuzz
+             smoke, docs, benchmarks built
   test       the test suite only (same services as ci)
   lint       fmt --check and clippy
   doc        cargo doc with warnings as errors
+  coverage   the test suite instrumented: line and branch coverage per crate and
+             file, an HTML report in target/coverage/, floors in coverage-floors.txt
+  fuzz       the cargo-fuzz targets in fuzz/: [--time SECONDS] [--smoke] [TARGET] (see --help)
 ";
 
 fn main() -> ExitCode {
@@ -28,6 +35,8 @@ fn main() -> ExitCode {
         Some("test") => steps::test(),
         Some("lint") => steps::lint(),
         Some("doc") => steps::doc(),
+        Some("fuzz") => fuzz::run(&args[1..]),
+        Some("coverage") => coverage::coverage(),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
