@@ -1,0 +1,99 @@
+//! Named roots: a small column family mapping a name to a root CID.
+//!
+//! **Durability rule.** [`RocksDbStore::set_root`] first checks that the root
+//! block is held, then syncs the write-ahead log (so every block written by
+//! any writer before the call is on disk), then writes the name with a synced
+//! write. RocksDB replays its log in order after a crash, so a name that
+//! survived a crash was written after its blocks and they survived too: a
+//! named root never points at a block lost to a crash.
+
+use hamt_codec::Cid;
+use hamt_store::StoreError;
+
+use crate::RocksDbStore;
+use crate::error::{db_error, store_error};
+use crate::keys::{ROOTS_CF, block_key};
+use crate::store::synced_write;
+
+impl RocksDbStore {
+    /// Names `root`, durably. Replaces the name's previous root.
+    ///
+    /// The caller must have put every block of the root (the HAMT's flush
+    /// does) no longer than [`gc_grace`](crate::RocksDbOptions::gc_grace) ago,
+    /// or have them reachable from another named root: that is what keeps a
+    /// concurrent [`gc`](Self::gc) from sweeping them. Only the root block
+    /// itself is checked ([`StoreError::NotFound`] if absent); use
+    /// [`verify_dag`](Self::verify_dag) to check them all.
+    pub fn set_root(&self, name: &str, root: &Cid) -> Result<(), StoreError> {
+        self.check_writable()?;
+        let roots_cf = self.cf(ROOTS_CF)?;
+        let _no_sweep = self.sweep_lock.read();
+        if !self.has_key(&block_key(root))? {
+            return Err(StoreError::NotFound(*root));
+        }
+        self.db.flush_wal(true).map_err(|e| {
+            db_error(
+                format!("sync blocks before naming root {name:?}"),
+                &self.path,
+                e,
+            )
+        })?;
+        self.db
+            .put_cf_opt(roots_cf, name.as_bytes(), root.to_bytes(), &synced_write())
+            .map_err(|e| db_error(format!("name root {name:?}"), &self.path, e))?;
+        if let Some(new_roots) = self.gc_new_roots.lock().as_mut() {
+            new_roots.push(*root);
+        }
+        Ok(())
+    }
+
+    /// The root named `name`, if any.
+    pub fn root(&self, name: &str) -> Result<Option<Cid>, StoreError> {
+        let found = self
+            .db
+            .get_pinned_cf(self.cf(ROOTS_CF)?, name.as_bytes())
+            .map_err(|e| db_error(format!("read root {name:?}"), &self.path, e))?;
+        found
+            .map(|bytes| self.decode_root(name.as_bytes(), &bytes))
+            .transpose()
+    }
+
+    /// Every named root, by name.
+    pub fn roots(&self) -> Result<Vec<(String, Cid)>, StoreError> {
+        let mut iter = self.db.raw_iterator_cf(self.cf(ROOTS_CF)?);
+        iter.seek_to_first();
+        let mut roots = Vec::new();
+        while let (Some(name), Some(value)) = (iter.key(), iter.value()) {
+            let root = self.decode_root(name, value)?;
+            roots.push((String::from_utf8_lossy(name).into_owned(), root));
+            iter.next();
+        }
+        iter.status()
+            .map_err(|e| db_error("list roots", &self.path, e))?;
+        Ok(roots)
+    }
+
+    /// Removes the name `name`, durably, returning the root it named. Its
+    /// blocks stay until a [`gc`](Self::gc) finds them unreachable.
+    pub fn remove_root(&self, name: &str) -> Result<Option<Cid>, StoreError> {
+        self.check_writable()?;
+        let previous = self.root(name)?;
+        if previous.is_some() {
+            self.db
+                .delete_cf_opt(self.cf(ROOTS_CF)?, name.as_bytes(), &synced_write())
+                .map_err(|e| db_error(format!("remove root {name:?}"), &self.path, e))?;
+        }
+        Ok(previous)
+    }
+
+    fn decode_root(&self, name: &[u8], value: &[u8]) -> Result<Cid, StoreError> {
+        Cid::try_from(value).map_err(|e| {
+            let name = String::from_utf8_lossy(name);
+            store_error(
+                format!("read root {name:?}"),
+                &self.path,
+                format!("not a CID: {e}"),
+            )
+        })
+    }
+}

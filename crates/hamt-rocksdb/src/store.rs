@@ -1,0 +1,367 @@
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use hamt_codec::{Cid, HashAlgorithm, verify_block};
+use hamt_store::{Block, BlockStore, ByteRange, StoreError};
+use parking_lot::{Mutex, RwLock};
+use rocksdb::{Cache, ColumnFamily, ColumnFamilyDescriptor, DB, WriteBatch};
+
+use crate::RocksDbOptions;
+use crate::error::{db_error, store_error};
+use crate::keys::{
+    BLOCKS_CF, BlockMeta, COLUMN_FAMILIES, FORMAT_KEY, FORMAT_VERSION, META_CF, block_key, now_ms,
+};
+
+/// A re-put of a block put less than `min(this, gc_grace / 4)` ago does not
+/// refresh its write time (so a burst of duplicate puts writes nothing); GC's
+/// grace period is therefore honoured to within that slack.
+const MAX_REFRESH_SLACK_MS: u64 = 60_000;
+
+/// A [`BlockStore`] in a RocksDB database, with durable named roots and
+/// garbage collection.
+///
+/// * Blocks are keyed by their binary CIDv1 (see the crate docs for why),
+///   values are the block bytes; a second column family records when each
+///   block was last put and its length.
+/// * [`put_many`](BlockStore::put_many) writes all its blocks in one
+///   `WriteBatch`; a `put` of a block already held writes no block bytes.
+/// * Reads verify the bytes against the CID unless
+///   [`RocksDbOptions::verify_reads`] is off; a range read hashes the whole
+///   pinned value but copies only the range.
+/// * [`set_root`](RocksDbStore::set_root) names a root only after every
+///   block written before it is synced to disk; [`gc`](RocksDbStore::gc)
+///   removes blocks unreachable from the named roots.
+///
+/// RocksDB calls block the calling thread. Point reads and batched writes
+/// take microseconds to a few milliseconds, so the async methods run them
+/// inline (any executor works); run [`gc`](RocksDbStore::gc),
+/// [`compact`](RocksDbStore::compact) and
+/// [`verify_dag`](RocksDbStore::verify_dag) on a blocking thread.
+///
+/// ```
+/// use hamt_rocksdb::{RocksDbStore, RocksDbOptions};
+/// use hamt_store::{BlockStore, BlockCodec, ByteRange};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let dir = tempfile::tempdir().unwrap();
+/// let store = RocksDbStore::open(dir.path(), &RocksDbOptions::default())?;
+/// let cid = store.put(BlockCodec::Raw, b"hello world".to_vec().into()).await?;
+/// assert_eq!(&store.get_range(&cid, ByteRange::Suffix(5)).await?[..], b"world");
+///
+/// store.set_root("latest", &cid)?;
+/// drop(store);
+/// let store = RocksDbStore::open(dir.path(), &RocksDbOptions::read_only())?;
+/// assert_eq!(store.root("latest")?, Some(cid));
+/// # Ok::<(), hamt_store::StoreError>(())
+/// # }).unwrap();
+/// ```
+pub struct RocksDbStore {
+    pub(crate) db: DB,
+    pub(crate) path: PathBuf,
+    verify_reads: bool,
+    read_only: bool,
+    hash: HashAlgorithm,
+    pub(crate) gc_grace: Duration,
+    /// See [`MAX_REFRESH_SLACK_MS`].
+    refresh_slack_ms: u64,
+    pub(crate) compact_after_gc: bool,
+    /// Writers hold it shared from their "is this block here?" check to their
+    /// write; each GC sweep batch holds it exclusively, so a block is never
+    /// swept between a writer deciding it exists and that writer returning.
+    pub(crate) sweep_lock: RwLock<()>,
+    /// `Some(roots named since it began)` while a GC runs, so the GC marks them too.
+    pub(crate) gc_new_roots: Mutex<Option<Vec<Cid>>>,
+    /// One GC at a time.
+    pub(crate) gc_running: Mutex<()>,
+}
+
+impl std::fmt::Debug for RocksDbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksDbStore")
+            .field("path", &self.path)
+            .field("read_only", &self.read_only)
+            .field("verify_reads", &self.verify_reads)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RocksDbStore {
+    /// Opens (creating it if needed, unless read-only) the store in directory `path`.
+    ///
+    /// Fails with a [`StoreError::Backend`] naming the path and the likely
+    /// cause when another process or handle holds the store open for
+    /// writing, the directory cannot be written, there is no store to open
+    /// read-only, or the disk is full.
+    pub fn open(path: impl AsRef<Path>, options: &RocksDbOptions) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let cache = Cache::new_lru_cache(options.block_cache_bytes);
+        let db_options = options.db_options();
+        let descriptors = COLUMN_FAMILIES.map(|name| {
+            ColumnFamilyDescriptor::new(name, options.cf_options(&cache, name == BLOCKS_CF))
+        });
+        let opened = if options.read_only {
+            DB::open_cf_descriptors_read_only(&db_options, &path, descriptors, false)
+        } else {
+            DB::open_cf_descriptors(&db_options, &path, descriptors)
+        };
+        let operation = if options.read_only {
+            "open read-only"
+        } else {
+            "open"
+        };
+        let db = opened.map_err(|e| db_error(operation, &path, e))?;
+        let store = RocksDbStore {
+            db,
+            path,
+            verify_reads: options.verify_reads,
+            read_only: options.read_only,
+            hash: options.hash,
+            gc_grace: options.gc_grace,
+            refresh_slack_ms: u64::try_from(options.gc_grace.as_millis() / 4)
+                .unwrap_or(u64::MAX)
+                .min(MAX_REFRESH_SLACK_MS),
+            compact_after_gc: options.compact_after_gc,
+            sweep_lock: RwLock::new(()),
+            gc_new_roots: Mutex::new(None),
+            gc_running: Mutex::new(()),
+        };
+        store.check_format()?;
+        Ok(store)
+    }
+
+    /// Writes the format marker into a new store, or checks an existing one's.
+    fn check_format(&self) -> Result<(), StoreError> {
+        let found = self
+            .db
+            .get(FORMAT_KEY)
+            .map_err(|e| db_error("read the format marker", &self.path, e))?;
+        match found {
+            Some(version) if version == FORMAT_VERSION => Ok(()),
+            Some(version) => Err(store_error(
+                "open",
+                &self.path,
+                format!(
+                    "unsupported store format {:?} (this build reads format 1)",
+                    String::from_utf8_lossy(&version)
+                ),
+            )),
+            None if self.read_only => Ok(()),
+            None => self
+                .db
+                .put_opt(FORMAT_KEY, FORMAT_VERSION, &synced_write())
+                .map_err(|e| db_error("write the format marker", &self.path, e)),
+        }
+    }
+
+    /// The store's directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the store was opened read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Makes every block written so far durable (syncs RocksDB's write-ahead
+    /// log). [`set_root`](Self::set_root) does this itself; call it to make
+    /// blocks durable without naming a root.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        self.check_writable()?;
+        self.db
+            .flush_wal(true)
+            .map_err(|e| db_error("sync the write-ahead log", &self.path, e))
+    }
+
+    /// Compacts the block column families, giving the space of removed
+    /// blocks back to the file system: SST entries at once, blob files once
+    /// no live block is left in them (RocksDB's blob GC moves live blocks out
+    /// of the oldest quarter of blob files at each compaction). Slow on a
+    /// large store; blocking.
+    pub fn compact(&self) -> Result<(), StoreError> {
+        self.check_writable()?;
+        let mut options = rocksdb::CompactOptions::default();
+        options.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
+        for name in [BLOCKS_CF, META_CF] {
+            self.db
+                .compact_range_cf_opt(self.cf(name)?, None::<&[u8]>, None::<&[u8]>, &options);
+        }
+        Ok(())
+    }
+
+    /// The CIDs of every block held, in key order. Holds them all in memory:
+    /// for tests and tools, not for huge stores.
+    pub fn cids(&self) -> Result<Vec<Cid>, StoreError> {
+        let mut iter = self.db.raw_iterator_cf(self.cf(META_CF)?);
+        iter.seek_to_first();
+        let mut cids = Vec::new();
+        while let Some(key) = iter.key() {
+            let cid = Cid::try_from(key).map_err(|e| {
+                store_error(
+                    "list blocks",
+                    &self.path,
+                    format!("a key is not a CID: {e}"),
+                )
+            })?;
+            cids.push(cid);
+            iter.next();
+        }
+        iter.status()
+            .map_err(|e| db_error("list blocks", &self.path, e))?;
+        Ok(cids)
+    }
+
+    /// Stores `data` under `cid` without checking that it hashes to it: only
+    /// for tests that plant a corrupt block to see reads reject it.
+    #[doc(hidden)]
+    pub fn put_unverified(&self, cid: &Cid, data: &[u8]) -> Result<(), StoreError> {
+        self.check_writable()?;
+        let key = block_key(cid);
+        let meta = BlockMeta {
+            written_at_ms: now_ms(),
+            len: data.len() as u64,
+        };
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(BLOCKS_CF)?, &key, data);
+        batch.put_cf(self.cf(META_CF)?, &key, meta.encode());
+        self.db
+            .write(batch)
+            .map_err(|e| db_error(format!("plant block {cid}"), &self.path, e))
+    }
+
+    pub(crate) fn check_writable(&self) -> Result<(), StoreError> {
+        if self.read_only {
+            Err(StoreError::ReadOnly)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn cf(&self, name: &'static str) -> Result<&ColumnFamily, StoreError> {
+        self.db.cf_handle(name).ok_or_else(|| {
+            store_error(
+                "open a column family",
+                &self.path,
+                format!("column family {name} is missing"),
+            )
+        })
+    }
+
+    /// Whether a block with this key is held (by its metadata: small and cached).
+    pub(crate) fn has_key(&self, key: &[u8]) -> Result<bool, StoreError> {
+        self.db
+            .get_pinned_cf(self.cf(META_CF)?, key)
+            .map(|meta| meta.is_some())
+            .map_err(|e| db_error("look up a block", &self.path, e))
+    }
+
+    /// The bytes `range` of block `cid`, verified if the store verifies reads.
+    fn read(&self, cid: &Cid, range: ByteRange) -> Result<Bytes, StoreError> {
+        let pinned = self
+            .db
+            .get_pinned_cf(self.cf(BLOCKS_CF)?, block_key(cid))
+            .map_err(|e| db_error(format!("get block {cid}"), &self.path, e))?
+            .ok_or(StoreError::NotFound(*cid))?;
+        if self.verify_reads {
+            verify_block(cid, &pinned)?;
+        }
+        Ok(Bytes::copy_from_slice(
+            &pinned[range.to_index_range(pinned.len())],
+        ))
+    }
+
+    /// Writes the blocks not yet held, and refreshes the write time of those
+    /// that are, in one batch.
+    fn write_blocks(&self, blocks: &[Block]) -> Result<(), StoreError> {
+        self.check_writable()?;
+        let (blocks_cf, meta_cf) = (self.cf(BLOCKS_CF)?, self.cf(META_CF)?);
+        let mut seen = HashSet::with_capacity(blocks.len());
+        let unique: Vec<(Vec<u8>, &Block)> = blocks
+            .iter()
+            .map(|block| (block_key(block.cid()), block))
+            .filter(|(key, _)| seen.insert(key.clone()))
+            .collect();
+        if unique.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let _no_sweep = self.sweep_lock.read();
+        let held = self
+            .db
+            .batched_multi_get_cf(meta_cf, unique.iter().map(|(key, _)| key), false);
+        let mut batch = WriteBatch::default();
+        for ((key, block), old_meta) in unique.iter().zip(held) {
+            let old_meta = old_meta
+                .map_err(|e| db_error("look up blocks to write", &self.path, e))?
+                .and_then(|meta| BlockMeta::decode(&meta));
+            let len = block.data().len() as u64;
+            match old_meta {
+                Some(old) if old.written_at_ms.saturating_add(self.refresh_slack_ms) >= now => {}
+                Some(old) => batch.put_cf(
+                    meta_cf,
+                    key,
+                    BlockMeta {
+                        written_at_ms: now,
+                        len: old.len,
+                    }
+                    .encode(),
+                ),
+                None => {
+                    batch.put_cf(blocks_cf, key, block.data());
+                    batch.put_cf(
+                        meta_cf,
+                        key,
+                        BlockMeta {
+                            written_at_ms: now,
+                            len,
+                        }
+                        .encode(),
+                    );
+                }
+            }
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.db
+            .write(batch)
+            .map_err(|e| db_error(format!("write {} blocks", unique.len()), &self.path, e))
+    }
+}
+
+/// Write options that sync the write-ahead log before returning.
+pub(crate) fn synced_write() -> rocksdb::WriteOptions {
+    let mut options = rocksdb::WriteOptions::default();
+    options.set_sync(true);
+    options
+}
+
+#[async_trait]
+impl BlockStore for RocksDbStore {
+    async fn get(&self, cid: &Cid) -> Result<Bytes, StoreError> {
+        self.read(cid, ByteRange::Full)
+    }
+
+    async fn get_range(&self, cid: &Cid, range: ByteRange) -> Result<Bytes, StoreError> {
+        self.read(cid, range)
+    }
+
+    async fn has(&self, cid: &Cid) -> Result<bool, StoreError> {
+        self.has_key(&block_key(cid))
+    }
+
+    async fn put_block(&self, block: Block) -> Result<(), StoreError> {
+        self.write_blocks(std::slice::from_ref(&block))
+    }
+
+    async fn put_many(&self, blocks: Vec<Block>) -> Result<(), StoreError> {
+        self.write_blocks(&blocks)
+    }
+
+    fn hash_algorithm(&self) -> HashAlgorithm {
+        self.hash
+    }
+}

@@ -1,0 +1,197 @@
+//! Garbage collection keeps exactly what is reachable or young.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::{graph, raw};
+use hamt_rocksdb::{RocksDbOptions, RocksDbStore};
+use hamt_store::{BlockStore, Cid};
+
+fn store_with_grace(dir: &tempfile::TempDir, grace: Duration) -> RocksDbStore {
+    let mut options = RocksDbOptions::default();
+    options.gc_grace = grace;
+    RocksDbStore::open(dir.path(), &options).unwrap()
+}
+
+fn held(store: &RocksDbStore) -> BTreeSet<Cid> {
+    store.cids().unwrap().into_iter().collect()
+}
+
+#[tokio::test]
+async fn gc_keeps_exactly_the_reachable_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_grace(&dir, Duration::ZERO);
+    let shared = vec![raw("shared by a and b"), raw(vec![7u8; 100_000])];
+    let graphs = [
+        graph("a", 40, &shared),
+        graph("b", 30, &shared),
+        graph("c", 300, &[]),
+        graph("d", 5, &[]),
+    ];
+    for g in &graphs {
+        store.put_many(g.blocks.clone()).await.unwrap();
+    }
+    let [a, b, c, d] = &graphs;
+    store.set_root("a", &a.root).unwrap();
+    store.set_root("c", &c.root).unwrap();
+
+    let keep: BTreeSet<Cid> = a.cids().union(&c.cids()).copied().collect();
+    let all: BTreeSet<Cid> = graphs.iter().flat_map(common::Graph::cids).collect();
+    assert_eq!(held(&store), all);
+    let garbage: BTreeSet<Cid> = all.difference(&keep).copied().collect();
+    let garbage_bytes: u64 = b
+        .blocks
+        .iter()
+        .chain(&d.blocks)
+        .filter(|block| garbage.contains(block.cid()))
+        .map(|block| (*block.cid(), block.data().len() as u64))
+        .collect::<std::collections::BTreeMap<_, _>>()
+        .values()
+        .sum();
+
+    let report = store.gc().unwrap();
+    assert_eq!(held(&store), keep);
+    assert_eq!(report.roots, 2);
+    assert_eq!(report.blocks_reachable, keep.len() as u64);
+    assert_eq!(report.blocks_missing, 0);
+    assert_eq!(report.blocks_removed, garbage.len() as u64);
+    assert_eq!(report.bytes_removed, garbage_bytes);
+    assert_eq!(report.blocks_young, 0);
+    for block in a.blocks.iter().chain(&c.blocks) {
+        assert_eq!(&store.get(block.cid()).await.unwrap(), block.data());
+    }
+    assert!(!store.has(&b.root).await.unwrap());
+
+    // Nothing more to do: a second GC removes nothing.
+    assert_eq!(store.gc().unwrap().blocks_removed, 0);
+
+    // Dropping a name frees what only it reached.
+    store.remove_root("a").unwrap();
+    let report = store.gc().unwrap();
+    assert_eq!(held(&store), c.cids());
+    assert_eq!(report.blocks_removed, a.cids().len() as u64);
+    assert_eq!(
+        store.verify_dag(&c.root).unwrap().blocks,
+        c.cids().len() as u64
+    );
+}
+
+#[tokio::test]
+async fn blocks_within_the_grace_period_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_grace(&dir, Duration::from_millis(1500));
+    let unnamed = graph("unnamed", 20, &[]);
+    store.put_many(unnamed.blocks.clone()).await.unwrap();
+
+    let report = store.gc().unwrap();
+    assert_eq!(report.blocks_removed, 0);
+    assert_eq!(report.blocks_young, unnamed.cids().len() as u64);
+    assert_eq!(held(&store), unnamed.cids());
+
+    std::thread::sleep(Duration::from_millis(1600));
+    let report = store.gc().unwrap();
+    assert_eq!(report.blocks_removed, unnamed.cids().len() as u64);
+    assert!(held(&store).is_empty());
+}
+
+#[tokio::test]
+async fn a_re_put_protects_an_old_unreachable_block_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_grace(&dir, Duration::from_millis(1500));
+    let reused = raw("old garbage, about to be reused");
+    store.put_block(reused.clone()).await.unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    // A writer building a new root puts the block again: that restarts its grace.
+    store.put_block(reused.clone()).await.unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let report = store.gc().unwrap();
+    assert_eq!((report.blocks_removed, report.blocks_young), (0, 1));
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(store.gc().unwrap().blocks_removed, 1);
+    store.put_block(reused.clone()).await.unwrap();
+    assert!(
+        store.has(reused.cid()).await.unwrap(),
+        "a put of a removed block writes it again"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_reachable_block_is_reported_and_verify_dag_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_grace(&dir, Duration::ZERO);
+    let g = graph("partial", 10, &[]);
+    let (missing, present): (Vec<_>, Vec<_>) = g
+        .blocks
+        .iter()
+        .cloned()
+        .partition(|b| b.data().starts_with(b"partial value 3"));
+    store.put_many(present).await.unwrap();
+    store.set_root("partial", &g.root).unwrap();
+    let report = store.gc().unwrap();
+    assert_eq!(report.blocks_missing, 1);
+    assert_eq!(report.blocks_removed, 0);
+    match store.verify_dag(&g.root) {
+        Err(hamt_store::StoreError::NotFound(cid)) => assert_eq!(&cid, missing[0].cid()),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn gc_stops_at_a_corrupt_reachable_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_grace(&dir, Duration::ZERO);
+    let g = graph("corrupt", 10, &[]);
+    store.put_many(g.blocks.clone()).await.unwrap();
+    store.set_root("corrupt", &g.root).unwrap();
+    store.put_unverified(&g.root, b"\x80").unwrap();
+    let garbage = raw("garbage");
+    store.put_block(garbage.clone()).await.unwrap();
+    assert!(matches!(
+        store.gc(),
+        Err(hamt_store::StoreError::Corrupt { .. })
+    ));
+    assert!(
+        store.has(garbage.cid()).await.unwrap(),
+        "nothing swept after a failed mark"
+    );
+}
+
+#[tokio::test]
+async fn writes_and_names_during_gc_stay_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(store_with_grace(&dir, Duration::from_secs(30)));
+    // Unnamed blocks for the GCs to scan (young, so kept) while a writer names roots.
+    for i in 0..20 {
+        store
+            .put_many(graph(&format!("garbage{i}"), 50, &[]).blocks)
+            .await
+            .unwrap();
+    }
+    let writer = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            for i in 0..30 {
+                let g = graph(&format!("live{i}"), 20, &[]);
+                runtime.block_on(store.put_many(g.blocks.clone())).unwrap();
+                store.set_root(&format!("live{i}"), &g.root).unwrap();
+            }
+        })
+    };
+    for _ in 0..5 {
+        store.gc().unwrap();
+    }
+    writer.join().unwrap();
+    store.gc().unwrap();
+    for (name, root) in store.roots().unwrap() {
+        store
+            .verify_dag(&root)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    assert_eq!(store.roots().unwrap().len(), 30);
+}

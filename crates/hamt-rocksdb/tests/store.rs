@@ -1,0 +1,164 @@
+//! The `BlockStore` contract on a real RocksDB: conformance, corruption, aliases.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use hamt_rocksdb::{RocksDbOptions, RocksDbStore};
+use hamt_store::{Block, BlockCodec, BlockStore, ByteRange, Bytes, Cid, HashAlgorithm, StoreError};
+
+fn open(dir: &tempfile::TempDir, options: &RocksDbOptions) -> RocksDbStore {
+    RocksDbStore::open(dir.path(), options).unwrap()
+}
+
+#[tokio::test]
+async fn passes_the_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, &RocksDbOptions::default());
+    hamt_store::conformance::check_all(&store, |cid, data| {
+        store.put_unverified(&cid, &data).unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn passes_the_conformance_suite_without_blob_files_or_compression() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = RocksDbOptions::default();
+    options.blob_min_bytes = None;
+    options.compression = hamt_rocksdb::Compression::None;
+    let store = open(&dir, &options);
+    hamt_store::conformance::check_all(&store, |cid, data| {
+        store.put_unverified(&cid, &data).unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_wrong_block_under_a_cid_is_corrupt_never_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, &RocksDbOptions::default());
+    for size in [10, 200_000] {
+        // Small values live in SSTs, large ones in blob files: check both paths.
+        let real = Block::new(
+            BlockCodec::DagCbor,
+            HashAlgorithm::Blake3,
+            Bytes::from(vec![1u8; size]),
+        );
+        store.put_unverified(real.cid(), &vec![2u8; size]).unwrap();
+        let cid = *real.cid();
+        match store.get(&cid).await {
+            Err(StoreError::Corrupt { cid: bad }) => assert_eq!(bad, cid),
+            other => panic!("got {other:?}"),
+        }
+        let error = store
+            .get_range(
+                &cid,
+                ByteRange::Slice {
+                    offset: 1,
+                    length: 2,
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains(&cid.to_string()), "{error}");
+        // Corruption survives a reopen and is still caught.
+        assert!(store.has(&cid).await.unwrap());
+    }
+    drop(store);
+    let store = open(&dir, &RocksDbOptions::default());
+    let cid = Block::new(
+        BlockCodec::DagCbor,
+        HashAlgorithm::Blake3,
+        Bytes::from(vec![1u8; 10]),
+    )
+    .cid()
+    .to_owned();
+    assert!(matches!(
+        store.get(&cid).await,
+        Err(StoreError::Corrupt { .. })
+    ));
+}
+
+#[tokio::test]
+async fn unverified_reads_return_stored_bytes_as_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = RocksDbOptions::default();
+    options.verify_reads = false;
+    let store = open(&dir, &options);
+    let real = Block::new(
+        BlockCodec::Raw,
+        HashAlgorithm::Blake3,
+        Bytes::from_static(b"real"),
+    );
+    store.put_unverified(real.cid(), b"fake").unwrap();
+    assert_eq!(&store.get(real.cid()).await.unwrap()[..], b"fake");
+    assert_eq!(
+        &store
+            .get_range(real.cid(), ByteRange::From(2))
+            .await
+            .unwrap()[..],
+        b"ke"
+    );
+}
+
+#[tokio::test]
+async fn large_block_ranges_come_from_blob_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, &RocksDbOptions::default());
+    let data: Bytes = (0..3_000_000u32)
+        .map(|i| u8::try_from(i % 251).unwrap())
+        .collect::<Vec<_>>()
+        .into();
+    let cid = store.put(BlockCodec::Raw, data.clone()).await.unwrap();
+    drop(store);
+    let store = open(&dir, &RocksDbOptions::default());
+    let range = ByteRange::Slice {
+        offset: 1_000_000,
+        length: 10,
+    };
+    assert_eq!(
+        store.get_range(&cid, range).await.unwrap(),
+        data.slice(1_000_000..1_000_010)
+    );
+    assert_eq!(store.get(&cid).await.unwrap(), data);
+}
+
+#[tokio::test]
+async fn cid_v0_and_v1_of_a_dag_pb_block_are_one_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RocksDbStore::open(dir.path(), &{
+        let mut o = RocksDbOptions::default();
+        o.hash = HashAlgorithm::Sha2_256;
+        o
+    })
+    .unwrap();
+    let v1 = store
+        .put(BlockCodec::DagPb, Bytes::from_static(&[0x0a, 0x00]))
+        .await
+        .unwrap();
+    let v0 = Cid::new_v0(*v1.hash()).unwrap();
+    assert_eq!(store.get(&v0).await.unwrap(), store.get(&v1).await.unwrap());
+    assert!(store.has(&v0).await.unwrap());
+    assert_eq!(store.hash_algorithm(), HashAlgorithm::Sha2_256);
+}
+
+#[tokio::test]
+async fn put_many_dedups_and_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, &RocksDbOptions::default());
+    let blocks: Vec<Block> = (0..2000)
+        .map(|i| {
+            Block::new(
+                BlockCodec::Raw,
+                HashAlgorithm::Blake3,
+                Bytes::from(format!("block {}", i % 1000)),
+            )
+        })
+        .collect();
+    store.put_many(blocks.clone()).await.unwrap();
+    store.put_many(blocks.clone()).await.unwrap();
+    assert_eq!(store.cids().unwrap().len(), 1000);
+    drop(store);
+    let store = open(&dir, &RocksDbOptions::read_only());
+    for block in &blocks {
+        assert_eq!(&store.get(block.cid()).await.unwrap(), block.data());
+    }
+}
