@@ -51,6 +51,35 @@ fn head_len(value: u64) -> usize {
 }
 
 fn write_link(buf: &mut Vec<u8>, cid: &Cid) {
+    let mh = cid.hash();
+    // The common case (CIDv1, one-byte codec and hash codes, 32-byte
+    // digest: every link py-hamt makes) is written directly; anything else
+    // goes through the `cid` crate's varint writer.
+    if cid.version() == cid::Version::V1
+        && cid.codec() < 0x80
+        && mh.code() < 0x80
+        && mh.size() == 32
+    {
+        // `d8 2a 58 25 00 01 <codec> <hash> 20`, then the digest, built on
+        // the stack and appended in one copy; the casts are lossless (both
+        // codes are below 0x80).
+        let mut link = [0u8; 41];
+        #[allow(clippy::cast_possible_truncation)]
+        link[..9].copy_from_slice(&[
+            0xd8,
+            0x2a,
+            0x58,
+            0x25,
+            0x00,
+            0x01,
+            cid.codec() as u8,
+            mh.code() as u8,
+            0x20,
+        ]);
+        link[9..].copy_from_slice(mh.digest());
+        buf.extend_from_slice(&link);
+        return;
+    }
     write_head(buf, MAJOR_TAG, TAG_LINK);
     let len = cid.encoded_len();
     write_head(buf, MAJOR_BYTES, len as u64 + 1);
@@ -64,7 +93,9 @@ fn link_len(cid: &Cid) -> usize {
     2 + head_len(len as u64) + len
 }
 
-pub(crate) fn encode_node(node: &Node<Cid>, buf: &mut Vec<u8>) {
+/// Writes a node whose child slots hold any `L`; `link` gives each child's
+/// CID, called once per child in slot order.
+pub(crate) fn encode_node<L>(node: &Node<L>, buf: &mut Vec<u8>, mut link: impl FnMut(&L) -> Cid) {
     buf.extend_from_slice(&NODE_HEADER);
     let mut next = 0usize;
     for (index, slot) in node.iter() {
@@ -80,9 +111,9 @@ pub(crate) fn encode_node(node: &Node<Cid>, buf: &mut Vec<u8>) {
                     write_link(buf, link);
                 }
             }
-            Slot::Child(link) => {
+            Slot::Child(child) => {
                 write_head(buf, MAJOR_ARRAY, 1);
-                write_link(buf, link);
+                write_link(buf, &link(child));
             }
         }
     }
@@ -105,6 +136,22 @@ pub(crate) fn encoded_len(node: &Node<Cid>) -> usize {
         })
         .sum();
     NODE_HEADER.len() + empty + slots
+}
+
+/// The common link, CIDv1 with one-byte codec and hash codes and a 32-byte
+/// digest (every link py-hamt makes), read without the general varint
+/// reader; one-byte varints are canonical by construction. `None` for
+/// anything else, which the general path then reads and checks.
+fn short_cid(bytes: &[u8]) -> Option<Cid> {
+    match bytes {
+        [0x01, codec, code, 0x20, digest @ ..]
+            if *codec < 0x80 && *code < 0x80 && digest.len() == 32 =>
+        {
+            let hash = multihash::Multihash::wrap(u64::from(*code), digest).ok()?;
+            Some(Cid::new_v1(u64::from(*codec), hash))
+        }
+        _ => None,
+    }
 }
 
 /// A cursor over the input that reads canonical CBOR heads.
@@ -211,10 +258,25 @@ impl<'a> Reader<'a> {
         };
         match bytes.split_first() {
             Some((0x00, cid_bytes)) => {
+                if let Some(cid) = short_cid(cid_bytes) {
+                    return Ok(cid);
+                }
                 let mut cursor = cid_bytes;
                 let cid = Cid::read_bytes(&mut cursor).map_err(|e| invalid(e.to_string()))?;
                 if !cursor.is_empty() {
                     return Err(invalid("bytes after the CID".into()));
+                }
+                // `cid` reads a 10-byte varint whose last byte overflows 64
+                // bits by dropping the extra bits, so distinct bytes can read
+                // as one CID: accept only bytes the CID writes back exactly.
+                let mut canonical = [0u8; 128];
+                let written = cid
+                    .write_bytes(&mut canonical[..])
+                    .map_err(|e| invalid(e.to_string()))?;
+                if canonical[..written] != *cid_bytes {
+                    return Err(invalid(
+                        "non-canonical CID (a varint overflows 64 bits)".into(),
+                    ));
                 }
                 Ok(cid)
             }
@@ -271,7 +333,7 @@ pub(crate) fn decode_node(
             kind: DecodeErrorKind::NotANode,
         });
     }
-    let mut slots = Vec::new();
+    let mut node = Node::new();
     for index in 0..=255u8 {
         let entry_start = r.pos;
         if r.peek()? == 0xa0 {
@@ -288,10 +350,10 @@ pub(crate) fn decode_node(
                 });
             }
         };
-        slots.push((index, slot));
+        node.push_ordered(index, slot);
     }
     if r.pos != input.len() {
         return Err(r.error(DecodeErrorKind::TrailingBytes));
     }
-    Ok(Node::from_ordered_slots(slots))
+    Ok(node)
 }

@@ -62,8 +62,21 @@ impl Bucket {
     }
 
     fn position(&self, key: &str) -> Result<usize, usize> {
-        self.entries
-            .binary_search_by(|(k, _)| canonical_key_order(k, key))
+        // Buckets are small (py-hamt's default is 4): a scan that compares
+        // lengths first beats a binary search's calls into `memcmp`.
+        if self.entries.len() > 16 {
+            return self
+                .entries
+                .binary_search_by(|(k, _)| canonical_key_order(k, key));
+        }
+        for (i, (k, _)) in self.entries.iter().enumerate() {
+            match canonical_key_order(k, key) {
+                Ordering::Less => {}
+                Ordering::Equal => return Ok(i),
+                Ordering::Greater => return Err(i),
+            }
+        }
+        Err(self.entries.len())
     }
 
     /// The link stored for `key`.
@@ -239,6 +252,14 @@ impl<L> Node<L> {
         }
     }
 
+    /// Appends the canonical DAG-CBOR encoding of this node as stored, where
+    /// `link` gives the CID of each child (called once per child, in slot
+    /// order): a node being written encodes without first being converted
+    /// to a `Node<Cid>`.
+    pub fn encode_with(&self, buf: &mut Vec<u8>, link: impl FnMut(&L) -> Cid) {
+        crate::cbor::encode_node(self, buf, link);
+    }
+
     /// Approximate heap bytes held (slots and keys), for cache and buffer accounting.
     pub fn heap_size(&self) -> usize {
         self.slots.capacity() * std::mem::size_of::<Slot<L>>()
@@ -263,7 +284,7 @@ impl Node<Cid> {
 
     /// Appends the node's canonical DAG-CBOR encoding to `buf` (reuse it across nodes).
     pub fn encode_into(&self, buf: &mut Vec<u8>) {
-        crate::cbor::encode_node(self, buf);
+        crate::cbor::encode_node(self, buf, |cid| *cid);
     }
 
     /// The exact length of [`Node::encode`]'s output.
@@ -280,15 +301,11 @@ impl Node<Cid> {
         crate::cbor::decode_node(bytes, max_bucket_entries)
     }
 
-    /// Builds a node from slots given in strictly increasing index order (for the decoder).
-    pub(crate) fn from_ordered_slots(slots: Vec<(u8, Slot<Cid>)>) -> Self {
-        let mut node = Node::new();
-        node.slots.reserve_exact(slots.len());
-        for (index, slot) in slots {
-            node.occupied[usize::from(index >> 6)] |= 1 << (index & 63);
-            node.slots.push(slot);
-        }
-        node
+    /// Appends slot `index`, which must come after every occupied slot
+    /// (the decoder reads slots in order, so no slot is ever moved).
+    pub(crate) fn push_ordered(&mut self, index: u8, slot: Slot<Cid>) {
+        self.occupied[usize::from(index >> 6)] |= 1 << (index & 63);
+        self.slots.push(slot);
     }
 }
 

@@ -151,11 +151,24 @@ mod error_tests {
         let cid = block_cid(BlockCodec::Raw, HashAlgorithm::Blake3, &data);
         let boxed: Box<MemoryStore> = Box::default();
         let shared = std::sync::Arc::new(MemoryStore::with_hash(HashAlgorithm::Sha2_256));
-        for store in [&boxed as &dyn BlockStore, &shared as &dyn BlockStore, &&*boxed as &dyn BlockStore] {
-            store.put_block(crate::Block::verified(cid, data.clone()).unwrap()).await.unwrap();
+        for store in [
+            &boxed as &dyn BlockStore,
+            &shared as &dyn BlockStore,
+            &&*boxed as &dyn BlockStore,
+        ] {
+            store
+                .put_block(crate::Block::verified(cid, data.clone()).unwrap())
+                .await
+                .unwrap();
             assert!(store.has(&cid).await.unwrap());
             assert_eq!(store.get(&cid).await.unwrap(), data);
-            assert_eq!(&store.get_range(&cid, crate::ByteRange::Suffix(3)).await.unwrap()[..], b"ded");
+            assert_eq!(
+                &store
+                    .get_range(&cid, crate::ByteRange::Suffix(3))
+                    .await
+                    .unwrap()[..],
+                b"ded"
+            );
             store.put_many(vec![]).await.unwrap();
             let put = store.put(BlockCodec::DagCbor, data.clone()).await.unwrap();
             assert_eq!(put.hash().code(), store.hash_algorithm().code());

@@ -3,7 +3,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use hamt_codec::{Cid, Node};
 use quick_cache::Weighter;
-use quick_cache::sync::Cache;
+use quick_cache::sync::{Cache, DefaultLifecycle};
+
+use crate::pending::CidHash;
 
 /// What the node cache holds and how well it serves (py-hamt's `cache_size`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +39,7 @@ pub(crate) fn node_weight(node: &Node) -> u64 {
 /// immutable, so an entry never goes stale; shared `Arc`s mean a hit costs no
 /// decode and no copy. Sharded internally, so concurrent readers rarely meet.
 pub(crate) struct NodeCache {
-    nodes: Option<Cache<Cid, Arc<Node>, NodeWeighter>>,
+    nodes: Option<Cache<Cid, Arc<Node>, NodeWeighter, CidHash>>,
     capacity_bytes: u64,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -51,8 +53,15 @@ impl NodeCache {
             .unwrap_or(usize::MAX)
             .max(16);
         NodeCache {
-            nodes: (capacity_bytes > 0)
-                .then(|| Cache::with_weighter(estimated_nodes, capacity_bytes, NodeWeighter)),
+            nodes: (capacity_bytes > 0).then(|| {
+                Cache::with(
+                    estimated_nodes,
+                    capacity_bytes,
+                    NodeWeighter,
+                    CidHash::default(),
+                    DefaultLifecycle::default(),
+                )
+            }),
             capacity_bytes,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),

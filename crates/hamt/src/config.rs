@@ -21,6 +21,7 @@ pub struct HamtConfig {
     pub(crate) cache_bytes: usize,
     pub(crate) max_read_bucket_size: usize,
     pub(crate) value_buffer_bytes: usize,
+    pub(crate) dirty_node_bytes: usize,
 }
 
 impl Default for HamtConfig {
@@ -31,6 +32,7 @@ impl Default for HamtConfig {
             cache_bytes: 64 << 20,
             max_read_bucket_size: 1024,
             value_buffer_bytes: 64 << 20,
+            dirty_node_bytes: 128 << 20,
         }
     }
 }
@@ -75,6 +77,25 @@ impl HamtConfig {
     pub fn with_value_buffer_bytes(mut self, bytes: usize) -> Self {
         self.value_buffer_bytes = bytes;
         self
+    }
+
+    /// Memory budget, in bytes, of the changed nodes held in memory between
+    /// flushes (default 128 MiB). Past it, complete changed subtrees off the
+    /// path being written are encoded and written to the store early and
+    /// only their links kept, so an import of any size runs in bounded
+    /// memory. The final root and its blocks are the same whatever the
+    /// budget; a small one only writes more intermediate blocks, which no
+    /// root links (garbage a store's GC removes). The accounting is an
+    /// estimate of heap bytes.
+    #[must_use]
+    pub fn with_dirty_node_bytes(mut self, bytes: usize) -> Self {
+        self.dirty_node_bytes = bytes;
+        self
+    }
+
+    /// The configured budget of changed nodes in memory.
+    pub fn dirty_node_bytes(&self) -> usize {
+        self.dirty_node_bytes
     }
 
     /// The configured bucket size.

@@ -178,7 +178,7 @@ fn slot_ref<'a>(view: &NodeView<'a>, index: u8) -> SlotRef<'a> {
             None => SlotRef::Empty,
             Some(Slot::Bucket(b)) => SlotRef::Bucket(b.clone()),
             Some(Slot::Child(Child::Dirty(n))) => SlotRef::Subtree(ChildRef::Dirty(n)),
-            Some(Slot::Child(Child::Stored(cid))) => SlotRef::Subtree(ChildRef::Stored(*cid)),
+            Some(Slot::Child(Child::Stored(cid))) => SlotRef::Subtree(ChildRef::Stored(**cid)),
         },
         NodeView::Stored(node) => match node.get(index) {
             None => SlotRef::Empty,

@@ -1,6 +1,7 @@
+use std::cell::Cell;
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use hamt_codec::{BlockCodec, Cid, KeyHash, Node, Slot};
@@ -9,8 +10,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::cache::{CacheStats, NodeCache};
+use crate::pending::PendingValues;
 use crate::tree::{self, Child, DirtyNode, TreeContext, TreeError};
 use crate::{HamtConfig, HamtError};
+
+/// Value blocks per `put_many` when the buffer is written.
+const VALUE_WRITE_BATCH: usize = 1024;
 
 /// Marks [`Hamt::len`] as not yet counted.
 const LEN_UNKNOWN: u64 = u64::MAX;
@@ -46,11 +51,12 @@ pub struct Hamt<S> {
     config: HamtConfig,
     root: Child,
     cache: NodeCache,
-    /// Value blocks inserted but not yet written, by CID.
-    pending_values: HashMap<Cid, Block>,
-    /// Whole values over one block (UnixFS files) not yet written, by root CID.
-    pending_files: HashMap<Cid, Bytes>,
-    pending_bytes: usize,
+    /// The stored root node once read (checked against the root's CID).
+    root_node: OnceLock<(Cid, Arc<Node>)>,
+    /// Value blocks inserted but not yet written.
+    pending: PendingValues,
+    /// Estimated heap bytes of the dirty nodes (see `HamtConfig::with_dirty_node_bytes`).
+    dirty_bytes: usize,
     len: AtomicU64,
 }
 
@@ -60,12 +66,12 @@ impl<S> std::fmt::Debug for Hamt<S> {
             .field(
                 "root",
                 &match self.root {
-                    Child::Stored(cid) => Some(cid),
+                    Child::Stored(ref cid) => Some(**cid),
                     Child::Dirty(_) => None,
                 },
             )
             .field("max_bucket_size", &self.config.max_bucket_size)
-            .field("pending_values", &self.pending_values.len())
+            .field("pending_values", &self.pending.len())
             .finish_non_exhaustive()
     }
 }
@@ -84,7 +90,7 @@ impl<S: BlockStore> Hamt<S> {
 
     /// Opens the HAMT whose root node is `root`, reading (and checking) the root node now.
     pub async fn open(store: S, root: Cid, config: HamtConfig) -> Result<Self, HamtError> {
-        let hamt = Self::with_root(store, config, Child::Stored(root), LEN_UNKNOWN);
+        let hamt = Self::with_root(store, config, Child::stored(root), LEN_UNKNOWN);
         hamt.load(&root).await?;
         Ok(hamt)
     }
@@ -93,11 +99,11 @@ impl<S: BlockStore> Hamt<S> {
         Hamt {
             store,
             cache: NodeCache::new(config.cache_bytes),
+            root_node: OnceLock::new(),
             config,
             root,
-            pending_values: HashMap::new(),
-            pending_files: HashMap::new(),
-            pending_bytes: 0,
+            pending: PendingValues::default(),
+            dirty_bytes: 0,
             len: AtomicU64::new(len),
         }
     }
@@ -115,14 +121,14 @@ impl<S: BlockStore> Hamt<S> {
     /// The root CID, if nothing changed since the last flush or open.
     pub fn root_cid(&self) -> Option<Cid> {
         match self.root {
-            Child::Stored(cid) => Some(cid),
+            Child::Stored(ref cid) => Some(**cid),
             Child::Dirty(_) => None,
         }
     }
 
     /// Whether there are changes not yet flushed.
     pub fn is_dirty(&self) -> bool {
-        self.root_cid().is_none() || !self.pending_values.is_empty()
+        self.root_cid().is_none() || !self.pending.is_empty()
     }
 
     /// What the node cache holds.
@@ -130,12 +136,18 @@ impl<S: BlockStore> Hamt<S> {
         self.cache.stats()
     }
 
+    /// Estimated heap bytes of the changed nodes held in memory, which
+    /// [`HamtConfig::with_dirty_node_bytes`] bounds.
+    pub fn dirty_node_bytes(&self) -> usize {
+        self.dirty_bytes
+    }
+
     /// Empties the node cache (py-hamt's `cache_vacate` on a read-only HAMT).
     pub fn clear_cache(&self) {
         self.cache.clear();
     }
 
-    fn hash_key(&self, key: &str) -> KeyHash {
+    pub(crate) fn hash_key(&self, key: &str) -> KeyHash {
         self.config.key_hasher.hash(key.as_bytes())
     }
 
@@ -150,6 +162,20 @@ impl<S: BlockStore> Hamt<S> {
         .await
     }
 
+    /// The stored root node: every read starts there, so it is kept at
+    /// hand rather than looked up in the cache each time.
+    async fn load_root(&self, cid: &Cid) -> Result<Arc<Node>, HamtError> {
+        if let Some((held, node)) = self.root_node.get()
+            && held == cid
+        {
+            return Ok(Arc::clone(node));
+        }
+        let node = self.load(cid).await?;
+        // Another reader may have set it first: either is the same node.
+        let _ = self.root_node.set((*cid, Arc::clone(&node)));
+        Ok(node)
+    }
+
     // ---------------------------------------------------------------- reads
 
     /// The link of the value block stored for `key` (py-hamt's `get_pointer`).
@@ -158,7 +184,7 @@ impl<S: BlockStore> Hamt<S> {
         let mut depth = 0;
         let mut node = match &self.root {
             Child::Dirty(node) => NodeRef::Dirty(node),
-            Child::Stored(cid) => NodeRef::Stored(self.load(cid).await?),
+            Child::Stored(cid) => NodeRef::Stored(self.load_root(cid).await?),
         };
         loop {
             let index = tree::slot_index(&hash, depth).map_err(|_| HamtError::HashExhausted {
@@ -215,9 +241,7 @@ impl<S: BlockStore> Hamt<S> {
     /// file for values over 1 MiB, of which only the leaves the range covers
     /// are read.
     pub async fn read_value(&self, link: &Cid, range: ByteRange) -> Result<Bytes, HamtError> {
-        // A file's root is also among the buffered blocks: look for the whole file first.
-        let buffered = self.pending_files.get(link);
-        if let Some(data) = buffered.or_else(|| self.pending_values.get(link).map(Block::data)) {
+        if let Some(data) = self.pending.get(link).as_ref() {
             return Ok(data.slice(range.to_index_range(data.len())));
         }
         Ok(hamt_unixfs::read_file(&self.store, link, range).await?)
@@ -302,12 +326,13 @@ impl<S: BlockStore> Hamt<S> {
         if value.len() <= hamt_unixfs::CHUNK_SIZE {
             let block = Block::new(BlockCodec::Raw, hash, value);
             let old = self.insert_link(key, *block.cid()).await?;
-            self.buffer_values(vec![block]).await?;
+            self.buffer_block(block);
+            self.write_values_over_budget().await?;
             return Ok(old);
         }
         let (root, blocks) = hamt_unixfs::build_file_bytes(&value, hash);
         let old = self.insert_link(key, root).await?;
-        self.pending_files.insert(root, value);
+        self.pending.push_file(root, value);
         self.buffer_values(blocks).await?;
         Ok(old)
     }
@@ -328,10 +353,19 @@ impl<S: BlockStore> Hamt<S> {
     /// Sets `key` to the link of a value block that is already in the store.
     pub async fn insert_link(&mut self, key: &str, link: Cid) -> Result<Option<Cid>, HamtError> {
         let hash = self.hash_key(key);
+        self.insert_hashed(key, &hash, link).await
+    }
+
+    /// Sets `key`, whose hash is `hash`, to `link`.
+    pub(crate) async fn insert_hashed(
+        &mut self,
+        key: &str,
+        hash: &KeyHash,
+        link: Cid,
+    ) -> Result<Option<Cid>, HamtError> {
+        self.make_room(hash).await?;
         let old = self
-            .run_on_tree(key, |root, cx| {
-                tree::insert(root, 0, (&hash, key, link), cx)
-            })
+            .run_on_tree(key, |root, cx| tree::insert(root, 0, (hash, key, link), cx))
             .await?;
         if old.is_none() {
             self.adjust_len(1);
@@ -346,6 +380,7 @@ impl<S: BlockStore> Hamt<S> {
     /// same entries always give the same root CID, whatever the history.
     pub async fn remove(&mut self, key: &str) -> Result<Option<Cid>, HamtError> {
         let hash = self.hash_key(key);
+        self.make_room(&hash).await?;
         let plan = self
             .run_on_tree(key, |root, cx| tree::plan_removal(root, 0, &hash, key, cx))
             .await?;
@@ -378,6 +413,7 @@ impl<S: BlockStore> Hamt<S> {
                     root,
                     cache,
                     config,
+                    dirty_bytes,
                     ..
                 } = &mut *self;
                 let nodes = |cid: &Cid| loaded.get(cid).cloned().or_else(|| cache.get(cid));
@@ -385,8 +421,12 @@ impl<S: BlockStore> Hamt<S> {
                     max_bucket_size: config.max_bucket_size,
                     hasher: &*config.key_hasher,
                     nodes: &nodes,
+                    grown: Cell::new(0),
                 };
-                tree::make_dirty(root, &cx).and_then(|root| f(root, &cx))
+                let result = tree::make_dirty(root, &cx).and_then(|root| f(root, &cx));
+                // Nodes made dirty stay so even when the run stops early.
+                *dirty_bytes += cx.grown.get();
+                result
             };
             match result {
                 Ok(value) => return Ok(value),
@@ -412,14 +452,27 @@ impl<S: BlockStore> Hamt<S> {
 
     async fn buffer_values(&mut self, blocks: Vec<Block>) -> Result<(), HamtError> {
         for block in blocks {
-            if let std::collections::hash_map::Entry::Vacant(slot) =
-                self.pending_values.entry(*block.cid())
-            {
-                self.pending_bytes += block.data().len();
-                slot.insert(block);
-            }
+            self.buffer_block(block);
         }
-        if self.pending_bytes > self.config.value_buffer_bytes {
+        self.write_values_over_budget().await
+    }
+
+    /// Holds a new value block until the next write.
+    pub(crate) fn buffer_block(&mut self, block: Block) {
+        self.pending.push(block);
+    }
+
+    /// Holds a whole value stored as a UnixFS file, and its blocks.
+    pub(crate) fn buffer_file(&mut self, root: Cid, value: Bytes, blocks: Vec<Block>) {
+        self.pending.push_file(root, value);
+        for block in blocks {
+            self.buffer_block(block);
+        }
+    }
+
+    /// Writes the buffered values if they are over their budget.
+    pub(crate) async fn write_values_over_budget(&mut self) -> Result<(), HamtError> {
+        if self.pending.bytes() > self.config.value_buffer_bytes {
             self.write_pending_values().await?;
         }
         Ok(())
@@ -427,38 +480,68 @@ impl<S: BlockStore> Hamt<S> {
 
     /// Writes buffered value blocks; on failure they stay buffered.
     async fn write_pending_values(&mut self) -> Result<(), HamtError> {
-        let blocks = self.pending_blocks();
-        self.store.put_many(blocks).await?;
+        self.write_with_values(Vec::new()).await
+    }
+
+    fn clear_pending(&mut self) {
+        self.pending.clear();
+    }
+
+    /// Writes every new value and then every dirty node, children before
+    /// parents (the nodes in one `put_many`), and returns the root CID. If
+    /// the store fails, nothing is lost: the changes stay in memory and
+    /// `flush` can be called again.
+    pub async fn flush(&mut self) -> Result<Cid, HamtError> {
+        let encoded = tree::encode_tree(&self.root, self.store.hash_algorithm());
+        self.write_with_values(encoded.blocks).await?;
+        let cache = &self.cache;
+        let root = tree::store_tree(&mut self.root, encoded.cids, &mut |cid, node| {
+            cache.insert(cid, Arc::new(node));
+        });
+        self.dirty_bytes = 0;
+        self.root_node = OnceLock::new();
+        Ok(root)
+    }
+
+    /// Writes the buffered values and then `nodes`; the values leave the
+    /// buffer only if every write succeeds. Values go in batches of
+    /// [`VALUE_WRITE_BATCH`] (copies of a small batch reuse warm memory
+    /// where a copy of the whole buffer would fault in fresh pages), then
+    /// the nodes in one `put_many`, so no node is written before a value
+    /// or child it links.
+    async fn write_with_values(&mut self, nodes: Vec<Block>) -> Result<(), HamtError> {
+        for batch in self.pending.batches(VALUE_WRITE_BATCH) {
+            self.store.put_many(batch.to_vec()).await?;
+        }
+        if !nodes.is_empty() {
+            self.store.put_many(nodes).await?;
+        }
         self.clear_pending();
         Ok(())
     }
 
-    fn clear_pending(&mut self) {
-        self.pending_values.clear();
-        self.pending_files.clear();
-        self.pending_bytes = 0;
-    }
-
-    fn pending_blocks(&self) -> Vec<Block> {
-        self.pending_values.values().cloned().collect()
-    }
-
-    /// Writes every new value and dirty node, children before parents, in one
-    /// `put_many`, and returns the root CID. If the store fails, nothing is
-    /// lost: the changes stay in memory and `flush` can be called again.
-    pub async fn flush(&mut self) -> Result<Cid, HamtError> {
-        let flushed = tree::encode_tree(&self.root, self.store.hash_algorithm());
-        let mut blocks = self.pending_blocks();
-        blocks.extend(flushed.blocks);
-        if !blocks.is_empty() {
-            self.store.put_many(blocks).await?;
+    /// Keeps the dirty nodes within their budget before a write to the key
+    /// hashing to `hash`: past it, every complete dirty subtree off that
+    /// key's path is written (with the buffered values, children before
+    /// parents) and replaced by its link. The tree changes only after the
+    /// store accepted the blocks, so a failure loses nothing.
+    async fn make_room(&mut self, hash: &KeyHash) -> Result<(), HamtError> {
+        if self.dirty_bytes <= self.config.dirty_node_bytes {
+            return Ok(());
         }
-        self.clear_pending();
-        for (cid, node) in flushed.nodes {
-            self.cache.insert(cid, Arc::new(node));
+        let Child::Dirty(root) = &self.root else {
+            return Ok(());
+        };
+        let encoded = tree::encode_off_path(root, hash, self.store.hash_algorithm());
+        self.write_with_values(encoded.blocks).await?;
+        if let Child::Dirty(root) = &mut self.root {
+            let cache = &self.cache;
+            tree::store_off_path(root, hash, encoded.cids, &mut |cid, node| {
+                cache.insert(cid, Arc::new(node));
+            });
         }
-        self.root = Child::Stored(flushed.root);
-        Ok(flushed.root)
+        self.dirty_bytes = tree::dirty_size(&self.root);
+        Ok(())
     }
 }
 
@@ -491,7 +574,7 @@ impl<'a> From<&'a Child> for ChildRef<'a> {
     fn from(child: &'a Child) -> Self {
         match child {
             Child::Dirty(node) => ChildRef::Dirty(node),
-            Child::Stored(cid) => ChildRef::Stored(*cid),
+            Child::Stored(cid) => ChildRef::Stored(**cid),
         }
     }
 }

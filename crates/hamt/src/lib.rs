@@ -20,12 +20,14 @@
 //! # }).unwrap();
 //! ```
 
+mod bulk;
 mod cache;
 mod config;
 pub mod diff;
 mod error;
 mod hamt;
 mod iter;
+mod pending;
 mod stats;
 mod tree;
 

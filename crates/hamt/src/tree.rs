@@ -8,6 +8,7 @@
 //! copies, which changes no content, so a store failure can never leave a
 //! half-applied insert or removal.
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -17,10 +18,19 @@ use hamt_store::Block;
 /// A child slot of a node in the write tree.
 #[derive(Debug, Clone)]
 pub(crate) enum Child {
-    /// Unchanged since it was read or written: only its CID is held.
-    Stored(Cid),
+    /// Unchanged since it was read or written: only its CID is held, boxed
+    /// so that a slot stays small (a `Cid` is ~100 bytes; slots are moved
+    /// when a node gains one).
+    Stored(Box<Cid>),
     /// Changed (or new) and not yet flushed.
     Dirty(Box<Node<Child>>),
+}
+
+impl Child {
+    /// A stored child.
+    pub(crate) fn stored(cid: Cid) -> Self {
+        Child::Stored(Box::new(cid))
+    }
 }
 
 /// A node of the write tree.
@@ -41,11 +51,45 @@ pub(crate) struct TreeContext<'a> {
     pub(crate) max_bucket_size: usize,
     pub(crate) hasher: &'a dyn KeyHasher,
     pub(crate) nodes: &'a (dyn Fn(&Cid) -> Option<Arc<Node>> + Sync),
+    /// Estimated heap bytes the write tree grew by (for the dirty-node budget).
+    pub(crate) grown: Cell<usize>,
 }
 
 impl TreeContext<'_> {
     fn node(&self, cid: &Cid) -> Result<Arc<Node>, TreeError> {
         (self.nodes)(cid).ok_or(TreeError::Need(*cid))
+    }
+
+    fn grow(&self, bytes: usize) {
+        self.grown.set(self.grown.get() + bytes);
+    }
+}
+
+/// Estimated heap bytes one new entry adds to the write tree: the bucket
+/// entry, its key, and a share of a slot.
+fn entry_cost(key: &str) -> usize {
+    std::mem::size_of::<(Box<str>, Cid)>() + key.len() + std::mem::size_of::<Slot<Child>>()
+}
+
+/// Heap bytes held by a dirty node, without its dirty children.
+pub(crate) fn node_cost(node: &DirtyNode) -> usize {
+    std::mem::size_of::<DirtyNode>() + node.heap_size()
+}
+
+/// Heap bytes held by a write tree's dirty nodes.
+pub(crate) fn dirty_size(child: &Child) -> usize {
+    match child {
+        Child::Stored(_) => 0,
+        Child::Dirty(node) => {
+            node_cost(node)
+                + node
+                    .iter()
+                    .map(|(_, slot)| match slot {
+                        Slot::Child(child) => dirty_size(child),
+                        Slot::Bucket(_) => 0,
+                    })
+                    .sum::<usize>()
+        }
     }
 }
 
@@ -61,11 +105,13 @@ pub(crate) fn make_dirty<'n>(
 ) -> Result<&'n mut DirtyNode, TreeError> {
     if let Child::Stored(cid) = child {
         let stored = cx.node(cid)?;
-        *child = Child::Dirty(Box::new(Node::clone(&stored).map_children(Child::Stored)));
+        let node = Node::clone(&stored).map_children(|cid| Child::Stored(Box::new(cid)));
+        cx.grow(node_cost(&node));
+        *child = Child::Dirty(Box::new(node));
     }
     match child {
         Child::Dirty(node) => Ok(node),
-        Child::Stored(cid) => Err(TreeError::Need(*cid)),
+        Child::Stored(cid) => Err(TreeError::Need(**cid)),
     }
 }
 
@@ -84,15 +130,19 @@ pub(crate) fn insert(
     let index = slot_index(hash, depth)?;
     match node.get_mut(index) {
         None => {
+            cx.grow(entry_cost(key));
             node.set(index, Slot::Bucket(Bucket::single(key.into(), link)));
             Ok(None)
         }
         Some(Slot::Bucket(bucket))
-            if bucket.contains_key(key) || bucket.len() < cx.max_bucket_size =>
+            // The length first: a bucket with room needs no search here.
+            if bucket.len() < cx.max_bucket_size || bucket.contains_key(key) =>
         {
+            cx.grow(entry_cost(key));
             Ok(bucket.insert(key.into(), link))
         }
         Some(Slot::Bucket(bucket)) => {
+            cx.grow(std::mem::size_of::<DirtyNode>());
             let child = split_bucket(bucket, depth + 1, (hash, key, link), cx)?;
             node.set(index, Slot::Child(Child::Dirty(Box::new(child))));
             Ok(None)
@@ -271,51 +321,141 @@ pub(crate) fn apply_removal(
     }
 }
 
-/// The blocks of a flushed write tree: every dirty node, children first.
-pub(crate) struct FlushedTree {
-    pub(crate) root: Cid,
+/// The blocks of dirty subtrees, encoded without changing the tree: if
+/// writing them fails, the tree is still there to retry.
+#[derive(Default)]
+pub(crate) struct Encoded {
+    /// Every encoded node's block, children before parents.
     pub(crate) blocks: Vec<Block>,
-    /// The stored form of each flushed node, to seed the read cache.
-    pub(crate) nodes: Vec<(Cid, Node)>,
+    /// The CID of each block, in the same order (kept after the blocks are
+    /// handed to the store, to turn the written nodes into links).
+    pub(crate) cids: Vec<Cid>,
 }
 
-/// Encodes every dirty node bottom-up (a parent's bytes need its children's
-/// CIDs), without changing the tree: if writing the blocks fails, the tree is
-/// still there to retry.
-pub(crate) fn encode_tree(root: &Child, hash: HashAlgorithm) -> FlushedTree {
-    let mut out = FlushedTree {
-        root: Cid::default(),
-        blocks: Vec::new(),
-        nodes: Vec::new(),
-    };
-    let mut buf = Vec::with_capacity(4096);
-    out.root = encode_child(root, hash, &mut buf, &mut out);
-    out
-}
-
-fn encode_child(
-    child: &Child,
+/// Encodes the dirty subtree at `node` bottom-up (a parent's bytes need its
+/// children's CIDs) and returns its root CID.
+fn encode_subtree(
+    node: &DirtyNode,
     hash: HashAlgorithm,
     buf: &mut Vec<u8>,
-    out: &mut FlushedTree,
+    out: &mut Encoded,
 ) -> Cid {
-    let node = match child {
-        Child::Stored(cid) => return *cid,
-        Child::Dirty(node) => node,
-    };
-    let mut stored = Node::new();
-    for (index, slot) in node.iter() {
-        let slot = match slot {
-            Slot::Bucket(bucket) => Slot::Bucket(bucket.clone()),
-            Slot::Child(child) => Slot::Child(encode_child(child, hash, buf, out)),
-        };
-        stored.set(index, slot);
+    let mut links = Vec::new();
+    for (_, slot) in node.iter() {
+        if let Slot::Child(child) = slot {
+            links.push(match child {
+                Child::Stored(cid) => **cid,
+                Child::Dirty(node) => encode_subtree(node, hash, buf, out),
+            });
+        }
     }
     buf.clear();
-    stored.encode_into(buf);
+    let mut links = links.into_iter();
+    node.encode_with(buf, |_| links.next().unwrap_or_default());
     let block = Block::new(BlockCodec::DagCbor, hash, Bytes::copy_from_slice(buf));
     let cid = *block.cid();
     out.blocks.push(block);
-    out.nodes.push((cid, stored));
+    out.cids.push(cid);
     cid
+}
+
+/// Encodes the whole write tree (nothing if the root is stored).
+pub(crate) fn encode_tree(root: &Child, hash: HashAlgorithm) -> Encoded {
+    let mut out = Encoded::default();
+    if let Child::Dirty(node) = root {
+        encode_subtree(node, hash, &mut Vec::with_capacity(8192), &mut out);
+    }
+    out
+}
+
+/// Turns a dirty subtree that [`encode_subtree`] encoded (and that was then
+/// written) into stored nodes, taking their CIDs from `cids` in the order
+/// they were encoded. Each stored node is handed to `keep` (to seed the read
+/// cache); buckets are moved, not copied.
+fn store_subtree(
+    node: DirtyNode,
+    cids: &mut impl Iterator<Item = Cid>,
+    keep: &mut impl FnMut(Cid, Node),
+) -> Cid {
+    let stored = node.map_children(|child| match child {
+        Child::Stored(cid) => *cid,
+        Child::Dirty(node) => store_subtree(*node, cids, keep),
+    });
+    let cid = cids.next().unwrap_or_default();
+    keep(cid, stored);
+    cid
+}
+
+/// After the blocks of [`encode_tree`] were written: a dirty root becomes
+/// the link of the stored tree. Returns the root's CID.
+pub(crate) fn store_tree(
+    root: &mut Child,
+    cids: Vec<Cid>,
+    keep: &mut impl FnMut(Cid, Node),
+) -> Cid {
+    if let Child::Dirty(_) = root
+        && let Child::Dirty(node) = std::mem::replace(root, Child::stored(Cid::default()))
+    {
+        *root = Child::stored(store_subtree(*node, &mut cids.into_iter(), keep));
+    }
+    match root {
+        Child::Stored(cid) => **cid,
+        Child::Dirty(_) => Cid::default(),
+    }
+}
+
+/// The slot on `hash`'s path in `node` at `depth`, if the path goes on.
+fn path_index(hash: &KeyHash, depth: usize) -> Option<u8> {
+    hash.get(depth).copied()
+}
+
+/// Encodes every dirty subtree hanging off the path of `hash`: complete
+/// subtrees the next write (to that key) will not touch. The nodes on the
+/// path stay as they are.
+pub(crate) fn encode_off_path(root: &DirtyNode, hash: &KeyHash, alg: HashAlgorithm) -> Encoded {
+    let mut out = Encoded::default();
+    let mut buf = Vec::with_capacity(8192);
+    let mut node = root;
+    for depth in 0.. {
+        let on_path = path_index(hash, depth);
+        for (index, slot) in node.iter() {
+            if Some(index) != on_path
+                && let Slot::Child(Child::Dirty(child)) = slot
+            {
+                encode_subtree(child, alg, &mut buf, &mut out);
+            }
+        }
+        match on_path.and_then(|i| node.get(i)) {
+            Some(Slot::Child(Child::Dirty(next))) => node = next,
+            _ => break,
+        }
+    }
+    out
+}
+
+/// After the blocks of [`encode_off_path`] were written (on the same,
+/// unchanged tree): each subtree it encoded becomes a link.
+pub(crate) fn store_off_path(
+    root: &mut DirtyNode,
+    hash: &KeyHash,
+    cids: Vec<Cid>,
+    keep: &mut impl FnMut(Cid, Node),
+) {
+    let mut cids = cids.into_iter();
+    let mut node = root;
+    for depth in 0.. {
+        let on_path = path_index(hash, depth);
+        for (index, slot) in node.iter_mut() {
+            if Some(index) != on_path
+                && let Slot::Child(child @ Child::Dirty(_)) = slot
+                && let Child::Dirty(dirty) = std::mem::replace(child, Child::stored(Cid::default()))
+            {
+                *child = Child::stored(store_subtree(*dirty, &mut cids, keep));
+            }
+        }
+        match on_path.and_then(|i| node.get_mut(i)) {
+            Some(Slot::Child(Child::Dirty(next))) => node = next,
+            _ => break,
+        }
+    }
 }

@@ -57,7 +57,7 @@ fn config_for(vector: &Value) -> HamtConfig {
 }
 
 /// Every CID reachable from `root` in `store`: nodes and values.
-async fn reachable(store: &MemoryStore, root: Cid) -> BTreeSet<Cid> {
+async fn reachable<S: BlockStore>(store: &S, root: Cid) -> BTreeSet<Cid> {
     let mut seen = BTreeSet::new();
     let mut stack = vec![root];
     while let Some(cid) = stack.pop() {
@@ -75,7 +75,7 @@ async fn reachable(store: &MemoryStore, root: Cid) -> BTreeSet<Cid> {
     seen
 }
 
-async fn replay(path: &Path) {
+async fn replay<S: BlockStore>(path: &Path, store: Arc<S>) {
     let name = path.display();
     let vector: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     let blocks: BTreeMap<Cid, Vec<u8>> = vector["blocks"]
@@ -86,7 +86,6 @@ async fn replay(path: &Path) {
         .collect();
 
     // 1. Same operations, same root, same blocks.
-    let store = Arc::new(MemoryStore::new());
     let mut map = Hamt::new(store.clone(), config_for(&vector));
     for (i, op) in vector["operations"].as_array().unwrap().iter().enumerate() {
         let key = op["key"].as_str().unwrap_or_default();
@@ -168,13 +167,27 @@ async fn replay(path: &Path) {
 #[tokio::test]
 async fn shared_pyhamt_vectors_replay_exactly() {
     for path in vector_files(&shared_vectors_dir()) {
-        replay(&path).await;
+        replay(&path, Arc::new(MemoryStore::new())).await;
     }
 }
 
 #[tokio::test]
 async fn own_pyhamt_vectors_replay_exactly() {
     for path in vector_files(&own_vectors_dir()) {
-        replay(&path).await;
+        replay(&path, Arc::new(MemoryStore::new())).await;
+    }
+}
+
+#[tokio::test]
+async fn every_vector_replays_exactly_on_rocksdb() {
+    let files = vector_files(&shared_vectors_dir())
+        .into_iter()
+        .chain(vector_files(&own_vectors_dir()));
+    for path in files {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            hamt_rocksdb::RocksDbStore::open(dir.path(), &hamt_rocksdb::RocksDbOptions::default())
+                .unwrap();
+        replay(&path, Arc::new(store)).await;
     }
 }

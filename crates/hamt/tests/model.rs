@@ -11,6 +11,7 @@ use common::{BinaryHasher, SharedPrefixHasher, config, new_map};
 use futures::TryStreamExt;
 use hamt::{Hamt, KeyHasher};
 use hamt_codec::Blake3KeyHasher;
+use hamt_store::MemoryStore;
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -77,6 +78,55 @@ async fn assert_matches_model<S: hamt::BlockStore>(
     assert_eq!(&entries, model);
 }
 
+/// Runs `ops` on a map over `store` and on a `BTreeMap`, checking they agree.
+async fn check_against_model<S: hamt::BlockStore>(
+    store: Arc<S>,
+    bucket: usize,
+    hasher: Arc<dyn KeyHasher>,
+    ops: Vec<Op>,
+) {
+    let mut map = Hamt::new(store.clone(), config(bucket, hasher.clone()));
+    let mut model = BTreeMap::new();
+    for op in ops {
+        match op {
+            Op::Insert(k, v) => {
+                let had = model.insert(key(k), value(k, v)).is_some();
+                let old = map.insert(&key(k), value(k, v)).await.unwrap();
+                assert_eq!(old.is_some(), had);
+            }
+            Op::Remove(k) => {
+                let had = model.remove(&key(k)).is_some();
+                assert_eq!(map.remove(&key(k)).await.unwrap().is_some(), had);
+            }
+            Op::Get(k) => {
+                let got = map.get(&key(k)).await.unwrap().map(|b| b.to_vec());
+                assert_eq!(got.as_ref(), model.get(&key(k)));
+                assert_eq!(map.contains_key(&key(k)).await.unwrap(), got.is_some());
+            }
+            Op::Flush => {
+                map.flush().await.unwrap();
+                assert!(!map.is_dirty());
+                assert_matches_model(&map, &model).await;
+            }
+            Op::Reopen => {
+                let root = map.flush().await.unwrap();
+                map = Hamt::open(store.clone(), root, config(bucket, hasher.clone()))
+                    .await
+                    .unwrap();
+                assert_matches_model(&map, &model).await;
+            }
+        }
+    }
+    assert_matches_model(&map, &model).await;
+    // The final shape is canonical: a fresh build of the model agrees.
+    let root = map.flush().await.unwrap();
+    let (_, mut fresh) = new_map(bucket, hasher.clone());
+    for (k, v) in &model {
+        fresh.insert(k, v.clone()).await.unwrap();
+    }
+    assert_eq!(fresh.flush().await.unwrap(), root);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(cases()))]
 
@@ -87,46 +137,7 @@ proptest! {
         hasher in arb_hasher(),
         ops in prop::collection::vec(arb_op(48), 1..80),
     ) {
-        runtime().block_on(async {
-            let (store, mut map) = new_map(bucket, hasher.clone());
-            let mut model = BTreeMap::new();
-            for op in ops {
-                match op {
-                    Op::Insert(k, v) => {
-                        let had = model.insert(key(k), value(k, v)).is_some();
-                        let old = map.insert(&key(k), value(k, v)).await.unwrap();
-                        assert_eq!(old.is_some(), had);
-                    }
-                    Op::Remove(k) => {
-                        let had = model.remove(&key(k)).is_some();
-                        assert_eq!(map.remove(&key(k)).await.unwrap().is_some(), had);
-                    }
-                    Op::Get(k) => {
-                        let got = map.get(&key(k)).await.unwrap().map(|b| b.to_vec());
-                        assert_eq!(got.as_ref(), model.get(&key(k)));
-                        assert_eq!(map.contains_key(&key(k)).await.unwrap(), got.is_some());
-                    }
-                    Op::Flush => {
-                        map.flush().await.unwrap();
-                        assert!(!map.is_dirty());
-                        assert_matches_model(&map, &model).await;
-                    }
-                    Op::Reopen => {
-                        let root = map.flush().await.unwrap();
-                        map = Hamt::open(store.clone(), root, config(bucket, hasher.clone())).await.unwrap();
-                        assert_matches_model(&map, &model).await;
-                    }
-                }
-            }
-            assert_matches_model(&map, &model).await;
-            // The final shape is canonical: a fresh build of the model agrees.
-            let root = map.flush().await.unwrap();
-            let (_, mut fresh) = new_map(bucket, hasher.clone());
-            for (k, v) in &model {
-                fresh.insert(k, v.clone()).await.unwrap();
-            }
-            assert_eq!(fresh.flush().await.unwrap(), root);
-        });
+        runtime().block_on(check_against_model(Arc::new(MemoryStore::new()), bucket, hasher, ops));
     }
 
     /// Shuffled insertion orders and insert-then-remove histories give the same root.
@@ -168,5 +179,24 @@ proptest! {
             }
             assert_eq!(churned.flush().await.unwrap(), expected);
         });
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// The same model check on a real RocksDB store (fewer cases: each opens a database).
+    #[test]
+    fn behaves_like_a_btreemap_on_rocksdb(
+        bucket in 1usize..4,
+        hasher in arb_hasher(),
+        ops in prop::collection::vec(arb_op(32), 1..60),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || {
+            let options = hamt_rocksdb::RocksDbOptions::default();
+            Arc::new(hamt_rocksdb::RocksDbStore::open(dir.path(), &options).unwrap())
+        };
+        runtime().block_on(check_against_model(open(), bucket, hasher, ops));
     }
 }

@@ -1,0 +1,166 @@
+//! New value blocks held until the next write, and a cheap hash for CIDs.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Mutex, PoisonError};
+
+use bytes::Bytes;
+use hamt_codec::Cid;
+use hamt_store::Block;
+
+/// A hasher for CIDs, which are mostly a cryptographic digest: a few
+/// multiply-rotate rounds over the bytes are enough to spread them, at a
+/// fraction of `SipHash`'s cost (the `HashMap` default). Not for keys an
+/// attacker picks freely: CIDs here are digests of the data.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct CidHasher(u64);
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl CidHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(SEED);
+    }
+}
+
+impl Hasher for CidHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let mut tail = [0u8; 8];
+        tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+        self.add(u64::from_le_bytes(tail));
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Builds [`CidHasher`]s.
+pub(crate) type CidHash = BuildHasherDefault<CidHasher>;
+
+/// What the index of pending blocks is keyed by: the codec and digest of a
+/// CID, 40 bytes rather than a `Cid`'s ~100, so the index stays small. A
+/// hit is confirmed against the block's full CID.
+#[derive(PartialEq, Eq, Hash)]
+struct IndexKey {
+    digest: [u8; 32],
+    codec: u64,
+}
+
+impl IndexKey {
+    fn of(cid: &Cid) -> Option<Self> {
+        Some(IndexKey {
+            digest: cid.hash().digest().try_into().ok()?,
+            codec: cid.codec(),
+        })
+    }
+}
+
+/// Value blocks not yet written, in insertion order, findable by CID.
+///
+/// The index by CID is built only when a read asks for a pending value, and
+/// then only over the blocks added since: a pure import never pays for it.
+/// A value inserted twice is held (and written) twice, which stores treat
+/// as a no-op.
+#[derive(Default)]
+pub(crate) struct PendingValues {
+    blocks: Vec<Block>,
+    index: Mutex<Index>,
+    /// Whole values over one block (UnixFS files), by root CID.
+    files: HashMap<Cid, Bytes, CidHash>,
+    bytes: usize,
+}
+
+/// Position in `blocks` of each block among the first `covered`.
+#[derive(Default)]
+struct Index {
+    positions: HashMap<IndexKey, usize, CidHash>,
+    covered: usize,
+}
+
+impl PendingValues {
+    /// Holds `block` until the next write.
+    pub(crate) fn push(&mut self, block: Block) {
+        self.bytes += block.data().len();
+        self.blocks.push(block);
+    }
+
+    /// Holds a whole value stored as a UnixFS file under `root`.
+    pub(crate) fn push_file(&mut self, root: Cid, value: Bytes) {
+        self.files.insert(root, value);
+    }
+
+    /// The whole value linked by `link`, if held.
+    pub(crate) fn get(&self, link: &Cid) -> Option<Bytes> {
+        if self.blocks.is_empty() {
+            return None;
+        }
+        // A file's root is also among the blocks: look for the whole file first.
+        if let Some(file) = self.files.get(link) {
+            return Some(file.clone());
+        }
+        let key = IndexKey::of(link)?;
+        // A poisoned lock only means another reader panicked mid-update;
+        // the index is rebuilt from scratch then.
+        let mut index = self.index.lock().unwrap_or_else(|poisoned| {
+            let mut index = poisoned.into_inner();
+            *index = Index::default();
+            index
+        });
+        let Index { positions, covered } = &mut *index;
+        for (i, block) in self.blocks.iter().enumerate().skip(*covered) {
+            if let Some(key) = IndexKey::of(block.cid()) {
+                positions.entry(key).or_insert(i);
+            }
+        }
+        *covered = self.blocks.len();
+        let block = &self.blocks[*positions.get(&key)?];
+        (block.cid() == link).then(|| block.data().clone())
+    }
+
+    /// The held blocks, in batches of at most `size`, to write.
+    pub(crate) fn batches(&self, size: usize) -> std::slice::Chunks<'_, Block> {
+        self.blocks.chunks(size.max(1))
+    }
+
+    /// Bytes of the held blocks.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Number of blocks held.
+    pub(crate) fn len(&self) -> usize {
+        self.blocks.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+
+    /// Forgets every held block (after they were written).
+    pub(crate) fn clear(&mut self) {
+        self.blocks.clear();
+        self.files.clear();
+        self.bytes = 0;
+        let index = self.index.get_mut().unwrap_or_else(PoisonError::into_inner);
+        *index = Index::default();
+    }
+}
