@@ -1,0 +1,162 @@
+//! Choosing the block store from the flags, resolving ROOT arguments, and
+//! naming roots.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hamt::{Hamt, HamtConfig};
+use hamt_codec::Cid;
+use hamt_kubo::KuboStore;
+use hamt_rocksdb::{RocksDbOptions, RocksDbStore};
+use hamt_store::{BlockStore, MemoryStore};
+
+use crate::cli::StoreArgs;
+use crate::error::{CliError, Context, Result, fail};
+
+/// The HAMT type every command works with: any store behind one pointer.
+pub(crate) type DynHamt = Hamt<Arc<dyn BlockStore>>;
+
+/// Whether a command only reads: the embedded store is then opened
+/// read-only, so it runs alongside a writer and never creates a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    Read,
+    Write,
+}
+
+/// The selected store.
+pub(crate) struct Backend {
+    pub(crate) blocks: Arc<dyn BlockStore>,
+    /// Set for the embedded store: named roots and GC live there.
+    rocks: Option<Arc<RocksDbStore>>,
+    /// Where the blocks are, for messages.
+    pub(crate) label: String,
+}
+
+/// Tuning of the embedded store the flags can change.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RocksTuning {
+    pub(crate) gc_grace: Option<Duration>,
+}
+
+impl Backend {
+    pub(crate) fn open(args: &StoreArgs, access: Access, tuning: RocksTuning) -> Result<Self> {
+        if args.memory {
+            return Ok(Backend {
+                blocks: Arc::new(MemoryStore::new()),
+                rocks: None,
+                label: "the in-memory store".into(),
+            });
+        }
+        if let Some(rpc) = &args.kubo {
+            return open_kubo(rpc, &args.gateway);
+        }
+        let dir = match &args.store {
+            Some(dir) => dir.clone(),
+            None => default_store_dir()?,
+        };
+        open_rocks(&dir, access, tuning)
+    }
+
+    /// The embedded store, or an error saying `what` needs it.
+    pub(crate) fn rocks(&self, what: &str) -> Result<&Arc<RocksDbStore>> {
+        self.rocks.as_ref().ok_or_else(|| {
+            CliError::new(format!(
+                "{what} needs the embedded store (named roots live there); drop --kubo/--memory"
+            ))
+        })
+    }
+
+    /// A ROOT argument: a CID, else the name of a root in the embedded store.
+    pub(crate) fn resolve_root(&self, root: &str) -> Result<Cid> {
+        if let Ok(cid) = Cid::try_from(root) {
+            return Ok(cid);
+        }
+        let Some(rocks) = &self.rocks else {
+            fail!("{root:?} is not a CID (named roots need the embedded store)");
+        };
+        match rocks.root(root).context(|| format!("read root {root:?}"))? {
+            Some(cid) => Ok(cid),
+            None => fail!(
+                "{root:?} is neither a CID nor a named root in {} (see `hamt roots`)",
+                self.label
+            ),
+        }
+    }
+
+    /// Opens the HAMT at a ROOT argument.
+    pub(crate) async fn open_hamt(&self, root: &str) -> Result<DynHamt> {
+        let cid = self.resolve_root(root)?;
+        Hamt::open(self.blocks.clone(), cid, HamtConfig::default())
+            .await
+            .context(|| format!("open root {cid} in {}", self.label))
+    }
+
+    /// Makes everything written so far durable, and names `root` if asked.
+    /// The embedded store syncs its log before it writes a name, so a named
+    /// root never outlives its blocks.
+    pub(crate) fn commit_root(&self, root: &Cid, name: Option<&str>) -> Result<()> {
+        match (&self.rocks, name) {
+            (Some(rocks), Some(name)) => rocks
+                .set_root(name, root)
+                .context(|| format!("name root {root} {name:?}")),
+            (Some(rocks), None) => rocks.sync().context(|| "sync the store".into()),
+            (None, Some(_)) => self.rocks("--name").map(|_| ()),
+            (None, None) => Ok(()),
+        }
+    }
+}
+
+fn open_kubo(rpc: &str, gateways: &[String]) -> Result<Backend> {
+    let mut builder = KuboStore::builder().rpc_url(rpc);
+    for gateway in gateways {
+        builder = builder.gateway(gateway.clone());
+    }
+    let store = builder
+        .build()
+        .context(|| format!("connect to the IPFS daemon at {rpc}"))?;
+    Ok(Backend {
+        blocks: Arc::new(store),
+        rocks: None,
+        label: format!("the IPFS daemon at {rpc}"),
+    })
+}
+
+fn open_rocks(dir: &Path, access: Access, tuning: RocksTuning) -> Result<Backend> {
+    let label = format!("the store {}", dir.display());
+    if access == Access::Read && !dir.exists() {
+        fail!(
+            "no store at {} (import something first, or pass --store DIR)",
+            dir.display()
+        );
+    }
+    let mut options = match access {
+        Access::Read => RocksDbOptions::read_only(),
+        Access::Write => RocksDbOptions::default(),
+    };
+    if let Some(grace) = tuning.gc_grace {
+        options.gc_grace = grace;
+    }
+    let store = Arc::new(RocksDbStore::open(dir, &options).context(|| format!("open {label}"))?);
+    Ok(Backend {
+        blocks: store.clone(),
+        rocks: Some(store),
+        label,
+    })
+}
+
+/// `$HAMT_STORE`, else `$XDG_DATA_HOME/hamt`, else `~/.local/share/hamt`.
+fn default_store_dir() -> Result<PathBuf> {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dir) = var("HAMT_STORE") {
+        return Ok(PathBuf::from(dir));
+    }
+    if let Some(data) = var("XDG_DATA_HOME") {
+        return Ok(PathBuf::from(data).join("hamt"));
+    }
+    match var("HOME") {
+        Some(home) => Ok(PathBuf::from(home).join(".local/share/hamt")),
+        None => fail!("no store directory: set HAMT_STORE or pass --store DIR"),
+    }
+}

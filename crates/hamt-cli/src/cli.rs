@@ -1,0 +1,171 @@
+//! The command line, as clap derive types. Doc comments here are the `--help` text.
+
+// The doc comments are `--help` text read in a terminal, where Markdown
+// backticks and angle-bracketed URLs would show literally.
+#![allow(clippy::doc_markdown, rustdoc::bare_urls)]
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Very large key-value maps (zarr v3 datasets) as py-hamt-compatible HAMTs
+/// in content-addressed storage.
+///
+/// Blocks live in the embedded RocksDB store by default ($HAMT_STORE, else
+/// $XDG_DATA_HOME/hamt or ~/.local/share/hamt); --kubo uses an IPFS daemon.
+/// ROOT is a CID or the name of a root recorded in the embedded store.
+///
+/// Exit codes: 0 ok, 1 error, 2 usage, 3 verify found missing or corrupt blocks.
+#[derive(Debug, Parser)]
+#[command(name = "hamt", version, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// Print results as JSON (one document on stdout).
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// No progress bars or summaries on stderr.
+    #[arg(long, short, global = true)]
+    pub(crate) quiet: bool,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Where blocks are read and written.
+#[derive(Debug, Args)]
+pub(crate) struct StoreArgs {
+    /// The embedded store's directory (default: $HAMT_STORE, else the platform data dir).
+    #[arg(long, global = true, value_name = "DIR", conflicts_with_all = ["kubo", "memory"])]
+    pub(crate) store: Option<PathBuf>,
+    /// Use the IPFS (Kubo) daemon with this RPC URL instead, e.g. http://127.0.0.1:5001.
+    #[arg(long, global = true, value_name = "RPC_URL", conflicts_with = "memory")]
+    pub(crate) kubo: Option<String>,
+    /// With --kubo: read blocks from this trustless gateway (repeatable).
+    #[arg(long, global = true, value_name = "URL", requires = "kubo")]
+    pub(crate) gateway: Vec<String>,
+    /// Use a throwaway in-memory store: computes root CIDs and checks CARs, keeps nothing.
+    #[arg(long, global = true)]
+    pub(crate) memory: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Import a directory tree (e.g. a zarr v3 directory store): key = relative path, value = file bytes.
+    Import {
+        /// The directory to import.
+        dir: PathBuf,
+        /// Record the root under this name once it is durable.
+        #[arg(long)]
+        name: Option<String>,
+        /// Files read and hashed at once (default: 2 x CPUs).
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
+    },
+    /// Write every key of ROOT as a file under DIR.
+    Export {
+        /// Root CID or name.
+        root: String,
+        /// Target directory (created if needed; existing files are overwritten).
+        dir: PathBuf,
+    },
+    /// Write the value of KEY to stdout.
+    Get {
+        /// Root CID or name.
+        root: String,
+        /// The key.
+        key: String,
+        /// Only bytes START up to END (END exclusive, as value[START:END]); `START-` reads to the end.
+        #[arg(long, value_name = "START-END", conflicts_with = "suffix")]
+        range: Option<String>,
+        /// Only the last N bytes.
+        #[arg(long, value_name = "N")]
+        suffix: Option<u64>,
+    },
+    /// Set KEY to the contents of FILE; prints the new root.
+    Put {
+        /// Root CID or name.
+        root: String,
+        /// The key.
+        key: String,
+        /// The file whose bytes become the value.
+        file: PathBuf,
+        /// Record the new root under this name.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Remove KEY; prints the new root.
+    Rm {
+        /// Root CID or name.
+        root: String,
+        /// The key.
+        key: String,
+        /// Record the new root under this name.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List keys (sorted), optionally only those starting with PREFIX.
+    Ls {
+        /// Root CID or name.
+        root: String,
+        /// Only keys starting with this.
+        prefix: Option<String>,
+        /// List the next path level under PREFIX instead: `name` for a key, `name/` for a directory.
+        #[arg(long)]
+        dirs: bool,
+    },
+    /// Keys, nodes, depth histogram, bytes in nodes and values, blocks.
+    Stat {
+        /// Root CID or name.
+        root: String,
+    },
+    /// Keys added, removed and changed from ROOT_A to ROOT_B.
+    Diff {
+        /// The old root (CID or name).
+        root_a: String,
+        /// The new root (CID or name).
+        root_b: String,
+    },
+    /// CAR (v1) files: export a root with every block it reaches, or import one.
+    Car {
+        #[command(subcommand)]
+        command: CarCommand,
+    },
+    /// Read and re-hash every block reachable from ROOT; report missing and corrupt ones (exit 3).
+    Verify {
+        /// Root CID or name.
+        root: String,
+    },
+    /// List the named roots of the embedded store.
+    Roots,
+    /// Remove blocks of the embedded store unreachable from any named root.
+    Gc {
+        /// Keep unreachable blocks written less than this many seconds ago (default: 3600).
+        #[arg(long, value_name = "SECONDS")]
+        grace: Option<u64>,
+    },
+    /// Write a synthetic climate dataset through zarrs, reopen it from its CID, check it, time it.
+    Demo {
+        /// Days of 720 x 360 float32 temperature, one ~1 MiB chunk each.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3650))]
+        days: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CarCommand {
+    /// Write ROOT and every block it reaches (nodes, values, UnixFS blocks) to FILE.
+    Export {
+        /// Root CID or name.
+        root: String,
+        /// The CAR file to write.
+        file: PathBuf,
+    },
+    /// Read FILE, verify every block against its CID, store them, print the roots.
+    Import {
+        /// The CAR file to read.
+        file: PathBuf,
+        /// Record the CAR's (single) root under this name once it is durable and complete.
+        #[arg(long)]
+        name: Option<String>,
+    },
+}

@@ -1,0 +1,58 @@
+//! `hamt diff ROOT_A ROOT_B`: keys added, removed and changed. `Hamt::diff`
+//! skips subtrees with the same CID on both sides, so two versions of a
+//! large dataset that differ in a few chunks cost only the paths to them.
+
+use futures::TryStreamExt;
+use hamt::diff::Change;
+use serde_json::json;
+
+use crate::backend::Backend;
+use crate::error::{Context, Result};
+use crate::output::Output;
+
+pub(crate) async fn run(backend: &Backend, out: Output, root_a: &str, root_b: &str) -> Result<()> {
+    let old = backend.open_hamt(root_a).await?;
+    let new = backend.open_hamt(root_b).await?;
+    let mut changes: Vec<Change> = old
+        .diff(&new)
+        .try_collect()
+        .await
+        .context(|| format!("compare {root_a} with {root_b}"))?;
+    changes.sort_by(|a, b| a.key().cmp(b.key()));
+    let keys_where = |wanted: fn(&Change) -> bool| -> Vec<&str> {
+        changes
+            .iter()
+            .filter(|c| wanted(c))
+            .map(Change::key)
+            .collect()
+    };
+    let added = keys_where(|c| matches!(c, Change::Added { .. }));
+    let removed = keys_where(|c| matches!(c, Change::Removed { .. }));
+    let modified = keys_where(|c| matches!(c, Change::Changed { .. }));
+    out.print(
+        || {
+            changes
+                .iter()
+                .map(|change| {
+                    let mark = match change {
+                        Change::Added { .. } => '+',
+                        Change::Removed { .. } => '-',
+                        Change::Changed { .. } => '~',
+                    };
+                    format!("{mark} {}", change.key())
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        },
+        || json!({"added": added, "removed": removed, "changed": modified}),
+    );
+    out.note(|| {
+        format!(
+            "{} added, {} removed, {} changed",
+            added.len(),
+            removed.len(),
+            modified.len()
+        )
+    });
+    Ok(())
+}

@@ -1,0 +1,85 @@
+//! Changes to one root: `put` and `rm`. Each prints the new root; the old
+//! root is unchanged (content addressing), and `--name` moves a name to the
+//! new one once it is durable.
+
+use std::path::Path;
+
+use hamt::Cid;
+use serde_json::json;
+
+use crate::backend::{Backend, DynHamt};
+use crate::error::{Context, Result, fail};
+use crate::output::Output;
+
+/// `hamt put ROOT KEY FILE [--name NAME]`.
+pub(crate) async fn put(
+    backend: &Backend,
+    out: Output,
+    root: &str,
+    key: &str,
+    file: &Path,
+    name: Option<&str>,
+) -> Result<()> {
+    if name.is_some() {
+        backend.rocks("--name")?;
+    }
+    let value = std::fs::read(file).context(|| format!("read {}", file.display()))?;
+    let mut map = backend.open_hamt(root).await?;
+    let replaced = map
+        .insert(key, value)
+        .await
+        .context(|| format!("set key {key:?}"))?;
+    let new_root = save(&mut map, backend, name).await?;
+    print_root(
+        out,
+        new_root,
+        name,
+        key,
+        if replaced.is_some() {
+            "replaced"
+        } else {
+            "added"
+        },
+    );
+    Ok(())
+}
+
+/// `hamt rm ROOT KEY [--name NAME]`.
+pub(crate) async fn rm(
+    backend: &Backend,
+    out: Output,
+    root: &str,
+    key: &str,
+    name: Option<&str>,
+) -> Result<()> {
+    if name.is_some() {
+        backend.rocks("--name")?;
+    }
+    let mut map = backend.open_hamt(root).await?;
+    let removed = map
+        .remove(key)
+        .await
+        .context(|| format!("remove key {key:?}"))?;
+    if removed.is_none() {
+        fail!("key {key:?} not found in {root}; nothing removed (list keys with `hamt ls {root}`)");
+    }
+    let new_root = save(&mut map, backend, name).await?;
+    print_root(out, new_root, name, key, "removed");
+    Ok(())
+}
+
+async fn save(map: &mut DynHamt, backend: &Backend, name: Option<&str>) -> Result<Cid> {
+    let root = map
+        .flush()
+        .await
+        .context(|| format!("write the HAMT to {}", backend.label))?;
+    backend.commit_root(&root, name)?;
+    Ok(root)
+}
+
+fn print_root(out: Output, root: Cid, name: Option<&str>, key: &str, change: &str) {
+    out.print(
+        || root.to_string(),
+        || json!({"root": root.to_string(), "name": name, "key": key, "change": change}),
+    );
+}

@@ -1,0 +1,237 @@
+//! `hamt import DIR`: a directory tree as key = relative path, value = file bytes.
+//!
+//! Streaming with bounded memory: files are read and hashed (into their raw
+//! block, or UnixFS blocks past 1 MiB) by a bounded set of blocking tasks,
+//! at most `jobs` files in flight; their blocks are written in batches as
+//! they come, and only the links go into the HAMT (`insert_link`), which is
+//! flushed every [`FLUSH_EVERY_KEYS`] keys so its in-memory tree stays small.
+//! Blocks are built exactly as `Hamt::insert` builds them, so the root CID
+//! is the one py-hamt gives for the same entries.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use futures::stream::{self, StreamExt};
+use hamt::{Hamt, HamtConfig};
+use hamt_codec::{BlockCodec, Cid, HashAlgorithm};
+use hamt_store::{Block, Bytes};
+use serde_json::json;
+
+use crate::backend::{Backend, DynHamt};
+use crate::error::{CliError, Context, Result, fail};
+use crate::output::{Output, mib, per_second};
+
+/// New blocks held before they are written in one batch.
+const WRITE_BATCH_BYTES: usize = 32 << 20;
+
+/// Keys inserted between intermediate flushes, which bound the in-memory tree.
+const FLUSH_EVERY_KEYS: u64 = 100_000;
+
+/// A file to import.
+struct SourceFile {
+    path: PathBuf,
+    key: String,
+    len: u64,
+}
+
+/// A file read and hashed: its link and the blocks that make its value.
+struct HashedFile {
+    key: String,
+    link: Cid,
+    blocks: Vec<Block>,
+    len: u64,
+}
+
+pub(crate) async fn run(
+    backend: &Backend,
+    out: Output,
+    dir: &Path,
+    name: Option<&str>,
+    jobs: Option<usize>,
+) -> Result<()> {
+    let started = Instant::now();
+    if name.is_some() {
+        backend.rocks("--name")?;
+    }
+    let files = list_files(dir)?;
+    let total_bytes: u64 = files.iter().map(|f| f.len).sum();
+    let file_count = files.len() as u64;
+    let jobs = jobs.unwrap_or_else(default_jobs).max(1);
+    let bar = out.bytes_bar(total_bytes, "importing");
+
+    let mut map = Hamt::new(backend.blocks.clone(), HamtConfig::default());
+    let mut writer = BlockBatcher::default();
+    let hash = backend.blocks.hash_algorithm();
+    let mut hashed = stream::iter(files)
+        .map(|file| tokio::task::spawn_blocking(move || read_and_hash(&file, hash)))
+        .buffered(jobs);
+    let mut done = 0u64;
+    while let Some(joined) = hashed.next().await {
+        let file = joined.context(|| "a file-reading task failed".into())??;
+        map.insert_link(&file.key, file.link)
+            .await
+            .context(|| format!("insert key {:?}", file.key))?;
+        writer.add(backend, file.blocks).await?;
+        done += 1;
+        bar.inc(file.len);
+        bar.set_message(format!("{done}/{file_count} files"));
+        if done.is_multiple_of(FLUSH_EVERY_KEYS) {
+            writer.write(backend).await?;
+            flush(&mut map, backend).await?;
+        }
+    }
+    writer.write(backend).await?;
+    let root = flush(&mut map, backend).await?;
+    backend.commit_root(&root, name)?;
+    bar.finish_and_clear();
+    report(out, root, name, file_count, total_bytes, started);
+    Ok(())
+}
+
+fn report(out: Output, root: Cid, name: Option<&str>, files: u64, bytes: u64, started: Instant) {
+    let elapsed = started.elapsed();
+    out.print(
+        || root.to_string(),
+        || {
+            json!({"root": root.to_string(), "name": name, "files": files, "bytes": bytes,
+                   "seconds": elapsed.as_secs_f64()})
+        },
+    );
+    out.note(|| {
+        format!(
+            "imported {files} files, {:.1} MiB in {:.2} s: {:.0} keys/s, {:.1} MiB/s{}",
+            mib(bytes),
+            elapsed.as_secs_f64(),
+            per_second(files, elapsed),
+            per_second(bytes, elapsed) / 1_048_576.0,
+            name.map(|n| format!(", named {n:?}")).unwrap_or_default(),
+        )
+    });
+}
+
+async fn flush(map: &mut DynHamt, backend: &Backend) -> Result<Cid> {
+    map.flush()
+        .await
+        .context(|| format!("write the HAMT to {}", backend.label))
+}
+
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(4, |n| n.get() * 2)
+}
+
+/// Blocks waiting to be written together.
+#[derive(Default)]
+struct BlockBatcher {
+    blocks: Vec<Block>,
+    bytes: usize,
+}
+
+impl BlockBatcher {
+    async fn add(&mut self, backend: &Backend, blocks: Vec<Block>) -> Result<()> {
+        self.bytes += blocks.iter().map(|b| b.data().len()).sum::<usize>();
+        self.blocks.extend(blocks);
+        if self.bytes >= WRITE_BATCH_BYTES {
+            self.write(backend).await?;
+        }
+        Ok(())
+    }
+
+    async fn write(&mut self, backend: &Backend) -> Result<()> {
+        if self.blocks.is_empty() {
+            return Ok(());
+        }
+        let blocks = std::mem::take(&mut self.blocks);
+        self.bytes = 0;
+        backend
+            .blocks
+            .put_many(blocks)
+            .await
+            .context(|| format!("write blocks to {}", backend.label))
+    }
+}
+
+fn read_and_hash(file: &SourceFile, hash: HashAlgorithm) -> Result<HashedFile> {
+    let data =
+        Bytes::from(std::fs::read(&file.path).context(|| format!("read {}", file.path.display()))?);
+    let len = data.len() as u64;
+    let (link, blocks) = if data.len() <= hamt_unixfs::CHUNK_SIZE {
+        let block = Block::new(BlockCodec::Raw, hash, data);
+        (*block.cid(), vec![block])
+    } else {
+        hamt_unixfs::build_file_bytes(&data, hash)
+    };
+    Ok(HashedFile {
+        key: file.key.clone(),
+        link,
+        blocks,
+        len,
+    })
+}
+
+/// Every regular file under `root`, sorted by key. Symbolic links to files
+/// are followed; symbolic links to directories are not (they can loop).
+fn list_files(root: &Path) -> Result<Vec<SourceFile>> {
+    let meta = std::fs::metadata(root).context(|| format!("cannot import {}", root.display()))?;
+    if !meta.is_dir() {
+        fail!("cannot import {}: not a directory", root.display());
+    }
+    let mut files = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let entries = std::fs::read_dir(&dir).context(|| format!("list {}", dir.display()))?;
+        for entry in entries {
+            let entry = entry.context(|| format!("list {}", dir.display()))?;
+            let path = entry.path();
+            let kind = entry
+                .file_type()
+                .context(|| format!("stat {}", path.display()))?;
+            if kind.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let meta = std::fs::metadata(&path).context(|| format!("stat {}", path.display()))?;
+            if meta.is_file() {
+                let key = key_for(root, &path)?;
+                files.push(SourceFile {
+                    path,
+                    key,
+                    len: meta.len(),
+                });
+            }
+        }
+    }
+    files.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(files)
+}
+
+/// The key of a file: its path relative to `root`, components joined by `/`.
+fn key_for(root: &Path, path: &Path) -> Result<String> {
+    let relative = path.strip_prefix(root).map_err(|_| {
+        CliError::new(format!(
+            "{} is not under {}",
+            path.display(),
+            root.display()
+        ))
+    })?;
+    let parts: Option<Vec<&str>> = relative.iter().map(|part| part.to_str()).collect();
+    match parts {
+        Some(parts) => Ok(parts.join("/")),
+        None => fail!(
+            "cannot import {}: its name is not valid UTF-8 (keys are UTF-8 strings)",
+            path.display()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn keys_use_forward_slashes() {
+        let root = Path::new("/data/ds");
+        let key = key_for(root, &root.join("temp").join("c").join("0")).unwrap();
+        assert_eq!(key, "temp/c/0");
+    }
+}

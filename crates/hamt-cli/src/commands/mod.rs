@@ -1,0 +1,80 @@
+//! One module per command group; [`run`] dispatches.
+
+mod car;
+mod demo;
+mod diff;
+mod edit;
+mod export;
+mod import;
+mod read;
+mod roots;
+mod verify;
+
+use crate::backend::{Access, Backend, RocksTuning};
+use crate::cli::{CarCommand, Cli, Command};
+use crate::error::{Exit, Result};
+use crate::output::Output;
+
+/// Runs the parsed command line; `Ok` carries the exit code of a command
+/// that ran to the end (`verify` may report problems).
+pub(crate) async fn run(cli: Cli) -> Result<Exit> {
+    let out = Output {
+        json: cli.json,
+        quiet: cli.quiet,
+    };
+    let access = match &cli.command {
+        Command::Import { .. }
+        | Command::Put { .. }
+        | Command::Rm { .. }
+        | Command::Gc { .. }
+        | Command::Demo { .. }
+        | Command::Car {
+            command: CarCommand::Import { .. },
+        } => Access::Write,
+        _ => Access::Read,
+    };
+    let tuning = RocksTuning {
+        gc_grace: match &cli.command {
+            Command::Gc { grace } => grace.map(std::time::Duration::from_secs),
+            _ => None,
+        },
+    };
+    let backend = Backend::open(&cli.store, access, tuning)?;
+    match cli.command {
+        Command::Import { dir, name, jobs } => {
+            import::run(&backend, out, &dir, name.as_deref(), jobs).await?;
+        }
+        Command::Export { root, dir } => export::run(&backend, out, &root, &dir).await?,
+        Command::Get {
+            root,
+            key,
+            range,
+            suffix,
+        } => read::get(&backend, &root, &key, range.as_deref(), suffix).await?,
+        Command::Put {
+            root,
+            key,
+            file,
+            name,
+        } => edit::put(&backend, out, &root, &key, &file, name.as_deref()).await?,
+        Command::Rm { root, key, name } => {
+            edit::rm(&backend, out, &root, &key, name.as_deref()).await?;
+        }
+        Command::Ls { root, prefix, dirs } => {
+            read::ls(&backend, out, &root, prefix.as_deref().unwrap_or(""), dirs).await?;
+        }
+        Command::Stat { root } => read::stat(&backend, out, &root).await?,
+        Command::Diff { root_a, root_b } => diff::run(&backend, out, &root_a, &root_b).await?,
+        Command::Car { command } => match command {
+            CarCommand::Export { root, file } => car::export(&backend, out, &root, &file).await?,
+            CarCommand::Import { file, name } => {
+                car::import(&backend, out, &file, name.as_deref()).await?;
+            }
+        },
+        Command::Verify { root } => return verify::run(&backend, out, &root).await,
+        Command::Roots => roots::list(&backend, out)?,
+        Command::Gc { .. } => roots::gc(&backend, out).await?,
+        Command::Demo { days } => demo::run(&backend, out, days).await?,
+    }
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,38 @@
+//! `hamt`: import, export, inspect, diff, verify and move py-hamt-compatible
+//! HAMTs (typically zarr v3 datasets) between the embedded RocksDB store, an
+//! IPFS (Kubo) daemon and CAR files. See this crate's README for the
+//! reference; exit codes are in [`error::Exit`].
+
+mod backend;
+mod car;
+mod cli;
+mod commands;
+mod error;
+mod output;
+mod walk;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    // clap prints usage errors itself and exits with 2.
+    let cli = cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("hamt: cannot start the async runtime: {e}");
+            return error::Exit::Error.into();
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(exit) => exit.into(),
+        Err(e) => {
+            eprintln!("hamt: {e}");
+            error::Exit::Error.into()
+        }
+    }
+}

@@ -1,0 +1,495 @@
+//! End-to-end tests: the real `hamt` binary on temporary stores and directories.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use hamt_codec::{BlockCodec, HashAlgorithm, block_cid};
+use hamt_rocksdb::{RocksDbOptions, RocksDbStore};
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// What one run of the binary gave.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn ok(self) -> Self {
+        assert_eq!(
+            self.code, 0,
+            "stdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
+    }
+
+    fn line(&self) -> String {
+        self.stdout.trim().to_owned()
+    }
+}
+
+fn hamt(store: &Path, args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_hamt"))
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .env_remove("HAMT_STORE")
+        .output()
+        .expect("run hamt");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Deterministic bytes that do not repeat in 1 MiB leaves.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()[0]
+        })
+        .collect()
+}
+
+fn write(root: &Path, relative: &str, data: &[u8]) {
+    let path = root.join(relative);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, data).unwrap();
+}
+
+/// A small zarr-like tree: nested dirs, a > 1 MiB value, a non-ASCII name, an empty file.
+fn dataset(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let files: BTreeMap<String, Vec<u8>> = [
+        (
+            "zarr.json",
+            br#"{"zarr_format":3,"node_type":"group"}"#.to_vec(),
+        ),
+        (
+            "temp/zarr.json",
+            br#"{"zarr_format":3,"node_type":"array"}"#.to_vec(),
+        ),
+        ("temp/c/0/0/0", noise(4096, 1)),
+        ("temp/c/0/0/1", noise(4096, 2)),
+        ("temp/c/1/0/0", noise(100, 3)),
+        ("big/c/0", noise((3 << 20) / 2, 4)),
+        ("données/température été.bin", b"caf\xc3\xa9".to_vec()),
+        ("deep/a/b/c/d/e/f", b"deep".to_vec()),
+        ("empty", Vec::new()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    for (key, value) in &files {
+        write(root, key, value);
+    }
+    files
+}
+
+/// Every file under `root`, by relative path with `/`.
+fn read_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                let key = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .iter()
+                    .map(|p| p.to_str().unwrap())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                out.insert(key, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+struct World {
+    _tmp: TempDir,
+    store: PathBuf,
+    data: PathBuf,
+    base: PathBuf,
+}
+
+fn world() -> World {
+    let tmp = TempDir::new().unwrap();
+    let base = tmp.path().to_path_buf();
+    World {
+        store: base.join("store"),
+        data: base.join("data"),
+        base,
+        _tmp: tmp,
+    }
+}
+
+fn named_roots(store: &Path) -> Value {
+    hamt(store, &["roots", "--json"]).ok().json()
+}
+
+#[test]
+fn import_then_export_gives_identical_files() {
+    let w = world();
+    let files = dataset(&w.data);
+    let run = hamt(&w.store, &["import", s(&w.data), "--name", "ds", "--quiet"]).ok();
+    let root = run.line();
+    assert!(root.starts_with("bafy"), "{root}");
+    assert_eq!(named_roots(&w.store)[0]["root"], root.as_str());
+
+    let out = w.base.join("out");
+    hamt(&w.store, &["export", "ds", s(&out)]).ok();
+    assert_eq!(read_tree(&out), files);
+
+    // The same tree imported again (into a fresh store) gives the same root.
+    let again = hamt(&w.base.join("store2"), &["import", s(&out), "-q"]).ok();
+    assert_eq!(again.line(), root);
+}
+
+#[test]
+fn get_ls_and_stat_read_one_root() {
+    let w = world();
+    let files = dataset(&w.data);
+    let root = hamt(&w.store, &["import", s(&w.data), "-q"]).ok().line();
+
+    let output = Command::new(env!("CARGO_BIN_EXE_hamt"))
+        .args(["--store", s(&w.store), "get", &root, "big/c/0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.stdout, files["big/c/0"], "stdout is the raw value");
+    let output = Command::new(env!("CARGO_BIN_EXE_hamt"))
+        .args([
+            "--store",
+            s(&w.store),
+            "get",
+            &root,
+            "big/c/0",
+            "--range",
+            "1048570-1048580",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.stdout, files["big/c/0"][1_048_570..1_048_580]);
+    let output = Command::new(env!("CARGO_BIN_EXE_hamt"))
+        .args([
+            "--store",
+            s(&w.store),
+            "get",
+            &root,
+            "temp/c/0/0/0",
+            "--suffix",
+            "7",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.stdout, files["temp/c/0/0/0"][4096 - 7..]);
+
+    let keys = hamt(&w.store, &["ls", &root, "--json"]).ok().json();
+    let expected: Vec<&str> = files.keys().map(String::as_str).collect();
+    assert_eq!(keys, serde_json::json!(expected));
+    let level = hamt(&w.store, &["ls", &root, "temp/", "--dirs", "--json"])
+        .ok()
+        .json();
+    assert_eq!(level, serde_json::json!(["c/", "zarr.json"]));
+
+    let stat = hamt(&w.store, &["stat", &root, "--json"]).ok().json();
+    assert_eq!(stat["keys"], files.len());
+    // One raw block per small value (the empty file's and others are distinct)
+    // plus the big value's dag-pb root and its two raw leaves.
+    assert_eq!(stat["value_blocks"], files.len());
+    assert_eq!(stat["unixfs_blocks"], 2);
+    assert_eq!(stat["unreadable_blocks"], 0);
+}
+
+#[test]
+fn put_then_rm_returns_to_the_same_root() {
+    let w = world();
+    dataset(&w.data);
+    let root = hamt(&w.store, &["import", s(&w.data), "--name", "ds", "-q"])
+        .ok()
+        .line();
+    let file = w.base.join("new-chunk");
+    std::fs::write(&file, b"new chunk").unwrap();
+    let added = hamt(
+        &w.store,
+        &["put", "ds", "temp/c/9/9/9", s(&file), "--name", "ds"],
+    )
+    .ok()
+    .line();
+    assert_ne!(added, root);
+    let got = hamt(&w.store, &["get", "ds", "temp/c/9/9/9"]).ok();
+    assert_eq!(got.stdout, "new chunk");
+    let removed = hamt(&w.store, &["rm", "ds", "temp/c/9/9/9", "--name", "ds"])
+        .ok()
+        .line();
+    assert_eq!(removed, root, "the same entries give the same root");
+    assert_eq!(named_roots(&w.store)[0]["root"], root.as_str());
+}
+
+#[test]
+fn car_export_then_import_into_a_fresh_store_gives_the_same_root() {
+    let w = world();
+    let files = dataset(&w.data);
+    let root = hamt(&w.store, &["import", s(&w.data), "-q"]).ok().line();
+    let car = w.base.join("ds.car");
+    hamt(&w.store, &["car", "export", &root, s(&car)]).ok();
+
+    let fresh = w.base.join("fresh");
+    let imported = hamt(
+        &fresh,
+        &["car", "import", s(&car), "--name", "copy", "--json"],
+    )
+    .ok()
+    .json();
+    assert_eq!(imported["roots"], serde_json::json!([root]));
+    assert_eq!(named_roots(&fresh)[0]["name"], "copy");
+    let out = w.base.join("out");
+    hamt(&fresh, &["export", "copy", s(&out)]).ok();
+    assert_eq!(read_tree(&out), files);
+    hamt(&fresh, &["verify", &root]).ok();
+}
+
+#[test]
+fn diff_lists_exactly_the_files_that_differ() {
+    let w = world();
+    dataset(&w.data);
+    let old = hamt(&w.store, &["import", s(&w.data), "-q"]).ok().line();
+    write(&w.data, "temp/c/0/0/1", b"changed");
+    write(&w.data, "temp/c/5/0/0", b"added");
+    std::fs::remove_file(w.data.join("deep/a/b/c/d/e/f")).unwrap();
+    let new = hamt(&w.store, &["import", s(&w.data), "-q"]).ok().line();
+
+    let diff = hamt(&w.store, &["diff", &old, &new, "--json"]).ok().json();
+    assert_eq!(
+        diff,
+        serde_json::json!({"added": ["temp/c/5/0/0"], "removed": ["deep/a/b/c/d/e/f"], "changed": ["temp/c/0/0/1"]})
+    );
+    let text = hamt(&w.store, &["diff", &old, &new]).ok().stdout;
+    assert_eq!(text, "- deep/a/b/c/d/e/f\n~ temp/c/0/0/1\n+ temp/c/5/0/0\n");
+    assert_eq!(
+        hamt(&w.store, &["diff", &old, &old, "--json"]).ok().json()["changed"],
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn verify_reports_a_block_corrupted_on_disk() {
+    let w = world();
+    let files = dataset(&w.data);
+    let root = hamt(&w.store, &["import", s(&w.data), "--name", "ds", "-q"])
+        .ok()
+        .line();
+    hamt(&w.store, &["verify", "ds"]).ok();
+
+    // Overwrite one value's bytes in the RocksDB store through its test hook
+    // (the CLI has exited, so the store is free to open).
+    let victim = block_cid(
+        BlockCodec::Raw,
+        HashAlgorithm::Blake3,
+        &files["temp/c/1/0/0"],
+    );
+    {
+        let store = RocksDbStore::open(&w.store, &RocksDbOptions::default()).unwrap();
+        store.put_unverified(&victim, b"bit rot").unwrap();
+    }
+    let run = hamt(&w.store, &["verify", &root]);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(&format!("corrupt block {victim}")),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("temp/c/1/0/0"), "{}", run.stdout);
+    let report = hamt(&w.store, &["verify", &root, "--json"]).json();
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["problems"][0]["where"], "temp/c/1/0/0");
+    assert_eq!(report["problems"].as_array().unwrap().len(), 1);
+
+    // Reading the key fails with a clear error naming it.
+    let get = hamt(&w.store, &["get", &root, "temp/c/1/0/0"]);
+    assert_eq!(get.code, 1);
+    assert!(
+        get.stderr.contains("temp/c/1/0/0") && get.stderr.contains("corrupt"),
+        "{}",
+        get.stderr
+    );
+}
+
+#[test]
+fn gc_keeps_what_named_roots_reach_and_removes_the_rest() {
+    let w = world();
+    let files = dataset(&w.data);
+    let kept = hamt(&w.store, &["import", s(&w.data), "--name", "kept", "-q"])
+        .ok()
+        .line();
+    let other = w.base.join("other");
+    write(&other, "only/here", b"unnamed data");
+    let dropped = hamt(&w.store, &["import", s(&other), "-q"]).ok().line();
+
+    let report = hamt(&w.store, &["gc", "--grace", "0", "--json"])
+        .ok()
+        .json();
+    assert_eq!(report["roots"], 1);
+    assert_eq!(report["blocks_missing"], 0);
+    // The unnamed import's node and its one value.
+    assert_eq!(report["blocks_removed"], 2);
+
+    hamt(&w.store, &["verify", "kept"]).ok();
+    let out = w.base.join("out");
+    hamt(&w.store, &["export", &kept, s(&out)]).ok();
+    assert_eq!(read_tree(&out), files);
+    let gone = hamt(&w.store, &["ls", &dropped]);
+    assert_eq!(gone.code, 1);
+    assert!(gone.stderr.contains(&dropped), "{}", gone.stderr);
+}
+
+#[test]
+fn bad_input_fails_clearly_and_never_moves_a_named_root() {
+    let w = world();
+    dataset(&w.data);
+    let root = hamt(&w.store, &["import", s(&w.data), "--name", "ds", "-q"])
+        .ok()
+        .line();
+    let before = named_roots(&w.store);
+    let expect_error = |args: &[&str], needle: &str| {
+        let run = hamt(&w.store, args);
+        assert_eq!(run.code, 1, "{args:?}: {}{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains(needle), "{args:?}: {}", run.stderr);
+        assert_eq!(
+            run.stderr.trim().lines().count(),
+            1,
+            "one line: {}",
+            run.stderr
+        );
+    };
+
+    let missing = w.base.join("no-such-dir");
+    expect_error(&["import", s(&missing), "--name", "ds"], "no-such-dir");
+    expect_error(
+        &["get", "bafynotacid", "zarr.json"],
+        "neither a CID nor a named root",
+    );
+    expect_error(&["get", &root, "no/such/key"], "\"no/such/key\" not found");
+    expect_error(
+        &["rm", "ds", "no/such/key", "--name", "ds"],
+        "\"no/such/key\" not found",
+    );
+
+    let car = w.base.join("ds.car");
+    hamt(&w.store, &["car", "export", "ds", s(&car)]).ok();
+    let bytes = std::fs::read(&car).unwrap();
+    let truncated = w.base.join("truncated.car");
+    std::fs::write(&truncated, &bytes[..bytes.len() - 10]).unwrap();
+    expect_error(
+        &["car", "import", s(&truncated), "--name", "ds"],
+        "truncated CAR",
+    );
+    let mut flipped = bytes.clone();
+    *flipped.last_mut().unwrap() ^= 1;
+    let corrupt = w.base.join("corrupt.car");
+    std::fs::write(&corrupt, &flipped).unwrap();
+    expect_error(
+        &["car", "import", s(&corrupt), "--name", "ds"],
+        "fails verification",
+    );
+    let not_car = w.base.join("not.car");
+    std::fs::write(&not_car, b"hello").unwrap();
+    expect_error(&["car", "import", s(&not_car), "--name", "ds"], "not.car");
+
+    assert_eq!(named_roots(&w.store), before);
+    let usage = hamt(&w.store, &["get", &root]);
+    assert_eq!(usage.code, 2, "a usage error");
+}
+
+#[test]
+fn a_car_cut_at_a_block_boundary_is_incomplete() {
+    let w = world();
+    dataset(&w.data);
+    let root = hamt(&w.store, &["import", s(&w.data), "-q"]).ok().line();
+    let car = w.base.join("ds.car");
+    hamt(&w.store, &["car", "export", &root, s(&car)]).ok();
+    // Re-write the CAR without its last block: every section still parses.
+    let last_value = b"deep".to_vec();
+    let bytes = std::fs::read(&car).unwrap();
+    let cid = block_cid(BlockCodec::Raw, HashAlgorithm::Blake3, &last_value).to_bytes();
+    let mut section = vec![u8::try_from(cid.len() + last_value.len()).unwrap()];
+    section.extend(&cid);
+    section.extend(&last_value);
+    let at = bytes
+        .windows(section.len())
+        .position(|w| w == section)
+        .expect("the section");
+    let mut cut = bytes[..at].to_vec();
+    cut.extend(&bytes[at + section.len()..]);
+    std::fs::write(&car, cut).unwrap();
+
+    let fresh = w.base.join("fresh");
+    let run = hamt(&fresh, &["car", "import", s(&car), "--name", "copy"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("incomplete CAR") && run.stderr.contains("deep/a/b/c/d/e/f"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(named_roots(&fresh), serde_json::json!([]));
+}
+
+#[test]
+fn demo_writes_reads_and_names_a_small_dataset() {
+    let w = world();
+    let run = hamt(&w.store, &["demo", "--days", "3", "--json"])
+        .ok()
+        .json();
+    assert_eq!(run["verified"], true);
+    let root = run["root"].as_str().unwrap().to_owned();
+    assert_eq!(
+        named_roots(&w.store)[0],
+        serde_json::json!({"name": "demo", "root": root})
+    );
+    let keys = hamt(
+        &w.store,
+        &["ls", "demo", "temperature/c/", "--dirs", "--json"],
+    )
+    .ok()
+    .json();
+    assert_eq!(keys, serde_json::json!(["0/", "1/", "2/"]));
+    hamt(&w.store, &["verify", "demo"]).ok();
+}
+
+#[test]
+fn memory_store_computes_the_same_root_without_keeping_anything() {
+    let w = world();
+    dataset(&w.data);
+    let on_disk = hamt(&w.store, &["import", s(&w.data), "-q"]).ok().line();
+    let output = Command::new(env!("CARGO_BIN_EXE_hamt"))
+        .args(["--memory", "import", s(&w.data), "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), on_disk);
+    let named = Command::new(env!("CARGO_BIN_EXE_hamt"))
+        .args(["--memory", "import", s(&w.data), "--name", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(named.status.code(), Some(1));
+}
