@@ -28,6 +28,7 @@ pub(crate) fn coverage() -> Result<(), String> {
         "nextest",
         "--workspace",
         "--all-features",
+        "--branch",
         "--no-report",
         "--no-fail-fast",
     ]);
