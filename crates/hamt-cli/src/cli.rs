@@ -74,7 +74,7 @@ pub(crate) enum Command {
         root: String,
         /// The key.
         key: String,
-        /// Only bytes START up to END (END exclusive, as value[START:END]); `START-` reads to the end.
+        /// Only bytes START up to END (END exclusive, as `value[START:END]`); `START-` reads to the end.
         #[arg(long, value_name = "START-END", conflicts_with = "suffix")]
         range: Option<String>,
         /// Only the last N bytes.

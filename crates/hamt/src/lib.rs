@@ -1,5 +1,5 @@
 //! A HAMT (hash array mapped trie) of string keys to byte values over any
-//! content-addressed [`BlockStore`](hamt_store::BlockStore), byte-compatible
+//! content-addressed [`BlockStore`], byte-compatible
 //! with py-hamt 3.6.0: the same operations give the same blocks and the same
 //! root CID, so a map written by either can be read by the other.
 //!
