@@ -102,6 +102,18 @@ def node(slots):
     return bytes(out)
 
 
+def car(roots, blocks, version=1):
+    """A CAR v1 file: varint-prefixed header {roots, version}, then sections."""
+    header = head(5, 2) + head(3, 5) + b"roots" + head(4, len(roots))
+    for root in roots:
+        header += link(root)
+    header += head(3, 7) + b"version" + head(0, version)
+    out = varint(len(header)) + header
+    for cid, data in blocks:
+        out += varint(len(cid) + len(data)) + cid + data
+    return out
+
+
 def pb_bytes(field, data):
     return varint((field << 3) | 2) + varint(len(data)) + data
 
@@ -224,6 +236,25 @@ def main():
         unixfs(5, data=b"\x00\x01", filesize=0) + pb_uint(6, 256),
     ]
     write("unixfs_decode", unixfs_seeds)
+
+    small = sorted(nodes.items(), key=lambda item: len(item[1]))[:3]
+    value = b"a zarr chunk"
+    value_cid = cid_v1(0x55, 0x1E, blake3_like(value))
+    whole = car([small[0][0]], [(cid, data) for cid, data in small] + [(value_cid, value)])
+    car_seeds = [
+        whole,
+        whole[: len(whole) - 5],  # truncated inside the last section
+        car([], []),
+        car([value_cid, sha_node], [(value_cid, value), (v0, b"v0 block")]),
+        car([value_cid], [(value_cid, value)], version=2),
+        car([value_cid], []) + varint(9 << 20),  # a section over the limit
+        car([value_cid], [(b"\x07\x07", b"")]),  # a section without a CID
+    ]
+    write("car_decode", car_seeds)
+
+    rng = random.Random(9)
+    write("encrypted_value", [bytes(rng.randrange(256) for _ in range(n))
+                              for n in (40, 64, 100, 200, 400, 1000)])
 
     rng = random.Random(8)
     write("hamt_ops", [bytes(rng.randrange(256) for _ in range(n))

@@ -17,11 +17,13 @@ use std::process::{Command, Stdio};
 use crate::steps::{root, run as run_step};
 
 /// Every fuzz target, in the order they run.
-const TARGETS: [&str; 5] = [
+const TARGETS: [&str; 7] = [
     "node_decode",
     "node_roundtrip",
     "cid_decode",
     "unixfs_decode",
+    "car_decode",
+    "encrypted_value",
     "hamt_ops",
 ];
 
@@ -33,7 +35,8 @@ const SMOKE_SECONDS: u64 = 20;
 const USAGE: &str = "\
 usage: cargo xtask fuzz [--time SECONDS] [--smoke] [--seed] [TARGET] [-- LIBFUZZER_ARGS...]
 
-  TARGET           one of: node_decode node_roundtrip cid_decode unixfs_decode hamt_ops
+  TARGET           one of: node_decode node_roundtrip cid_decode unixfs_decode car_decode
+                   encrypted_value hamt_ops
                    (default: all, one after another)
   --time SECONDS   how long each target runs (default 60)
   --smoke          every target for HAMT_FUZZ_SECONDS (default 20) each, as CI does

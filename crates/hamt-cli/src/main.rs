@@ -4,7 +4,6 @@
 //! reference; exit codes are in [`error::Exit`].
 
 mod backend;
-mod car;
 mod cli;
 mod commands;
 mod error;

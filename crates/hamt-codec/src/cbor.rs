@@ -261,24 +261,7 @@ impl<'a> Reader<'a> {
                 if let Some(cid) = short_cid(cid_bytes) {
                     return Ok(cid);
                 }
-                let mut cursor = cid_bytes;
-                let cid = Cid::read_bytes(&mut cursor).map_err(|e| invalid(e.to_string()))?;
-                if !cursor.is_empty() {
-                    return Err(invalid("bytes after the CID".into()));
-                }
-                // `cid` reads a 10-byte varint whose last byte overflows 64
-                // bits by dropping the extra bits, so distinct bytes can read
-                // as one CID: accept only bytes the CID writes back exactly.
-                let mut canonical = [0u8; 128];
-                let written = cid
-                    .write_bytes(&mut canonical[..])
-                    .map_err(|e| invalid(e.to_string()))?;
-                if canonical[..written] != *cid_bytes {
-                    return Err(invalid(
-                        "non-canonical CID (a varint overflows 64 bits)".into(),
-                    ));
-                }
-                Ok(cid)
+                crate::link::parse_canonical_cid(cid_bytes).map_err(invalid)
             }
             _ => Err(invalid("missing the 0x00 multibase prefix".into())),
         }

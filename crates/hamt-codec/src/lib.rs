@@ -27,7 +27,9 @@ pub mod value;
 
 pub use error::{DecodeError, DecodeErrorKind, VerifyError};
 pub use key_hash::{Blake3KeyHasher, KEY_HASH_LEN, KeyHash, KeyHasher, Sha256KeyHasher};
-pub use link::{BlockCodec, HashAlgorithm, block_cid, verify_block};
+pub use link::{
+    BlockCodec, HashAlgorithm, block_cid, parse_canonical_cid, read_canonical_cid, verify_block,
+};
 pub use node::{Bucket, Node, SLOT_COUNT, Slot};
 
 /// The content identifier type used for every link (re-exported from `cid`).

@@ -123,6 +123,54 @@ pub fn verify_block(cid: &Cid, data: &[u8]) -> Result<(), VerifyError> {
     }
 }
 
+/// Reads the binary CID at the start of `bytes`, accepting only its one
+/// canonical spelling, and returns it with the number of bytes it took.
+///
+/// The `cid` crate reads a 10-byte varint whose last byte overflows 64 bits
+/// by dropping the extra bits, so distinct byte strings can read as one CID
+/// (a block's link could then be spelled two ways). This accepts only bytes
+/// the CID writes back exactly.
+///
+/// ```
+/// use hamt_codec::{BlockCodec, HashAlgorithm, block_cid, read_canonical_cid};
+/// let cid = block_cid(BlockCodec::Raw, HashAlgorithm::Blake3, b"v");
+/// let mut bytes = cid.to_bytes();
+/// bytes.extend_from_slice(b"data after the CID");
+/// assert_eq!(read_canonical_cid(&bytes)?, (cid, cid.encoded_len()));
+/// # Ok::<(), String>(())
+/// ```
+///
+/// # Errors
+/// The bytes do not start with a CID, or spell it non-canonically; the
+/// message says which.
+pub fn read_canonical_cid(bytes: &[u8]) -> Result<(Cid, usize), String> {
+    let mut cursor = bytes;
+    let cid = Cid::read_bytes(&mut cursor).map_err(|e| e.to_string())?;
+    let used = bytes.len() - cursor.len();
+    // CIDv1 with a 64-byte digest and four 10-byte varints fits in 128.
+    let mut canonical = [0u8; 128];
+    let written = cid
+        .write_bytes(&mut canonical[..])
+        .map_err(|e| e.to_string())?;
+    if canonical[..written] != bytes[..used] {
+        return Err("non-canonical CID (a varint overflows 64 bits)".into());
+    }
+    Ok((cid, used))
+}
+
+/// Parses `bytes` as exactly one canonical binary CID (see
+/// [`read_canonical_cid`]); trailing bytes are an error.
+///
+/// # Errors
+/// Not a CID, a non-canonical one, or bytes after it.
+pub fn parse_canonical_cid(bytes: &[u8]) -> Result<Cid, String> {
+    let (cid, used) = read_canonical_cid(bytes)?;
+    if used != bytes.len() {
+        return Err(format!("{} bytes after the CID", bytes.len() - used));
+    }
+    Ok(cid)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

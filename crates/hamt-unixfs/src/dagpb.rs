@@ -143,8 +143,9 @@ fn decode_link(body: &[u8]) -> Result<PbLink, DecodeError> {
 }
 
 fn parse_cid(reader: &Reader<'_>, bytes: &[u8], at: usize) -> Result<Cid, DecodeError> {
-    Cid::try_from(bytes)
-        .map_err(|e| reader.error_at(at, DecodeErrorKind::InvalidCid(e.to_string())))
+    // Strict like go-cid's `Cast`: one whole CID, spelled canonically.
+    hamt_codec::parse_canonical_cid(bytes)
+        .map_err(|e| reader.error_at(at, DecodeErrorKind::InvalidCid(e)))
 }
 
 fn parse_name(reader: &Reader<'_>, bytes: &[u8], at: usize) -> Result<String, DecodeError> {
@@ -223,5 +224,39 @@ mod tests {
         assert_eq!(err.kind, DecodeErrorKind::MissingHash);
         let err = PbNode::decode(&Bytes::from_static(&[0x1a, 0x00])).unwrap_err();
         assert_eq!(err.kind, DecodeErrorKind::UnknownField(3));
+    }
+
+    /// A link's Hash must be one whole CID, spelled canonically, as go-cid's
+    /// `Cast` requires (found by the `unixfs_decode` fuzz target).
+    #[test]
+    fn a_hash_with_trailing_bytes_or_an_overlong_varint_is_rejected() {
+        let cid = block_cid(BlockCodec::Raw, HashAlgorithm::Blake3, b"x").to_bytes();
+        let link_with_hash = |hash: &[u8]| {
+            let mut link = vec![0x0a, u8::try_from(hash.len()).unwrap()];
+            link.extend_from_slice(hash);
+            let mut node = vec![0x12, u8::try_from(link.len()).unwrap()];
+            node.extend(link);
+            PbNode::decode(&node.into())
+        };
+        assert!(link_with_hash(&cid).is_ok());
+
+        let mut trailing = cid.clone();
+        trailing.push(0);
+        let err = link_with_hash(&trailing).unwrap_err();
+        assert!(
+            matches!(&err.kind, DecodeErrorKind::InvalidCid(m) if m.contains("after the CID")),
+            "{err}"
+        );
+
+        // The raw codec 0x55 spelled as a 10-byte varint that overflows 64 bits.
+        let mut aliased = vec![
+            0x01, 0xd5, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02,
+        ];
+        aliased.extend_from_slice(&cid[2..]);
+        let err = link_with_hash(&aliased).unwrap_err();
+        assert!(
+            matches!(&err.kind, DecodeErrorKind::InvalidCid(m) if m.contains("non-canonical")),
+            "{err}"
+        );
     }
 }

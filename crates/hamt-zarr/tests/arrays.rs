@@ -8,8 +8,9 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Case, Sample, TestBlocks, assert_same, subset};
+use common::{Case, Sample, TempRocksDb, TestBlocks, assert_same, ipfs_daemon, subset};
 use hamt::HamtConfig;
+use hamt_kubo::KuboStore;
 use hamt_store::MemoryStore;
 use hamt_zarr::ZarrHamtStore;
 use zarrs::array::{Array, ArrayBuilder, data_type};
@@ -184,6 +185,60 @@ async fn dtypes_ranks_and_groups_round_trip_over_memory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fill_values_round_trip_over_memory() {
     fill_values::<Arc<MemoryStore>>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dtypes_ranks_and_groups_round_trip_over_rocksdb() {
+    dtypes_and_ranks::<TempRocksDb>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fill_values_round_trip_over_rocksdb() {
+    fill_values::<TempRocksDb>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dtypes_ranks_and_groups_round_trip_through_an_ipfs_daemon() {
+    if ipfs_daemon().is_none() {
+        return;
+    }
+    dtypes_and_ranks::<Arc<KuboStore>>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fill_values_round_trip_through_an_ipfs_daemon() {
+    if ipfs_daemon().is_none() {
+        return;
+    }
+    fill_values::<Arc<KuboStore>>().await;
+}
+
+/// The root CID of an array written through the daemon or RocksDB equals
+/// the root of the same array written in memory: the blocks are the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_backend_gives_the_same_root_cid() {
+    async fn root_over<B: TestBlocks>() -> hamt::Cid {
+        let case = Case::whole(
+            "/t2m",
+            &[6, 30, 60],
+            &[1, 30, 30],
+            data_type::float32(),
+            f32::NAN,
+            true,
+        );
+        let store = Arc::new(ZarrHamtStore::create(B::fresh(), HamtConfig::default()));
+        case.write(&store).await;
+        store.flush().await.unwrap()
+    }
+    let in_memory = root_over::<Arc<MemoryStore>>().await;
+    assert_eq!(root_over::<TempRocksDb>().await, in_memory, "RocksDB");
+    if ipfs_daemon().is_some() {
+        assert_eq!(
+            root_over::<Arc<KuboStore>>().await,
+            in_memory,
+            "IPFS daemon"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Sample, TestBlocks};
+use common::{Sample, TempRocksDb, TestBlocks};
 use hamt::{Cid, HamtConfig};
 use hamt_store::{Bytes, MemoryStore};
 use hamt_zarr::ZarrHamtStore;
@@ -112,6 +112,11 @@ async fn same_as_serial<B: TestBlocks>() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_chunk_writes_and_reads_match_a_serial_run_over_memory() {
     same_as_serial::<Arc<MemoryStore>>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_chunk_writes_and_reads_match_a_serial_run_over_rocksdb() {
+    same_as_serial::<TempRocksDb>().await;
 }
 
 /// Raw keys: writers, erasers and readers interleaved; every store future is `Send`.

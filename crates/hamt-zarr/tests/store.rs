@@ -8,8 +8,9 @@ mod common;
 
 use std::sync::Arc;
 
-use common::TestBlocks;
+use common::{TempRocksDb, TestBlocks, ipfs_daemon};
 use hamt::{BlockStore, HamtConfig};
+use hamt_kubo::KuboStore;
 use hamt_store::{BlockCodec, Bytes, MemoryStore};
 use hamt_zarr::{EncryptedZarrHamtStore, ZarrHamtError, ZarrHamtStore};
 use zarrs_storage::byte_range::ByteRange;
@@ -52,6 +53,19 @@ async fn conformance<B: TestBlocks>() {
 #[tokio::test]
 async fn passes_zarrs_async_store_conformance_over_memory() {
     conformance::<Arc<MemoryStore>>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passes_zarrs_async_store_conformance_over_rocksdb() {
+    conformance::<TempRocksDb>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passes_zarrs_async_store_conformance_through_an_ipfs_daemon() {
+    if ipfs_daemon().is_none() {
+        return;
+    }
+    conformance::<Arc<KuboStore>>().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

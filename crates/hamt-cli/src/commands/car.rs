@@ -9,10 +9,10 @@ use hamt_store::Block;
 use serde_json::json;
 
 use crate::backend::Backend;
-use crate::car::{CarReader, CarWriter};
 use crate::error::{CliError, Context, Result, fail};
 use crate::output::{Output, mib};
 use crate::walk::DagWalk;
+use hamt_car::{CarReader, CarWriter};
 
 /// Blocks written to the store together during an import.
 const IMPORT_BATCH_BYTES: usize = 16 << 20;

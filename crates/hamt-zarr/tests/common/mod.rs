@@ -18,8 +18,12 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use hamt::BlockStore;
-use hamt_store::MemoryStore;
+use async_trait::async_trait;
+use hamt::{BlockStore, Cid};
+use hamt_kubo::KuboStore;
+use hamt_rocksdb::{RocksDbOptions, RocksDbStore};
+use hamt_store::{Block, BlockCodec, ByteRange, Bytes, HashAlgorithm, MemoryStore, StoreError};
+use tempfile::TempDir;
 use zarrs::array::builder::ArrayBuilderFillValue;
 use zarrs::array::codec::GzipCodec;
 use zarrs::array::{Array, ArrayBuilder, ArraySubset, DataType, Element, ElementOwned};
@@ -34,6 +38,86 @@ pub trait TestBlocks: BlockStore + Clone + 'static {
 impl TestBlocks for Arc<MemoryStore> {
     fn fresh() -> Self {
         Arc::new(MemoryStore::new())
+    }
+}
+
+/// A RocksDB store in a temporary directory, removed when the last clone
+/// is dropped (the store closes first: fields drop in order).
+#[derive(Clone)]
+pub struct TempRocksDb {
+    store: Arc<RocksDbStore>,
+    _dir: Arc<TempDir>,
+}
+
+impl TestBlocks for TempRocksDb {
+    fn fresh() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            RocksDbStore::open(dir.path().join("blocks"), &RocksDbOptions::default()).unwrap();
+        Self {
+            store: Arc::new(store),
+            _dir: Arc::new(dir),
+        }
+    }
+}
+
+#[async_trait]
+impl BlockStore for TempRocksDb {
+    async fn get(&self, cid: &Cid) -> Result<Bytes, StoreError> {
+        self.store.get(cid).await
+    }
+    async fn get_range(&self, cid: &Cid, range: ByteRange) -> Result<Bytes, StoreError> {
+        self.store.get_range(cid, range).await
+    }
+    async fn has(&self, cid: &Cid) -> Result<bool, StoreError> {
+        self.store.has(cid).await
+    }
+    async fn put_block(&self, block: Block) -> Result<(), StoreError> {
+        self.store.put_block(block).await
+    }
+    async fn put_many(&self, blocks: Vec<Block>) -> Result<(), StoreError> {
+        self.store.put_many(blocks).await
+    }
+    fn hash_algorithm(&self) -> HashAlgorithm {
+        self.store.hash_algorithm()
+    }
+    async fn put(&self, codec: BlockCodec, data: Bytes) -> Result<Cid, StoreError> {
+        self.store.put(codec, data).await
+    }
+}
+
+/// The IPFS daemon's RPC and gateway URLs from the environment (`cargo
+/// xtask test` starts the test node from `../shared/ipfs-node` and sets them).
+/// `None` (the test returns early, saying so) when they are unset, unless
+/// `HAMT_REQUIRE_IPFS=1`, which makes that a failure.
+pub fn ipfs_daemon() -> Option<(String, String)> {
+    let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    match (var("IPFS_API_URL"), var("IPFS_GATEWAY_URL")) {
+        (Some(api), Some(gateway)) => Some((api, gateway)),
+        _ if std::env::var("HAMT_REQUIRE_IPFS").as_deref() == Ok("1") => {
+            panic!("HAMT_REQUIRE_IPFS=1 but IPFS_API_URL / IPFS_GATEWAY_URL are not set")
+        }
+        _ => {
+            eprintln!("!!!! SKIPPED: no IPFS daemon (set IPFS_API_URL and IPFS_GATEWAY_URL) !!!!");
+            None
+        }
+    }
+}
+
+/// A client of the daemon: writes through the RPC API, reads from the
+/// gateway. Every "fresh" store shares the daemon's blocks, which is
+/// harmless for content-addressed data. Call only after `ipfs_daemon()`
+/// returned `Some`.
+impl TestBlocks for Arc<KuboStore> {
+    fn fresh() -> Self {
+        let (api, gateway) = ipfs_daemon().expect("no IPFS daemon configured");
+        Arc::new(
+            KuboStore::builder()
+                .rpc_url(&api)
+                .gateway(&gateway)
+                .build()
+                .unwrap(),
+        )
     }
 }
 
