@@ -1,0 +1,53 @@
+"""hamt_rs: a fast, py-hamt-compatible HAMT for zarr v3 datasets on
+content-addressed storage, implemented in Rust.
+
+- :class:`ZarrHamtStore` is a zarr-python v3 store (``xr.open_zarr(store)``,
+  ``ds.to_zarr(store)``), optionally encrypted exactly as py-hamt's
+  ``SimpleEncryptedZarrHAMTStore``.
+- :class:`HAMT` is a map of ``str`` keys to ``bytes`` values shaped like
+  py-hamt's ``HAMT``.
+- Backends: :class:`MemoryBackend`, :class:`RocksDbBackend` (an embedded
+  directory with named roots) and :class:`KuboBackend` (an IPFS daemon).
+
+The same keys and values give the same blocks and the same root CID as
+py-hamt 3.6.0, so a dataset written by either opens on the other.
+
+See the project README's "From Python" section for an example.
+"""
+
+from __future__ import annotations
+
+from . import errors
+from ._native import HAS_KUBO, HAS_ROCKSDB, MemoryBackend
+from .errors import (
+    BackendError,
+    CorruptBlockError,
+    DecryptionError,
+    HamtError,
+    InvalidCidError,
+    MissingBlockError,
+    ReadOnlyError,
+)
+from .hamt import HAMT
+from .zarr_store import ZarrHamtStore
+
+if HAS_ROCKSDB:
+    from ._native import RocksDbBackend
+if HAS_KUBO:
+    from ._native import KuboBackend
+
+__all__ = [
+    "HAMT",
+    "BackendError",
+    "CorruptBlockError",
+    "DecryptionError",
+    "HamtError",
+    "InvalidCidError",
+    "KuboBackend",
+    "MemoryBackend",
+    "MissingBlockError",
+    "ReadOnlyError",
+    "RocksDbBackend",
+    "ZarrHamtStore",
+    "errors",
+]

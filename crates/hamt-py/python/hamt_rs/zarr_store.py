@@ -1,0 +1,316 @@
+"""A zarr-python v3 store over the HAMT: py-hamt's ``ZarrHAMTStore`` (and,
+with an encryption key, its ``SimpleEncryptedZarrHAMTStore``), in Rust."""
+
+from __future__ import annotations
+
+from asyncio import Future
+from collections.abc import AsyncIterator, Iterable
+from typing import Any, Self
+
+import zarr.abc.store
+from zarr.abc.store import (
+    ByteRequest,
+    OffsetByteRequest,
+    RangeByteRequest,
+    SuffixByteRequest,
+)
+from zarr.core.buffer import Buffer, BufferPrototype
+
+from .errors import ReadOnlyError
+from .hamt import HAMT
+
+__all__ = ["ZarrHamtStore"]
+
+_READ_ONLY = "store was opened in read-only mode and does not support writing"
+
+
+class ZarrHamtStore(zarr.abc.store.Store):
+    """A zarr v3 store whose keys and values live in a :class:`~hamt_rs.HAMT`.
+
+    Keys are stored verbatim (``"temp/c/0/0/0"``), values as raw blocks,
+    exactly as py-hamt 3.6.0's ``ZarrHAMTStore`` does, so the same dataset
+    gives the same root CID, and a dataset written by either opens on the
+    other.
+
+    With ``encryption_key`` (32 bytes) every value, metadata included, is
+    encrypted as py-hamt's ``SimpleEncryptedZarrHAMTStore(hamt, read_only,
+    encryption_key, header)`` does: XChaCha20-Poly1305 with ``header`` as
+    associated data. A wrong key or header raises
+    :class:`~hamt_rs.DecryptionError` naming the key.
+
+    Write, then read back from the root CID::
+
+        hamt = hamt_rs.HAMT(backend)
+        ds.to_zarr(hamt_rs.ZarrHamtStore(hamt), mode="w", zarr_format=3)
+        root = await hamt.flush()
+        store = await hamt_rs.ZarrHamtStore.from_root(backend, root)
+        xr.open_zarr(store)
+
+    ``read_only=True`` refuses writes (:class:`~hamt_rs.ReadOnlyError`, a
+    ``PermissionError`` and the ``ValueError`` zarr-python expects); a store
+    over a HAMT opened from a root CID must be read-only. Absent keys read
+    as ``None``, as the zarr ``Store`` ABC says.
+    """
+
+    supports_writes: bool = True
+    supports_deletes: bool = True
+    supports_partial_writes: bool = False
+    supports_listing: bool = True
+
+    hamt: HAMT
+    """The HAMT holding the data: ``await store.hamt.flush()`` gives the root CID."""
+
+    def __init__(
+        self,
+        hamt: HAMT,
+        *,
+        read_only: bool = False,
+        encryption_key: bytes | None = None,
+        header: bytes = b"",
+    ) -> None:
+        super().__init__(read_only=read_only)
+        if not isinstance(hamt, HAMT):
+            raise TypeError(f"expected a hamt_rs.HAMT, got {type(hamt).__name__}")
+        core = hamt._core
+        if not read_only and core.read_only:
+            raise ValueError(
+                "this HAMT was opened read-only from a root CID: pass read_only=True, "
+                "or open it with HAMT.open(backend, root_cid, read_only=False) to write"
+            )
+        if encryption_key is not None:
+            core = core.with_encryption(bytes(encryption_key), bytes(header))
+        self.hamt = hamt
+        self._core = core
+        self._encryption = None if encryption_key is None else (bytes(encryption_key), bytes(header))
+
+    @classmethod
+    async def from_root(
+        cls,
+        backend: Any,
+        root_cid: str,
+        *,
+        encryption_key: bytes | None = None,
+        header: bytes = b"",
+        cache_bytes: int | None = None,
+    ) -> Self:
+        """A read-only store over the dataset whose HAMT root is ``root_cid``."""
+        hamt = await HAMT.open(backend, root_cid, read_only=True, cache_bytes=cache_bytes)
+        return cls(hamt, read_only=True, encryption_key=encryption_key, header=header)
+
+    async def flush(self) -> str:
+        """Writes every change to the backend; returns the root CID."""
+        return await self.hamt.flush()
+
+    @property
+    def root_cid(self) -> str | None:
+        """The root CID, or ``None`` while there are unflushed changes."""
+        return self._core.root_cid
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyError(_READ_ONLY)
+
+    def with_read_only(self, read_only: bool = False) -> Self:
+        """The same HAMT as a new (not yet open) store with this read-only flag."""
+        key, header = self._encryption or (None, b"")
+        return type(self)(self.hamt, read_only=read_only, encryption_key=key, header=header)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ZarrHamtStore):
+            return False
+        if self._core.same_as(other._core):
+            return True
+        # Different handles on the same flushed data are the same dataset.
+        root = self._core.root_cid
+        return (
+            root is not None
+            and root == other._core.root_cid
+            and self._core.backend == other._core.backend
+            and self._encryption == other._encryption
+        )
+
+    def __repr__(self) -> str:
+        root = self._core.root_cid or "<unflushed>"
+        kind = "encrypted, " if self._encryption else ""
+        return f"ZarrHamtStore(root={root}, {kind}read_only={self.read_only})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        key, header = self._encryption or (None, b"")
+        return (_restore_store, (type(self), self.hamt, self.read_only, key, header))
+
+    # ------------------------------------------------------------------ reads
+
+    async def get(
+        self,
+        key: str,
+        prototype: BufferPrototype,
+        byte_range: ByteRequest | None = None,
+    ) -> Buffer | None:
+        if byte_range is None:
+            value = self._core.get(key)
+        elif isinstance(byte_range, RangeByteRequest):
+            offset, length, _ = _range_args(key, byte_range)
+            value = self._core.get(key, offset, length)
+        elif isinstance(byte_range, OffsetByteRequest):
+            offset, _, _ = _range_args(key, byte_range)
+            value = self._core.get(key, offset)
+        elif isinstance(byte_range, SuffixByteRequest):
+            _, _, suffix = _range_args(key, byte_range)
+            value = self._core.get(key, None, None, suffix)
+        else:
+            raise TypeError(f"Unexpected byte_range, got {byte_range}.")
+        if isinstance(value, Future):
+            value = await value
+        if value is None:
+            return None
+        return prototype.buffer.from_bytes(value)
+
+    async def get_partial_values(
+        self,
+        prototype: BufferPrototype,
+        key_ranges: Iterable[tuple[str, ByteRequest | None]],
+    ) -> list[Buffer | None]:
+        requests = [(key, *_range_args(key, byte_range)) for key, byte_range in key_ranges]
+        values = self._core.get_ranges(requests)
+        if isinstance(values, Future):
+            values = await values
+        from_bytes = prototype.buffer.from_bytes
+        return [None if v is None else from_bytes(v) for v in values]
+
+    async def _get_many(
+        self, requests: Iterable[tuple[str, BufferPrototype, ByteRequest | None]]
+    ) -> AsyncIterator[tuple[str, Buffer | None]]:
+        requests = list(requests)
+        values = self._core.get_ranges(
+            [(key, *_range_args(key, byte_range)) for key, _, byte_range in requests]
+        )
+        if isinstance(values, Future):
+            values = await values
+        for (key, prototype, _), value in zip(requests, values, strict=True):
+            yield key, None if value is None else prototype.buffer.from_bytes(value)
+
+    async def exists(self, key: str) -> bool:
+        found = self._core.contains(key)
+        if isinstance(found, Future):
+            found = await found
+        return found
+
+    async def getsize(self, key: str) -> int:
+        size = self._core.size(key)
+        if isinstance(size, Future):
+            size = await size
+        if size is None:
+            raise FileNotFoundError(key)
+        return size
+
+    async def getsize_prefix(self, prefix: str) -> int:
+        size = self._core.size_prefix(prefix)
+        if isinstance(size, Future):
+            size = await size
+        return size
+
+    async def is_empty(self, prefix: str) -> bool:
+        if prefix != "" and not prefix.endswith("/"):
+            prefix += "/"
+        keys = await self._keys(prefix)
+        return not keys
+
+    async def _keys(self, prefix: str) -> list[str]:
+        keys = self._core.keys(prefix)
+        if isinstance(keys, Future):
+            keys = await keys
+        return keys
+
+    async def list(self) -> AsyncIterator[str]:
+        for key in await self._keys(""):
+            yield key
+
+    async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
+        for key in await self._keys(prefix):
+            yield key
+
+    async def list_dir(self, prefix: str) -> AsyncIterator[str]:
+        names = self._core.list_dir(prefix)
+        if isinstance(names, Future):
+            names = await names
+        for name in names:
+            yield name
+
+    # ----------------------------------------------------------------- writes
+
+    async def set(self, key: str, value: Buffer) -> None:
+        if self._read_only:
+            raise ReadOnlyError(f"{_READ_ONLY} (set {key!r})")
+        if not isinstance(value, Buffer):
+            raise TypeError(f"Store.set(): expected a zarr Buffer, got {type(value).__name__}")
+        done = self._core.set(key, value.to_bytes())
+        if done is not None:
+            await done
+
+    async def set_if_not_exists(self, key: str, value: Buffer) -> None:
+        if not await self.exists(key):
+            await self.set(key, value)
+
+    async def _set_many(self, values: Iterable[tuple[str, Buffer]]) -> None:
+        self._check_writable()
+        done = self._core.set_many([(key, value.to_bytes()) for key, value in values])
+        if done is not None:
+            await done
+
+    async def set_partial_values(
+        self, key_start_values: Iterable[tuple[str, int, bytes | bytearray | memoryview]]
+    ) -> None:
+        raise NotImplementedError("ZarrHamtStore does not support partial writes")
+
+    async def delete(self, key: str) -> None:
+        if self._read_only:
+            raise ReadOnlyError(f"{_READ_ONLY} (delete {key!r})")
+        done = self._core.delete(key)
+        if isinstance(done, Future):
+            await done
+
+    async def delete_dir(self, prefix: str) -> None:
+        self._check_writable()
+        if prefix != "" and not prefix.endswith("/"):
+            prefix += "/"
+        done = self._core.delete_prefix(prefix)
+        if isinstance(done, Future):
+            await done
+
+    async def clear(self) -> None:
+        self._check_writable()
+        done = self._core.clear()
+        if done is not None:
+            await done
+
+
+def _range_args(key: str, byte_range: ByteRequest | None) -> tuple[int | None, int | None, int | None]:
+    """``(offset, length, suffix)`` for the native core, checked."""
+    if byte_range is None:
+        return (None, None, None)
+    if isinstance(byte_range, RangeByteRequest):
+        if byte_range.start < 0 or byte_range.end < byte_range.start:
+            raise ValueError(
+                f"{key!r}: invalid byte range [{byte_range.start}, {byte_range.end}): "
+                "need 0 <= start <= end"
+            )
+        return (byte_range.start, byte_range.end - byte_range.start, None)
+    if isinstance(byte_range, OffsetByteRequest):
+        if byte_range.offset < 0:
+            raise ValueError(f"{key!r}: negative byte offset {byte_range.offset}")
+        return (byte_range.offset, None, None)
+    if isinstance(byte_range, SuffixByteRequest):
+        if byte_range.suffix < 0:
+            raise ValueError(f"{key!r}: negative suffix length {byte_range.suffix}")
+        return (None, None, byte_range.suffix)
+    raise TypeError(f"Unexpected byte_range, got {byte_range}.")
+
+
+def _restore_store(
+    cls: type[ZarrHamtStore],
+    hamt: HAMT,
+    read_only: bool,
+    key: bytes | None,
+    header: bytes,
+) -> ZarrHamtStore:
+    return cls(hamt, read_only=read_only, encryption_key=key, header=header)
