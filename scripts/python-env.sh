@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates (once) the project's Python venv with py-hamt 3.6.0 from PyPI, for
-# interop tests and side-by-side benchmarks, and prints its python path.
+# interop tests and side-by-side benchmarks, plus what building and testing
+# the Python package (crates/hamt-py) needs, and prints its python path.
 # Needs Python >= 3.12: $HAMT_PYTHON, else python3.12 on PATH, else pyenv's.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,5 +23,13 @@ if [ ! -f "$STAMP" ]; then
   "$VENV/bin/pip" install --quiet --disable-pip-version-check \
     "py-hamt==3.6.0" "zarr>=3.0.9" "xarray" "numpy" "numcodecs" >&2
   touch "$STAMP"
+fi
+# The Python package's build and test tools (added later: their own stamp, so
+# an existing venv gains them). `python -m pip`: it works in a moved venv too.
+PKG_STAMP="$VENV/.installed-hamt-py-v1"
+if [ ! -f "$PKG_STAMP" ]; then
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "maturin>=1.9,<2" "pytest>=8" "pytest-asyncio>=1" "pytest-timeout>=2" >&2
+  touch "$PKG_STAMP"
 fi
 echo "$VENV/bin/python"

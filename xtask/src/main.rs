@@ -3,12 +3,14 @@
 //! `cargo xtask ci` runs every check CI runs, in order, and stops at the
 //! first failure: formatting, clippy, the whole test suite (with the test
 //! services it needs) instrumented for coverage with per-crate floors, doc
-//! tests, a fuzz smoke of every target, docs, and a build of the benchmarks. Each step prints its command and
-//! its duration, so a slow or failing step is easy to find.
+//! tests, the Python package's tests, a fuzz smoke of every target, docs,
+//! and a build of the benchmarks. Each step prints its command and its
+//! duration, so a slow or failing step is easy to find.
 
 mod coverage;
 mod fuzz;
 mod ipfs;
+mod python;
 mod steps;
 
 use std::process::ExitCode;
@@ -18,9 +20,10 @@ usage: cargo xtask <command>
 
 commands:
   ci         every check CI runs: fmt, clippy, tests with coverage floors (starting
-             an IPFS test node and the Python venv they need), doc tests, fuzz
+             an IPFS test node and the Python venv they need), doc tests, the
+             Python package (crates/hamt-py: maturin develop + pytest), fuzz
              smoke, docs, benchmarks built
-  test       the test suite only (same services as ci)
+  test       the test suite only, Python package included (same services as ci)
   lint       fmt --check and clippy
   doc        cargo doc with warnings as errors
   coverage   the test suite instrumented: line and branch coverage per crate and

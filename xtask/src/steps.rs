@@ -49,6 +49,7 @@ pub(crate) fn ci() -> Result<(), String> {
     // The instrumented run is the test run: the suite runs once, and its
     // coverage is checked against the floors.
     crate::coverage::coverage()?;
+    crate::python::test(crate::python::Build::CoverageEnv)?;
     crate::fuzz::smoke()?;
     doc()?;
     // Only the benches crate: `--workspace` would also build every library
@@ -99,7 +100,7 @@ pub(crate) fn test() -> Result<(), String> {
     doctests.args(["test", "--workspace", "--all-features", "--doc"]);
     let doctests = tests.and_then(|()| run("doctests", &mut doctests));
     node.stop();
-    doctests
+    doctests.and_then(|()| crate::python::test(crate::python::Build::Debug))
 }
 
 pub(crate) fn doc() -> Result<(), String> {

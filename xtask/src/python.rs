@@ -1,0 +1,111 @@
+//! The Python package `hamt_rs` (`crates/hamt-py`): built into the
+//! project's venv with `maturin develop`, then its pytest suite (zarr-python's
+//! store conformance suite on every backend, xarray round trips, py-hamt
+//! interop, bad input, the README's example) against the IPFS test node.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::ipfs::IpfsNode;
+use crate::steps::{python_env, root, run};
+
+/// How the extension is compiled.
+#[derive(Clone, Copy)]
+pub(crate) enum Build {
+    /// A plain debug build, sharing the artifacts of `cargo xtask test`.
+    Debug,
+    /// Inside the environment of `cargo llvm-cov show-env` (as the coverage
+    /// step's doc tests are): the same target directory, wrapper and flags,
+    /// so the extension reuses that build's dependencies (RocksDB's C++
+    /// above all) instead of compiling them again.
+    CoverageEnv,
+}
+
+/// Builds the extension into the venv and runs the Python tests.
+pub(crate) fn test(build: Build) -> Result<(), String> {
+    let python = python_env()?;
+    let venv = Path::new(&python)
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .ok_or_else(|| format!("python venv: unexpected interpreter path {python}"))?;
+    let mut develop = Command::new(&python);
+    develop
+        .current_dir(root())
+        .args([
+            "-m",
+            "maturin",
+            "develop",
+            "--manifest-path",
+            "crates/hamt-py/Cargo.toml",
+        ])
+        .env("VIRTUAL_ENV", &venv)
+        .env("PYO3_PYTHON", &python);
+    // An instrumented extension writes profiles where the coverage run's do
+    // (never into the source tree); the next coverage run clears them.
+    let mut profile_file = None;
+    if let Build::CoverageEnv = build {
+        for (key, value) in llvm_cov_env()? {
+            if key == "LLVM_PROFILE_FILE" {
+                profile_file = Some(value.clone());
+            }
+            develop.env(key, value);
+        }
+    }
+    run("python package: maturin develop", &mut develop)?;
+
+    let node = IpfsNode::from_env_or_start()?;
+    let mut pytest = Command::new(&python);
+    pytest
+        .current_dir(package_dir())
+        .args([
+            "-m",
+            "pytest",
+            "-ra",
+            "--timeout=600",
+            "-p",
+            "no:cacheprovider",
+        ])
+        // Nothing written into the source tree.
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    if let Some(file) = profile_file {
+        pytest.env("LLVM_PROFILE_FILE", file);
+    }
+    node.export_to(&mut pytest);
+    let tested = run("python package: tests", &mut pytest);
+    node.stop();
+    tested
+}
+
+fn package_dir() -> PathBuf {
+    root().join("crates/hamt-py")
+}
+
+/// The variables `cargo llvm-cov show-env --sh` prints.
+fn llvm_cov_env() -> Result<Vec<(String, String)>, String> {
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root())
+        .args(["llvm-cov", "show-env", "--sh"])
+        .env("LLVM_COV", "/usr/bin/llvm-cov-22")
+        .env("LLVM_PROFDATA", "/usr/bin/llvm-profdata-22")
+        .output()
+        .map_err(|e| format!("llvm-cov show-env: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "llvm-cov show-env: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let mut vars = vec![("RUSTC_BOOTSTRAP".to_owned(), "1".to_owned())];
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let line = line.trim_start_matches("export ");
+        if let Some((key, value)) = line.split_once('=') {
+            let value = value
+                .strip_prefix('\'')
+                .and_then(|v| v.strip_suffix('\''))
+                .map_or_else(|| value.to_owned(), |v| v.replace("'\\''", "'"));
+            vars.push((key.to_owned(), value));
+        }
+    }
+    Ok(vars)
+}
