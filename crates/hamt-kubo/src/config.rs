@@ -25,7 +25,9 @@ pub(crate) enum Auth {
 /// does (defaults: 3 retries, first delay 1 s, factor 2).
 ///
 /// Timeouts, connection errors, 5xx, 429 and blocks that fail verification
-/// are retried; other 4xx and "block not found" answers are not.
+/// are retried; other 4xx and "block not found" answers are not. When the
+/// server sends `Retry-After` (in seconds) with a retryable answer, the wait
+/// is at least that long, but never over `max_delay`.
 ///
 /// ```
 /// use std::time::Duration;

@@ -134,14 +134,16 @@ impl KuboStore {
         for source in self.read_sources() {
             match self.get_from(source, cid).await {
                 Ok(bytes) => return Ok(bytes),
-                Err(Failure::Retry(e)) => retryable = Some(e),
+                Err(retry @ (Failure::Retry(_) | Failure::RetryAfter(..))) => {
+                    retryable = Some(retry);
+                }
                 Err(Failure::Stop(StoreError::NotFound(_))) => {}
                 Err(Failure::Stop(e)) => stopped = Some(e),
             }
         }
         // Retry if any source may yet answer; not found only if all said so.
         match (retryable, stopped) {
-            (Some(e), _) => Err(Failure::Retry(e)),
+            (Some(retry), _) => Err(retry),
             (None, Some(e)) => Err(Failure::Stop(e)),
             (None, None) => Err(Failure::Stop(StoreError::NotFound(*cid))),
         }

@@ -18,6 +18,8 @@ use crate::config::{Auth, RetryPolicy, redact};
 pub(crate) enum Failure {
     /// Transient: timeout, connection error, 5xx, 429, a corrupt answer.
     Retry(StoreError),
+    /// Transient, and the server said when to come back (`Retry-After`).
+    RetryAfter(StoreError, Duration),
     /// Final: not found, a client error, a mismatch.
     Stop(StoreError),
 }
@@ -26,6 +28,8 @@ pub(crate) enum Failure {
 pub(crate) struct Answer {
     pub(crate) status: StatusCode,
     pub(crate) body: Bytes,
+    /// The `Retry-After` header, in its delta-seconds form.
+    pub(crate) retry_after: Option<Duration>,
 }
 
 /// The shared HTTP machinery: one client (one connection pool), the
@@ -48,16 +52,21 @@ impl Transport {
     {
         let mut tries = 0;
         loop {
-            match attempt().await {
+            let (error, asked) = match attempt().await {
                 Ok(value) => return Ok(value),
                 Err(Failure::Stop(error)) => return Err(error),
-                Err(Failure::Retry(error)) if tries >= self.retry.retries => return Err(error),
-                Err(Failure::Retry(_)) => {
-                    // No permit is held while sleeping: the cap counts requests in flight.
-                    tokio::time::sleep(self.retry.delay(tries)).await;
-                    tries += 1;
-                }
+                Err(Failure::Retry(error)) => (error, Duration::ZERO),
+                Err(Failure::RetryAfter(error, asked)) => (error, asked),
+            };
+            if tries >= self.retry.retries {
+                return Err(error);
             }
+            // A server's Retry-After is honoured up to the policy's cap, so a
+            // hostile or confused server cannot park a request for hours.
+            let wait = self.retry.delay(tries).max(asked.min(self.retry.max_delay));
+            // No permit is held while sleeping: the cap counts requests in flight.
+            tokio::time::sleep(wait).await;
+            tries += 1;
         }
     }
 
@@ -79,6 +88,7 @@ impl Transport {
             |e: reqwest::Error| Failure::Retry(StoreError::backend(context, KuboError::request(e)));
         let mut response = request.send().await.map_err(retry)?;
         let status = response.status();
+        let retry_after = retry_after(response.headers());
         let too_large = || {
             Failure::Stop(StoreError::backend(
                 context,
@@ -103,6 +113,7 @@ impl Transport {
         Ok(Answer {
             status,
             body: body.freeze(),
+            retry_after,
         })
     }
 
@@ -156,11 +167,18 @@ pub(crate) fn classify(
     let transient = status == StatusCode::TOO_MANY_REQUESTS
         || status == StatusCode::REQUEST_TIMEOUT
         || (status.is_server_error() && !not_found && !is_permanent(&lower));
-    Err(if transient {
-        Failure::Retry(error)
-    } else {
-        Failure::Stop(error)
+    Err(match (transient, answer.retry_after) {
+        (true, Some(wait)) => Failure::RetryAfter(error, wait),
+        (true, None) => Failure::Retry(error),
+        (false, _) => Failure::Stop(error),
     })
+}
+
+/// `Retry-After` in seconds. Its HTTP-date form is not read (Kubo and the
+/// gateways in front of it send seconds); the policy's backoff applies then.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 /// Kubo answers every command error with a 500; these say retrying is useless.

@@ -106,6 +106,47 @@ async fn rpc_not_found_500_is_not_found_at_once() {
 }
 
 #[tokio::test]
+async fn a_retry_after_header_is_waited_for() {
+    let b = block();
+    let server =
+        Scripted::start_with_retry_after(vec![(429, vec![]), (200, b.data().to_vec())], "1").await;
+    let start = std::time::Instant::now();
+    let got = gateway_store(&server.url).get(b.cid()).await.unwrap();
+    assert_eq!(&got, b.data());
+    // The policy alone would wait ~5 ms; the server asked for a second.
+    assert!(
+        start.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(server.hits(), 2);
+}
+
+#[tokio::test]
+async fn a_retry_after_longer_than_the_cap_waits_only_the_cap() {
+    let b = block();
+    let server =
+        Scripted::start_with_retry_after(vec![(503, vec![]), (200, b.data().to_vec())], "86400")
+            .await;
+    let store = fast(KuboStore::builder().gateway(&server.url))
+        .retry_policy(hamt_kubo::RetryPolicy {
+            retries: 3,
+            first_delay: Duration::from_millis(5),
+            factor: 2.0,
+            max_delay: Duration::from_millis(300),
+        })
+        .build()
+        .unwrap();
+    let start = std::time::Instant::now();
+    assert_eq!(&store.get(b.cid()).await.unwrap(), b.data());
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+}
+
+#[tokio::test]
 async fn retries_run_out() {
     let server = Scripted::start(vec![(503, b"down".to_vec())]).await;
     let err = gateway_store(&server.url)

@@ -108,8 +108,13 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
 }
 
 fn response(status: u16, content_type: &str, body: &[u8]) -> Vec<u8> {
+    response_with(status, content_type, "", body)
+}
+
+/// A response with `extra` header lines (each ending in `\r\n`).
+fn response_with(status: u16, content_type: &str, extra: &str, body: &[u8]) -> Vec<u8> {
     let mut out = format!(
-        "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
         body.len()
     )
     .into_bytes();
@@ -132,6 +137,19 @@ impl Scripted {
 
     /// Like `start`, but answers only after `delay` (to provoke timeouts).
     pub async fn start_with_delay(script: Vec<(u16, Vec<u8>)>, delay: Duration) -> Scripted {
+        Self::serve(script, delay, String::new()).await
+    }
+
+    /// Like `start`, with `Retry-After: {value}` on every answer that is not a success.
+    pub async fn start_with_retry_after(script: Vec<(u16, Vec<u8>)>, value: &str) -> Scripted {
+        Self::serve(script, Duration::ZERO, format!("Retry-After: {value}\r\n")).await
+    }
+
+    async fn serve(
+        script: Vec<(u16, Vec<u8>)>,
+        delay: Duration,
+        failure_headers: String,
+    ) -> Scripted {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -143,6 +161,7 @@ impl Scripted {
                     return;
                 };
                 let (seen, script) = (seen.clone(), script.clone());
+                let failure_headers = failure_headers.clone();
                 tokio::spawn(async move {
                     let Some(request) = read_request(&mut stream).await else {
                         return;
@@ -157,8 +176,18 @@ impl Scripted {
                         }
                     };
                     tokio::time::sleep(delay).await;
+                    let extra = if (200..300).contains(&status) {
+                        ""
+                    } else {
+                        failure_headers.as_str()
+                    };
                     let _ = stream
-                        .write_all(&response(status, "application/octet-stream", &body))
+                        .write_all(&response_with(
+                            status,
+                            "application/octet-stream",
+                            extra,
+                            &body,
+                        ))
                         .await;
                 });
             }
