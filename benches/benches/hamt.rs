@@ -1,5 +1,8 @@
 //! Criterion benchmarks of the HAMT: node codec, insert + flush, get (warm
-//! and cold cache), iteration, remove and diff, on an in-memory store.
+//! and cold cache), iteration, remove, diff, and a zarr array written and
+//! read through `zarrs` in many small chunks, on an in-memory store. (The
+//! RocksDB import bench is `crates/hamt-rocksdb/benches/import.rs`: RocksDB
+//! stays out of this crate, whose release build CI runs.)
 //!
 //! `cargo bench -p hamt-benches` (`-- <filter>` to pick some).
 #![allow(
@@ -16,7 +19,7 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use futures::TryStreamExt;
 use hamt::{Cid, Hamt, HamtConfig};
-use hamt_benches::{Workload, floor, ours, runtime};
+use hamt_benches::{Workload, floor, ours, runtime, w3};
 use hamt_codec::Node;
 use hamt_store::MemoryStore;
 
@@ -191,5 +194,35 @@ fn diff(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, codec, insert, get, iterate, remove, diff);
+/// W3 at 200 x 200: 400 chunks of 10 x 10 float32.
+fn zarr(c: &mut Criterion) {
+    const SIDE: u64 = 200;
+    let rt = runtime();
+    let cells = w3::cells(SIDE);
+    let mut group = c.benchmark_group("zarr_200x200_in_10x10_chunks");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(8));
+    group.throughput(Throughput::Elements((SIDE / w3::CHUNK).pow(2)));
+    group.bench_function("write_flush", |b| {
+        b.iter_batched(
+            || cells.clone(),
+            |cells| {
+                rt.block_on(w3::write(&Arc::new(MemoryStore::new()), SIDE, cells))
+                    .unwrap()
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    let blocks = Arc::new(MemoryStore::new());
+    let root = rt
+        .block_on(w3::write(&blocks, SIDE, cells.clone()))
+        .unwrap();
+    group.bench_function("read_cold", |b| {
+        b.iter(|| black_box(rt.block_on(w3::read(&blocks, root)).unwrap()));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, codec, insert, get, iterate, remove, diff, zarr);
 criterion_main!(benches);

@@ -4,9 +4,12 @@
 //! back from a fresh handle on the flushed root. Each runs on this crate's
 //! HAMT, on `fvm_ipld_hamt` (bit width 8, its in-memory blockstore), and as
 //! the *floor*: only the hashing and node encoding any implementation of
-//! the format must do.
+//! the format must do. W3 ([`w3`]) is a zarr round trip with thousands of
+//! small chunks through `zarrs`.
 
 use std::sync::Arc;
+
+pub mod w3;
 
 use bytes::Bytes;
 use hamt::{Cid, Hamt, HamtConfig, HamtError};
