@@ -381,16 +381,14 @@ impl<S: BlockStore> Hamt<S> {
     pub async fn remove(&mut self, key: &str) -> Result<Option<Cid>, HamtError> {
         let hash = self.hash_key(key);
         self.make_room(&hash).await?;
-        let plan = self
-            .run_on_tree(key, |root, cx| tree::plan_removal(root, 0, &hash, key, cx))
+        // Planning may stop to load nodes; the plan, once complete, is
+        // applied to the same (now loaded) path in the same run.
+        let removed = self
+            .run_on_tree(key, |root, cx| {
+                let plan = tree::plan_removal(root, 0, &hash, key, cx)?;
+                Ok(plan.and_then(|plan| tree::apply_removal(root, 0, &hash, key, plan)))
+            })
             .await?;
-        let Some(plan) = plan else {
-            return Ok(None);
-        };
-        let removed = match &mut self.root {
-            Child::Dirty(root) => tree::apply_removal(root, 0, &hash, key, plan),
-            Child::Stored(_) => None,
-        };
         if removed.is_some() {
             self.adjust_len(-1);
         }
@@ -526,13 +524,13 @@ impl<S: BlockStore> Hamt<S> {
     /// parents) and replaced by its link. The tree changes only after the
     /// store accepted the blocks, so a failure loses nothing.
     async fn make_room(&mut self, hash: &KeyHash) -> Result<(), HamtError> {
-        if self.dirty_bytes <= self.config.dirty_node_bytes {
-            return Ok(());
-        }
-        let Child::Dirty(root) = &self.root else {
-            return Ok(());
+        let encoded = match &self.root {
+            Child::Dirty(root) if self.dirty_bytes > self.config.dirty_node_bytes => {
+                tree::encode_off_path(root, hash, self.store.hash_algorithm())
+            }
+            // Within the budget (a stored root holds no dirty nodes).
+            _ => return Ok(()),
         };
-        let encoded = tree::encode_off_path(root, hash, self.store.hash_algorithm());
         self.write_with_values(encoded.blocks).await?;
         if let Child::Dirty(root) = &mut self.root {
             let cache = &self.cache;

@@ -36,10 +36,6 @@ impl Hasher for CidHasher {
         self.add(u64::from_le_bytes(tail));
     }
 
-    fn write_u8(&mut self, n: u8) {
-        self.add(u64::from(n));
-    }
-
     fn write_u64(&mut self, n: u64) {
         self.add(n);
     }
@@ -119,10 +115,11 @@ impl PendingValues {
         }
         let key = IndexKey::of(link)?;
         // A poisoned lock only means another reader panicked mid-update;
-        // the index is rebuilt from scratch then.
+        // the index is rebuilt from scratch then, once.
         let mut index = self.index.lock().unwrap_or_else(|poisoned| {
             let mut index = poisoned.into_inner();
             *index = Index::default();
+            self.index.clear_poison();
             index
         });
         let Index { positions, covered } = &mut *index;
@@ -162,5 +159,49 @@ impl PendingValues {
         self.bytes = 0;
         let index = self.index.get_mut().unwrap_or_else(PoisonError::into_inner);
         *index = Index::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hamt_codec::{BlockCodec, HashAlgorithm};
+
+    use super::*;
+
+    fn block(i: u32) -> Block {
+        Block::new(
+            BlockCodec::Raw,
+            HashAlgorithm::Blake3,
+            Bytes::from(i.to_le_bytes().to_vec()),
+        )
+    }
+
+    /// A reader that panicked while holding the index poisons its lock: the
+    /// next read rebuilds the index, finds every block, and clears the
+    /// poison, so later reads do not rebuild it again.
+    #[test]
+    fn poisoned_index_is_rebuilt_once() {
+        let mut pending = PendingValues::default();
+        for i in 0..10 {
+            pending.push(block(i));
+        }
+        assert_eq!(pending.get(block(3).cid()), Some(block(3).data().clone()));
+        let panicked = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let _guard = pending.index.lock();
+                    panic!("a reader panics holding the index");
+                })
+                .join()
+        });
+        assert!(panicked.is_err());
+        assert!(pending.index.is_poisoned());
+        pending.push(block(10));
+        for i in 0..11 {
+            assert_eq!(pending.get(block(i).cid()), Some(block(i).data().clone()));
+        }
+        assert!(!pending.index.is_poisoned());
+        assert_eq!(pending.get(block(99).cid()), None);
+        assert_eq!(pending.len(), 11);
     }
 }

@@ -393,15 +393,12 @@ pub(crate) fn store_tree(
     cids: Vec<Cid>,
     keep: &mut impl FnMut(Cid, Node),
 ) -> Cid {
-    if let Child::Dirty(_) = root
-        && let Child::Dirty(node) = std::mem::replace(root, Child::stored(Cid::default()))
-    {
-        *root = Child::stored(store_subtree(*node, &mut cids.into_iter(), keep));
-    }
-    match root {
-        Child::Stored(cid) => **cid,
-        Child::Dirty(_) => Cid::default(),
-    }
+    let cid = match std::mem::replace(root, Child::stored(Cid::default())) {
+        Child::Stored(cid) => *cid,
+        Child::Dirty(node) => store_subtree(*node, &mut cids.into_iter(), keep),
+    };
+    *root = Child::stored(cid);
+    cid
 }
 
 /// The slot on `hash`'s path in `node` at `depth`, if the path goes on.
