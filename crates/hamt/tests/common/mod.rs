@@ -106,3 +106,107 @@ impl BlockStore for FlakyStore {
         self.inner.put_block(block).await
     }
 }
+
+/// A store that fails at chosen moments: after a set number of further write
+/// calls (`put_block` or `put_many`, each counting once) or further reads
+/// (`get` or `get_range`). Calls are counted, so a test can also see what
+/// an operation did.
+#[derive(Debug)]
+pub struct FaultyStore {
+    pub inner: MemoryStore,
+    writes_left: AtomicUsize,
+    reads_left: AtomicUsize,
+    pub write_calls: AtomicUsize,
+    pub read_calls: AtomicUsize,
+}
+
+impl Default for FaultyStore {
+    fn default() -> Self {
+        FaultyStore {
+            inner: MemoryStore::new(),
+            writes_left: AtomicUsize::new(usize::MAX),
+            reads_left: AtomicUsize::new(usize::MAX),
+            write_calls: AtomicUsize::new(0),
+            read_calls: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl FaultyStore {
+    /// The next `n` write calls succeed, every later one fails.
+    pub fn fail_writes_after(&self, n: usize) {
+        self.writes_left.store(n, Ordering::Relaxed);
+    }
+
+    /// The next `n` reads succeed, every later one fails.
+    pub fn fail_reads_after(&self, n: usize) {
+        self.reads_left.store(n, Ordering::Relaxed);
+    }
+
+    /// No more failures.
+    pub fn heal(&self) {
+        self.fail_writes_after(usize::MAX);
+        self.fail_reads_after(usize::MAX);
+    }
+
+    fn allow(counter: &AtomicUsize) -> bool {
+        counter
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    fn write_allowed(&self) -> Result<(), StoreError> {
+        self.write_calls.fetch_add(1, Ordering::Relaxed);
+        if Self::allow(&self.writes_left) {
+            Ok(())
+        } else {
+            Err(injected("write"))
+        }
+    }
+
+    fn read_allowed(&self) -> Result<(), StoreError> {
+        self.read_calls.fetch_add(1, Ordering::Relaxed);
+        if Self::allow(&self.reads_left) {
+            Ok(())
+        } else {
+            Err(injected("read"))
+        }
+    }
+}
+
+#[async_trait]
+impl BlockStore for FaultyStore {
+    async fn get(&self, cid: &Cid) -> Result<Bytes, StoreError> {
+        self.read_allowed()?;
+        self.inner.get(cid).await
+    }
+    async fn get_range(&self, cid: &Cid, range: ByteRange) -> Result<Bytes, StoreError> {
+        self.read_allowed()?;
+        self.inner.get_range(cid, range).await
+    }
+    async fn has(&self, cid: &Cid) -> Result<bool, StoreError> {
+        self.inner.has(cid).await
+    }
+    async fn put_block(&self, block: Block) -> Result<(), StoreError> {
+        self.write_allowed()?;
+        self.inner.put_block(block).await
+    }
+    async fn put_many(&self, blocks: Vec<Block>) -> Result<(), StoreError> {
+        self.write_allowed()?;
+        self.inner.put_many(blocks).await
+    }
+}
+
+/// Whether `err` is a failure injected by [`FlakyStore`] or [`FaultyStore`].
+pub fn is_injected(err: &hamt::HamtError) -> bool {
+    matches!(err, hamt::HamtError::Store(StoreError::Backend { context, .. }) if context.starts_with("injected"))
+}
+
+/// `key` of the form `{prefix}{i}` for the first `i` whose hash (with
+/// `hasher`) has `slot` at byte 0.
+pub fn key_in_slot(hasher: &dyn KeyHasher, prefix: &str, slot: u8) -> String {
+    (0u32..1 << 24)
+        .map(|i| format!("{prefix}{i}"))
+        .find(|k| hasher.hash(k.as_bytes())[0] == slot)
+        .unwrap()
+}
