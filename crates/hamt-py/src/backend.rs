@@ -46,6 +46,17 @@ pub(crate) fn store_of(backend: &Bound<'_, PyAny>) -> PyResult<DynStore> {
     )))
 }
 
+/// Whether the backend does its I/O synchronously on the polling thread
+/// (RocksDB); the others finish at once (memory) or wait asynchronously (Kubo).
+pub(crate) fn blocks_on_io(backend: &Bound<'_, PyAny>) -> bool {
+    #[cfg(feature = "rocksdb")]
+    if backend.is_instance_of::<RocksDbBackend>() {
+        return true;
+    }
+    let _ = backend;
+    false
+}
+
 /// Parses a CID string (`bafy...`), naming it on failure.
 pub(crate) fn parse_cid(text: &str) -> Result<Cid, Error> {
     Cid::try_from(text).map_err(|e| Error::InvalidCid {

@@ -22,11 +22,16 @@ use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyTuple};
 use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
 
-use crate::backend::{DynStore, Registry, new_token, parse_cid, store_of};
+use crate::backend::{DynStore, Registry, blocks_on_io, new_token, parse_cid, store_of};
 use crate::errors::Error;
 use crate::ready::{Nothing, block_on, ready_or_await};
 
 type DynHamt = Hamt<DynStore>;
+
+/// Values below this size are hashed with the GIL held when the backend
+/// cannot block: releasing and retaking the GIL costs more than the work,
+/// and under contention a retake can wait a whole switch interval (5 ms).
+const SMALL_VALUE: usize = 64 * 1024;
 
 /// Reads in flight at once for one batch call (the backend caps requests too).
 const BATCH_CONCURRENCY: usize = 256;
@@ -44,6 +49,9 @@ struct State {
     config: HamtConfig,
     /// The Python backend object (kept for `backend` and pickling).
     backend: Py<PyAny>,
+    /// Whether the backend reads and writes synchronously (RocksDB), so a
+    /// first poll may wait on the disk and must not hold the GIL.
+    blocking_io: bool,
 }
 
 /// A HAMT to read: under the read lock, or shared read-only.
@@ -204,6 +212,7 @@ impl HamtCore {
             store: store.clone(),
             config,
             backend: backend.clone().unbind(),
+            blocking_io: blocks_on_io(backend),
         });
         registry().register(token, &state);
         Ok(HamtCore {
@@ -247,7 +256,7 @@ impl HamtCore {
         let store = store_of(backend)?;
         let backend = backend.clone().unbind();
         let config = Self::config(cache_bytes);
-        ready_or_await(py, async move {
+        ready_or_await(py, true, async move {
             let hamt = Hamt::open(store, cid, config)
                 .await
                 .map_err(|source| Error::Hamt {
@@ -288,7 +297,7 @@ impl HamtCore {
         let state = self.state.clone();
         let encryption = self.encryption.clone();
         let backend = self.state.backend.clone_ref(py);
-        ready_or_await(py, async move {
+        ready_or_await(py, true, async move {
             let root = state.reader().await.root_cid();
             let hamt = match root {
                 Some(root) => Hamt::open(state.store.clone(), root, state.config.clone())
@@ -367,7 +376,8 @@ impl HamtCore {
         let state = self.state.clone();
         let encryption = self.encryption.clone();
         let range = byte_range(offset, length, suffix);
-        ready_or_await(py, async move {
+        let release_gil = state.blocking_io;
+        ready_or_await(py, release_gil, async move {
             let hamt = state.reader().await;
             let value = read_value(&hamt, encryption.as_ref(), &key, range).await?;
             Ok(value.map(Value))
@@ -390,7 +400,7 @@ impl HamtCore {
     ) -> PyResult<Bound<'py, PyAny>> {
         let state = self.state.clone();
         let encryption = self.encryption.clone();
-        ready_or_await(py, async move {
+        ready_or_await(py, true, async move {
             let hamt = state.reader().await;
             let hamt = &*hamt;
             let encryption = encryption.as_ref();
@@ -409,7 +419,8 @@ impl HamtCore {
     /// Whether `key` is present.
     fn contains<'py>(&self, py: Python<'py>, key: String) -> PyResult<Bound<'py, PyAny>> {
         let state = self.state.clone();
-        ready_or_await(py, async move {
+        let release_gil = state.blocking_io;
+        ready_or_await(py, release_gil, async move {
             let hamt = state.reader().await;
             hamt.contains_key(&key).await.map_err(at("look up", &key))
         })
@@ -420,7 +431,8 @@ impl HamtCore {
     fn size<'py>(&self, py: Python<'py>, key: String) -> PyResult<Bound<'py, PyAny>> {
         let state = self.state.clone();
         let encrypted = self.encryption.is_some();
-        ready_or_await(py, async move {
+        let release_gil = state.blocking_io;
+        ready_or_await(py, release_gil, async move {
             let hamt = state.reader().await;
             let stored = hamt.get(&key).await.map_err(at("size of", &key))?;
             let overhead = if encrypted { ENCRYPTION_OVERHEAD } else { 0 };
@@ -432,7 +444,7 @@ impl HamtCore {
     fn size_prefix<'py>(&self, py: Python<'py>, prefix: String) -> PyResult<Bound<'py, PyAny>> {
         let state = self.state.clone();
         let encrypted = self.encryption.is_some();
-        ready_or_await(py, async move {
+        ready_or_await(py, true, async move {
             let hamt = state.reader().await;
             let hamt = &*hamt;
             let keys = keys_with_prefix(hamt, &prefix).await?;
@@ -453,7 +465,7 @@ impl HamtCore {
     #[pyo3(signature = (prefix = String::new()))]
     fn keys<'py>(&self, py: Python<'py>, prefix: String) -> PyResult<Bound<'py, PyAny>> {
         let state = self.state.clone();
-        ready_or_await(py, async move {
+        ready_or_await(py, true, async move {
             let hamt = state.reader().await;
             keys_with_prefix(&hamt, &prefix).await
         })
@@ -462,7 +474,7 @@ impl HamtCore {
     /// The names directly under `prefix` (zarr-python's `list_dir`), sorted.
     fn list_dir<'py>(&self, py: Python<'py>, prefix: String) -> PyResult<Bound<'py, PyAny>> {
         let state = self.state.clone();
-        ready_or_await(py, async move {
+        ready_or_await(py, true, async move {
             let hamt = state.reader().await;
             let base = prefix.trim_end_matches('/');
             let under = if base.is_empty() {
@@ -478,7 +490,7 @@ impl HamtCore {
     /// Number of keys.
     fn len<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let state = self.state.clone();
-        ready_or_await(py, async move {
+        ready_or_await(py, true, async move {
             let hamt = state.reader().await;
             hamt.len().await.map_err(|source| Error::Hamt {
                 op: "count keys".into(),
@@ -498,7 +510,8 @@ impl HamtCore {
     ) -> PyResult<Bound<'py, PyAny>> {
         let state = self.state.clone();
         let encryption = self.encryption.clone();
-        ready_or_await(py, async move {
+        let release_gil = state.blocking_io || value.len() >= SMALL_VALUE;
+        ready_or_await(py, release_gil, async move {
             let value = Bytes::from_owner(value);
             let stored = match &encryption {
                 Some(e) => e.values.encode(&key, value)?,
@@ -519,7 +532,7 @@ impl HamtCore {
     ) -> PyResult<Bound<'py, PyAny>> {
         let state = self.state.clone();
         let encryption = self.encryption.clone();
-        ready_or_await(py, async move {
+        ready_or_await(py, true, async move {
             let mut entries = Vec::with_capacity(items.len());
             for (key, value) in items {
                 let value = Bytes::from_owner(value);
@@ -546,7 +559,8 @@ impl HamtCore {
     /// Removes `key`; returns whether it was there.
     fn delete<'py>(&self, py: Python<'py>, key: String) -> PyResult<Bound<'py, PyAny>> {
         let state = self.state.clone();
-        ready_or_await(py, async move {
+        let release_gil = state.blocking_io;
+        ready_or_await(py, release_gil, async move {
             let mut hamt = state.writer(|| format!("delete {key:?}")).await?;
             let old = hamt.remove(&key).await.map_err(at("delete", &key))?;
             Ok(old.is_some())
@@ -556,7 +570,7 @@ impl HamtCore {
     /// Removes every key starting with `prefix`; returns how many.
     fn delete_prefix<'py>(&self, py: Python<'py>, prefix: String) -> PyResult<Bound<'py, PyAny>> {
         let state = self.state.clone();
-        ready_or_await(py, async move {
+        ready_or_await(py, true, async move {
             let mut hamt = state
                 .writer(|| format!("delete keys under {prefix:?}"))
                 .await?;
@@ -571,7 +585,7 @@ impl HamtCore {
     /// Removes every key.
     fn clear<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let state = self.state.clone();
-        ready_or_await(py, async move {
+        ready_or_await(py, true, async move {
             let mut hamt = state.writer(|| "clear".to_owned()).await?;
             *hamt = Hamt::new(state.store.clone(), state.config.clone());
             Ok(Nothing)
@@ -582,7 +596,7 @@ impl HamtCore {
     /// read-only HAMT, the root it was opened at).
     fn flush<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let state = self.state.clone();
-        ready_or_await(py, async move {
+        ready_or_await(py, true, async move {
             let root = match &state.access {
                 Access::Writable(lock) => {
                     let mut hamt = lock.clone().write_owned().await;

@@ -30,20 +30,29 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     pyo3_async_runtimes::tokio::get_runtime()
 }
 
-/// Polls `fut` once on this thread, with the GIL released and inside the
-/// runtime's context (so I/O it starts registers with the runtime). If it
+/// Polls `fut` once on this thread, inside the runtime's context (so I/O it
+/// starts registers with the runtime), with the GIL released if
+/// `release_gil` (callers keep it only for small work that cannot block). If it
 /// finished, returns its value converted to Python; if not, hands the same
 /// future to the runtime and returns an awaitable `asyncio.Future` of the
 /// running loop that resolves to the value. A future that needs no I/O (the
 /// common case for writes into the buffer and cached reads) therefore costs
 /// no thread hop and no event-loop wake-up.
-pub(crate) fn ready_or_await<'py, F, T>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
+pub(crate) fn ready_or_await<'py, F, T>(
+    py: Python<'py>,
+    release_gil: bool,
+    fut: F,
+) -> PyResult<Bound<'py, PyAny>>
 where
     F: Future<Output = Result<T, Error>> + Send + 'static,
     T: for<'a> IntoPyObject<'a> + Send + 'static,
 {
     let mut fut = Box::pin(fut);
-    let polled = py.detach(|| poll_once(fut.as_mut()));
+    let polled = if release_gil {
+        py.detach(|| poll_once(fut.as_mut()))
+    } else {
+        poll_once(fut.as_mut())
+    };
     match polled {
         Poll::Ready(result) => {
             let value = result?.into_pyobject(py).map_err(Into::into)?;
