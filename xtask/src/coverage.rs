@@ -51,6 +51,17 @@ pub(crate) fn coverage() -> Result<(), String> {
 /// Doc tests, built with the instrumented test build's settings so they reuse
 /// its artifacts instead of building the workspace a second time.
 fn doctests() -> Result<(), String> {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root())
+        .args(["test", "--workspace", "--all-features", "--doc"])
+        .envs(instrumented_build_env()?);
+    run("doctests", &mut cmd)
+}
+
+/// The environment of the instrumented build (`cargo llvm-cov show-env`):
+/// a command run with it builds into the coverage target directory with the
+/// same flags, reusing its artifacts, and writes its profiles there.
+pub(crate) fn instrumented_build_env() -> Result<Vec<(String, String)>, String> {
     let out = llvm_cov()
         .args(["show-env", "--sh"])
         .output()
@@ -61,17 +72,14 @@ fn doctests() -> Result<(), String> {
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(root())
-        .args(["test", "--workspace", "--all-features", "--doc"])
-        .env("RUSTC_BOOTSTRAP", "1");
+    let mut vars = vec![("RUSTC_BOOTSTRAP".to_owned(), "1".to_owned())];
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let line = line.trim_start_matches("export ");
         if let Some((key, value)) = line.split_once('=') {
-            cmd.env(key, unquote(value));
+            vars.push((key.to_owned(), unquote(value)));
         }
     }
-    run("doctests", &mut cmd)
+    Ok(vars)
 }
 
 /// A shell-quoted value from `show-env --sh`: `'...'` with `'\''` for quotes.

@@ -45,7 +45,7 @@ pub(crate) fn test(build: Build) -> Result<(), String> {
     // (never into the source tree); the next coverage run clears them.
     let mut profile_file = None;
     if let Build::CoverageEnv = build {
-        for (key, value) in llvm_cov_env()? {
+        for (key, value) in crate::coverage::instrumented_build_env()? {
             if key == "LLVM_PROFILE_FILE" {
                 profile_file = Some(value.clone());
             }
@@ -79,33 +79,4 @@ pub(crate) fn test(build: Build) -> Result<(), String> {
 
 fn package_dir() -> PathBuf {
     root().join("crates/hamt-py")
-}
-
-/// The variables `cargo llvm-cov show-env --sh` prints.
-fn llvm_cov_env() -> Result<Vec<(String, String)>, String> {
-    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(root())
-        .args(["llvm-cov", "show-env", "--sh"])
-        .env("LLVM_COV", "/usr/bin/llvm-cov-22")
-        .env("LLVM_PROFDATA", "/usr/bin/llvm-profdata-22")
-        .output()
-        .map_err(|e| format!("llvm-cov show-env: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "llvm-cov show-env: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    let mut vars = vec![("RUSTC_BOOTSTRAP".to_owned(), "1".to_owned())];
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let line = line.trim_start_matches("export ");
-        if let Some((key, value)) = line.split_once('=') {
-            let value = value
-                .strip_prefix('\'')
-                .and_then(|v| v.strip_suffix('\''))
-                .map_or_else(|| value.to_owned(), |v| v.replace("'\\''", "'"));
-            vars.push((key.to_owned(), value));
-        }
-    }
-    Ok(vars)
 }

@@ -1,9 +1,13 @@
-//! Imports N zarr-style keys (`temp/c/i/j/k`, 64-byte values) into a HAMT
-//! on a fresh RocksDB store with the default configuration (so the default
-//! 128 MiB dirty-node budget), flushes, names the root, and prints keys/s
-//! and the process's peak resident memory.
+//! Imports N zarr-style keys (`temp/c/i/j/k`) with incompressible values
+//! (like compressed zarr chunks) into a HAMT on a fresh RocksDB store with
+//! the default configuration (so the default 128 MiB dirty-node budget),
+//! flushes, names the root, and prints keys/s, MB/s and the process's peak
+//! resident memory.
 //!
-//! `cargo run --release -p hamt --example import_rocksdb -- [N=1000000] [DIR]`
+//! ```text
+//! cargo run --release -p hamt --example import_rocksdb -- [N=1000000] [VALUE_BYTES=64] [DIR]
+//! cargo run --release -p hamt --example import_rocksdb -- 4096 262144   # ~1 GiB of 256 KiB chunks
+//! ```
 //!
 //! Without DIR the store lives in a temporary directory, removed at the end.
 #![allow(clippy::print_stdout, clippy::cast_precision_loss)]
@@ -13,6 +17,20 @@ use std::time::Instant;
 
 use hamt::{Hamt, HamtConfig};
 use hamt_rocksdb::{RocksDbOptions, RocksDbStore};
+
+/// `len` pseudo-random bytes for value `i` (xorshift: incompressible).
+fn chunk_value(i: u64, len: usize) -> Vec<u8> {
+    let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
 
 fn chunk_key(i: u64) -> String {
     format!("temp/c/{}/{}/{}", i / 10_000, (i / 100) % 100, i % 100)
@@ -30,16 +48,20 @@ fn peak_rss_mib() -> Option<f64> {
 async fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let n: u64 = args.first().map_or(Ok(1_000_000), |s| s.parse())?;
+    let value_bytes: usize = args.get(1).map_or(Ok(64), |s| s.parse())?;
     let temp = tempfile::tempdir()?;
     let dir = args
-        .get(1)
+        .get(2)
         .map_or_else(|| temp.path().join("blocks"), Into::into);
     let store = RocksDbStore::open(&dir, &RocksDbOptions::default())?;
     let mut map = Hamt::new(store, HamtConfig::default());
 
     let start = Instant::now();
+    let mut bytes = 0u64;
     for i in 0..n {
-        map.insert(&chunk_key(i), i.to_le_bytes().repeat(8)).await?;
+        let key = chunk_key(i);
+        bytes += (key.len() + value_bytes) as u64;
+        map.insert(&key, chunk_value(i, value_bytes)).await?;
     }
     let inserted = start.elapsed().as_secs_f64();
     let root = map.flush().await?;
@@ -50,10 +72,14 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let total_synced = start.elapsed().as_secs_f64();
 
     println!("root       {root}");
-    println!("inserted   {n} keys in {inserted:.2} s");
     println!(
-        "flushed    in {total:.2} s in all: {:.0} keys/s ({:.0} keys/s with the root named and synced)",
+        "inserted   {n} keys with {value_bytes}-byte values ({:.1} MB) in {inserted:.2} s",
+        bytes as f64 / 1e6
+    );
+    println!(
+        "flushed    in {total:.2} s in all: {:.0} keys/s, {:.1} MB/s ({:.0} keys/s with the root named and synced)",
         n as f64 / total,
+        bytes as f64 / 1e6 / total,
         n as f64 / total_synced
     );
     if let Some(peak) = peak_rss_mib() {

@@ -316,6 +316,13 @@ impl<S: BlockStore> Hamt<S> {
     /// CIDs are computed now; the blocks are written at the next flush, or
     /// sooner when the buffer of new values passes its budget. The tree
     /// changes only in memory until [`flush`](Self::flush).
+    ///
+    /// # Errors
+    /// A node needed on the key's path cannot be read or decoded (the map is
+    /// then unchanged), or an early write of buffered values failed. In that
+    /// second case the entry *is* in the map and its value stays buffered
+    /// for the next flush: nothing is lost and inserting again is harmless,
+    /// but the replaced link is not returned.
     pub async fn insert(
         &mut self,
         key: &str,
