@@ -21,12 +21,15 @@ const IGNORED_FILES: &str = r"(/tests/|/examples/|/benches/|/xtask/|/fuzz/)";
 /// Runs the test suite instrumented, reports, and checks the floors.
 pub(crate) fn coverage() -> Result<(), String> {
     install_tools()?;
-    // Profiles left by earlier runs (another checkout sharing the target
-    // directory, an older build) would be merged into this report: counts
-    // from other binaries skew it and have crashed llvm-cov's HTML writer.
+    // Profiles and test binaries left by earlier runs (another checkout
+    // sharing the target directory builds the same tests under other
+    // hashes) would be merged into this report: counts from other binaries
+    // skew it, and llvm-cov 22 crashed on them. So the workspace's own
+    // instrumented artifacts go (dependencies, RocksDB's C++ among them,
+    // stay), at the price of rebuilding the workspace crates.
     run(
-        "coverage: remove old profiles",
-        llvm_cov().args(["clean", "--profraw-only"]),
+        "coverage: remove earlier runs' profiles and workspace binaries",
+        llvm_cov().args(["clean", "--workspace"]),
     )?;
     let python = python_env()?;
     let node = IpfsNode::from_env_or_start()?;
