@@ -134,11 +134,9 @@ impl KuboStore {
         for source in self.read_sources() {
             match self.get_from(source, cid).await {
                 Ok(bytes) => return Ok(bytes),
-                Err(retry @ (Failure::Retry(_) | Failure::RetryAfter(..))) => {
-                    retryable = Some(retry);
-                }
                 Err(Failure::Stop(StoreError::NotFound(_))) => {}
                 Err(Failure::Stop(e)) => stopped = Some(e),
+                Err(retry) => retryable = Some(retry),
             }
         }
         // Retry if any source may yet answer; not found only if all said so.
