@@ -26,7 +26,7 @@ commands:
   test       the test suite only, Python package included (same services as ci)
   lint       fmt --check and clippy
   doc        cargo doc with warnings as errors
-  coverage   the test suite instrumented: line and branch coverage per crate and
+  coverage   the test suite instrumented: line and region coverage per crate and
              file, an HTML report in target/coverage/, floors in coverage-floors.txt
   fuzz       the cargo-fuzz targets in fuzz/: [--time SECONDS] [--smoke] [TARGET] (see --help)
 ";

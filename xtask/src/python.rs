@@ -15,9 +15,11 @@ pub(crate) enum Build {
     /// A plain debug build, sharing the artifacts of `cargo xtask test`.
     Debug,
     /// Inside the environment of `cargo llvm-cov show-env` (as the coverage
-    /// step's doc tests are): the same target directory, wrapper and flags,
-    /// so the extension reuses that build's dependencies (RocksDB's C++
-    /// above all) instead of compiling them again.
+    /// step's doc tests are): the doctests' instrumented flags and wrapper.
+    /// It shares their artifacts, not the nextest run's (those live in
+    /// `llvm-cov-target/`), so a machine's first run compiles the
+    /// dependencies once more (RocksDB's C++ mostly from sccache, ~4 min);
+    /// later runs reuse them.
     CoverageEnv,
 }
 
@@ -41,8 +43,9 @@ pub(crate) fn test(build: Build) -> Result<(), String> {
         ])
         .env("VIRTUAL_ENV", &venv)
         .env("PYO3_PYTHON", &python);
-    // An instrumented extension writes profiles where the coverage run's do
-    // (never into the source tree); the next coverage run clears them.
+    // An instrumented extension writes its profiles where `show-env` says
+    // (the target directory, never the source tree). The coverage report
+    // has been written by then, so they do not count toward it.
     let mut profile_file = None;
     if let Build::CoverageEnv = build {
         for (key, value) in crate::coverage::instrumented_build_env()? {

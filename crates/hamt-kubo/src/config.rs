@@ -27,7 +27,7 @@ pub(crate) enum Auth {
 /// Timeouts, connection errors, 5xx, 429 and blocks that fail verification
 /// are retried; other 4xx and "block not found" answers are not. When the
 /// server sends `Retry-After` (in seconds) with a retryable answer, the wait
-/// is at least that long, but never over `max_delay`.
+/// is at least that long, capped at `max_delay`.
 ///
 /// ```
 /// use std::time::Duration;

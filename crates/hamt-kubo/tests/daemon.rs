@@ -284,7 +284,12 @@ async fn throughput() {
                 .build()
                 .unwrap();
             let count = if size < 1024 { 2000 } else { 300 };
-            let salt = Instant::now().elapsed().as_nanos() ^ std::process::id() as u128;
+            // A fresh salt per case: no case may find its blocks already stored.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos();
+            let salt = format!("{now}-{}-{concurrency}-{size}", std::process::id());
             let blocks: Vec<Block> = (0..count)
                 .map(|i| {
                     Block::new(

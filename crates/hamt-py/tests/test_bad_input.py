@@ -140,6 +140,28 @@ async def test_read_only_store(memory_backend) -> None:
         await reader.set("b", b"2")
 
 
+async def test_a_frozen_hamt_refuses_writes_through_its_stores(memory_backend) -> None:
+    hamt = HAMT(memory_backend)
+    before = ZarrHamtStore(hamt)
+    await before.set("a", cpu.Buffer.from_bytes(b"1"))
+    root = await hamt.make_read_only()
+    after = ZarrHamtStore(hamt)
+    for store in (before, after):
+        for write in (
+            store.set("b", cpu.Buffer.from_bytes(b"2")),
+            store.delete("a"),
+            store.delete_dir(""),
+            store.clear(),
+            store._set_many([("b", cpu.Buffer.from_bytes(b"2"))]),
+        ):
+            with pytest.raises(hamt_rs.ReadOnlyError):
+                await write
+    assert await hamt.flush() == root
+    await hamt.enable_write()
+    await after.set("b", cpu.Buffer.from_bytes(b"2"))
+    assert await hamt.flush() != root
+
+
 async def test_bad_arguments(memory_backend) -> None:
     store = ZarrHamtStore(HAMT(memory_backend))
     await store.set("k", cpu.Buffer.from_bytes(b"0123"))

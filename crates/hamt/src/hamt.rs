@@ -318,11 +318,11 @@ impl<S: BlockStore> Hamt<S> {
     /// changes only in memory until [`flush`](Self::flush).
     ///
     /// # Errors
-    /// A node needed on the key's path cannot be read or decoded (the map is
-    /// then unchanged), or an early write of buffered values failed. In that
-    /// second case the entry *is* in the map and its value stays buffered
-    /// for the next flush: nothing is lost and inserting again is harmless,
-    /// but the replaced link is not returned.
+    /// A node needed on the key's path cannot be read or decoded, or an early
+    /// write (of buffered values, or of dirty subtrees past the memory
+    /// budget) failed. Depending on when the write failed, the entry may
+    /// already be in the map with its value buffered for the next flush;
+    /// either way nothing committed is lost and inserting again is harmless.
     pub async fn insert(
         &mut self,
         key: &str,

@@ -107,7 +107,9 @@ class ZarrHamtStore(zarr.abc.store.Store):
         return self._core.root_cid
 
     def _check_writable(self) -> None:
-        if self.read_only:
+        # A HAMT frozen by make_read_only() refuses writes through every
+        # store over it, including stores made before the freeze.
+        if self.read_only or self.hamt._frozen:
             raise ReadOnlyError(_READ_ONLY)
 
     def with_read_only(self, read_only: bool = False) -> Self:
@@ -239,7 +241,7 @@ class ZarrHamtStore(zarr.abc.store.Store):
     # ----------------------------------------------------------------- writes
 
     async def set(self, key: str, value: Buffer) -> None:
-        if self._read_only:
+        if self._read_only or self.hamt._frozen:
             raise ReadOnlyError(f"{_READ_ONLY} (set {key!r})")
         if not isinstance(value, Buffer):
             raise TypeError(f"Store.set(): expected a zarr Buffer, got {type(value).__name__}")
@@ -263,7 +265,7 @@ class ZarrHamtStore(zarr.abc.store.Store):
         raise NotImplementedError("ZarrHamtStore does not support partial writes")
 
     async def delete(self, key: str) -> None:
-        if self._read_only:
+        if self._read_only or self.hamt._frozen:
             raise ReadOnlyError(f"{_READ_ONLY} (delete {key!r})")
         done = self._core.delete(key)
         if isinstance(done, Future):
