@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use futures::FutureExt;
 use hamt::{BlockStore, Cid};
 use hamt_store::{Block, MemoryStore, StoreError};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 
@@ -188,9 +188,14 @@ impl MemoryBackend {
         let cid = parse_cid(cid)?;
         let block = Block::verified(cid, bytes::Bytes::from(data))
             .map_err(|e| store_error(&format!("put block {cid}"), e))?;
-        let put = self.store.put_block(block).now_or_never();
-        put.unwrap_or(Ok(()))
-            .map_err(|e| store_error(&format!("put block {cid}"), e))
+        // The memory store answers at once; anything else is an error, never
+        // a silent success.
+        let Some(put) = self.store.put_block(block).now_or_never() else {
+            return Err(PyRuntimeError::new_err(format!(
+                "put block {cid}: the memory store did not answer at once"
+            )));
+        };
+        put.map_err(|e| store_error(&format!("put block {cid}"), e))
     }
 
     /// The bytes of block `cid` (checked against it), or `None` if absent.
@@ -198,8 +203,11 @@ impl MemoryBackend {
         let cid = parse_cid(cid)?;
         match self.store.get(&cid).now_or_never() {
             Some(Ok(data)) => Ok(Some(PyBytes::new(py, &data))),
-            Some(Err(StoreError::NotFound(_))) | None => Ok(None),
+            Some(Err(StoreError::NotFound(_))) => Ok(None),
             Some(Err(e)) => Err(store_error(&format!("get block {cid}"), e)),
+            None => Err(PyRuntimeError::new_err(format!(
+                "get block {cid}: the memory store did not answer at once"
+            ))),
         }
     }
 

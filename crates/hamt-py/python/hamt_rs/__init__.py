@@ -43,11 +43,14 @@ __all__ = [
     "DecryptionError",
     "HamtError",
     "InvalidCidError",
-    "KuboBackend",
     "MemoryBackend",
     "MissingBlockError",
     "ReadOnlyError",
-    "RocksDbBackend",
     "ZarrHamtStore",
     "errors",
 ]
+# Only the backends this build has (a memory-only wheel has neither).
+if HAS_ROCKSDB:
+    __all__.append("RocksDbBackend")
+if HAS_KUBO:
+    __all__.append("KuboBackend")
