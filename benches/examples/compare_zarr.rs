@@ -29,14 +29,14 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let cells = want.clone();
         let start = Instant::now();
         let root = rt.block_on(w3::write(&blocks, side, cells))?;
-        let wrote = start.elapsed();
+        let write_time = start.elapsed();
         let start = Instant::now();
         let got = rt.block_on(w3::read(&blocks, root))?;
-        let took = start.elapsed();
-        write = write.min(wrote);
-        read = read.min(took);
+        let read_time = start.elapsed();
+        write = write.min(write_time);
+        read = read.min(read_time);
         // The best whole round trip, not the sum of two bests.
-        total = total.min(wrote + took);
+        total = total.min(write_time + read_time);
         if got != want {
             return Err("W3 read back different values".into());
         }
