@@ -1,6 +1,9 @@
 //! The CAR reader on arbitrary bytes: never a panic, every error's byte
 //! offset inside the input, and the blocks of a CAR it reads to the end,
 //! written back with `CarWriter`, read back as the same roots and blocks.
+//! Sections have one spelling (minimal length varints, canonical CIDs), so
+//! the written sections are byte for byte the input's; only the header may
+//! be spelled differently (any DAG-CBOR map with `version` and `roots`).
 #![no_main]
 
 use hamt_car::{CarError, CarReader, CarWriter};
@@ -11,6 +14,7 @@ fn offset(error: &CarError) -> Option<u64> {
     match error {
         CarError::TruncatedPrefix { offset }
         | CarError::PrefixTooLong { offset }
+        | CarError::NonMinimalPrefix { offset }
         | CarError::Truncated { offset, .. }
         | CarError::SectionTooLarge { offset, .. }
         | CarError::BadCid { offset, .. }
@@ -31,6 +35,7 @@ fuzz_target!(|data: &[u8]| {
         Ok(opened) => opened,
         Err(e) => return check_offset(&e, data.len()),
     };
+    let sections_start = usize::try_from(reader.offset()).expect("an offset inside the input");
     let mut blocks = Vec::new();
     loop {
         match reader.next_block() {
@@ -49,6 +54,12 @@ fuzz_target!(|data: &[u8]| {
     let written = writer.finish().expect("write to a Vec");
     let (mut again, again_roots) = CarReader::open(&written[..]).expect("our own CAR reads");
     assert_eq!(again_roots, roots);
+    let written_sections_start = usize::try_from(again.offset()).expect("an offset");
+    assert_eq!(
+        &written[written_sections_start..],
+        &data[sections_start..],
+        "sections written back differ from the input's"
+    );
     for (cid, bytes) in &blocks {
         let (got_cid, got) = again.next_block().expect("our own CAR reads").expect("a block");
         assert_eq!((&got_cid, &got[..]), (cid, &bytes[..]));

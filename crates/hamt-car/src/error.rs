@@ -34,6 +34,13 @@ pub enum CarError {
         /// Where the prefix ended.
         offset: u64,
     },
+    /// A varint length prefix with a shorter spelling (a zero last byte):
+    /// CAR lengths are minimal varints, so each length has one spelling.
+    #[error("corrupt CAR: the length prefix ending at byte {offset} is not minimally encoded")]
+    NonMinimalPrefix {
+        /// Where the prefix ended.
+        offset: u64,
+    },
     /// The input ends inside the header or a section.
     #[error(
         "truncated CAR: {what} needs {needed} bytes but the file ends after {got} (at byte {offset})"

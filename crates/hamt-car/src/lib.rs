@@ -9,6 +9,8 @@
 //! errors carry no byte offsets. This reader reports every truncation with
 //! its byte offset and bounds every allocation by [`MAX_SECTION`] and
 //! [`MAX_HEADER`], so hostile length prefixes cannot make it allocate more.
+//! Length prefixes must be minimal varints, as go-car requires, and CIDs
+//! canonical, so each section has one spelling.
 //!
 //! Blocks are returned as read: the caller verifies each against its CID
 //! (e.g. with `hamt_store::Block::verified`).

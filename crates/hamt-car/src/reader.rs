@@ -102,6 +102,13 @@ impl<R: Read> CarReader<R> {
             }
             value |= u64::from(byte & 0x7f) << (7 * index);
             if byte & 0x80 == 0 {
+                // A zero last group adds nothing: the same length had a
+                // shorter spelling (go-varint's "not minimally encoded").
+                if index > 0 && byte == 0 {
+                    return Err(CarError::NonMinimalPrefix {
+                        offset: self.offset,
+                    });
+                }
                 return Ok(Some(value));
             }
         }
@@ -264,6 +271,34 @@ mod tests {
         assert!(matches!(
             CarReader::open(&eleven[..]),
             Err(CarError::PrefixTooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn a_length_prefix_with_a_shorter_spelling_is_corrupt() {
+        // The header's length as `len | 0x80, 0x00`: the right value, one byte too long.
+        let (bytes, _) = sample_car();
+        let mut padded = vec![bytes[0] | 0x80, 0x00];
+        padded.extend_from_slice(&bytes[1..]);
+        assert!(matches!(
+            CarReader::open(&padded[..]),
+            Err(CarError::NonMinimalPrefix { offset: 2 })
+        ));
+
+        let start = header_end(&bytes);
+        let mut padded = bytes[..start].to_vec();
+        padded.extend_from_slice(&[bytes[start] | 0x80, 0x80, 0x00]);
+        padded.extend_from_slice(&bytes[start + 1..]);
+        let (mut reader, _) = CarReader::open(&padded[..]).unwrap();
+        let err = reader.next_block().unwrap_err();
+        assert!(
+            matches!(err, CarError::NonMinimalPrefix { offset } if offset == start as u64 + 3),
+            "{err}"
+        );
+        // Zero itself is one byte, `00`, and is fine (an empty header is refused later).
+        assert!(!matches!(
+            CarReader::open(&[0u8][..]),
+            Err(CarError::NonMinimalPrefix { .. })
         ));
     }
 

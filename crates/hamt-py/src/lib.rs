@@ -4,10 +4,12 @@
 //! py-hamt-style map (`python/hamt_rs/*.py`, which is what Python users read).
 //!
 //! Every operation is a Rust future. It is polled once on the calling
-//! thread with the GIL released: an operation that needs no I/O (a write
-//! into the HAMT's buffer, a read served from memory or the node cache)
-//! finishes there and returns its result directly, with no thread hop and
-//! no event-loop wake-up. One that is still pending is handed, as it is, to
+//! thread, with the GIL released when that first poll may block (a RocksDB
+//! backend reads the disk) or hash a large value, and held otherwise
+//! (releasing and retaking it costs more than a small in-memory step). An
+//! operation that needs no I/O (a write into the HAMT's buffer, a read
+//! served from memory or the node cache) finishes there and returns its
+//! result directly, with no thread hop and no event-loop wake-up. One that is still pending is handed, as it is, to
 //! the tokio runtime of `pyo3-async-runtimes` and returned as an
 //! `asyncio.Future` of the caller's loop, so many concurrent reads from
 //! zarr-python run concurrently. The Python side awaits a returned future
