@@ -7,7 +7,7 @@
 //! blocks), and in another process rebuilds it (RocksDB, Kubo) or fails
 //! with a clear error (memory).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -74,14 +74,15 @@ pub(crate) fn new_token() -> u64 {
 }
 
 /// Live stores of this process by token, so unpickling finds them again.
-pub(crate) struct Registry<T: ?Sized>(Mutex<HashMap<u64, Weak<T>>>);
+/// `const`, so each kind of store has a plain `static` registry.
+pub(crate) struct Registry<T: ?Sized>(Mutex<BTreeMap<u64, Weak<T>>>);
 
 impl<T: ?Sized> Registry<T> {
-    pub(crate) fn new() -> Self {
-        Registry(Mutex::new(HashMap::new()))
+    pub(crate) const fn new() -> Self {
+        Registry(Mutex::new(BTreeMap::new()))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Weak<T>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Weak<T>>> {
         // Every statement leaves the map consistent: a poisoned lock is fine.
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -95,12 +96,24 @@ impl<T: ?Sized> Registry<T> {
     pub(crate) fn find(&self, token: u64) -> Option<Arc<T>> {
         self.lock().get(&token).and_then(Weak::upgrade)
     }
+
+    /// The live value of `token`, or a new one from `open`, registered.
+    /// `open` runs without the lock held (opening a store can take a while).
+    pub(crate) fn find_or_open(
+        &self,
+        token: u64,
+        open: impl FnOnce() -> PyResult<Arc<T>>,
+    ) -> PyResult<Arc<T>> {
+        if let Some(found) = self.find(token) {
+            return Ok(found);
+        }
+        let opened = open()?;
+        self.register(token, &opened);
+        Ok(opened)
+    }
 }
 
-fn memory_registry() -> &'static Registry<MemoryStore> {
-    static REGISTRY: std::sync::OnceLock<Registry<MemoryStore>> = std::sync::OnceLock::new();
-    REGISTRY.get_or_init(Registry::new)
-}
+static MEMORY_STORES: Registry<MemoryStore> = Registry::new();
 
 /// Rebuilds a pickled backend (see the module docs). Not for direct use.
 #[pyfunction]
@@ -113,7 +126,7 @@ pub(crate) fn restore_backend(
 ) -> PyResult<Py<PyAny>> {
     match kind {
         "memory" => {
-            let store = memory_registry().find(token).ok_or_else(|| {
+            let store = MEMORY_STORES.find(token).ok_or_else(|| {
                 PyValueError::new_err(
                     "a MemoryBackend cannot be unpickled outside the process that made it \
                      (its blocks live in that process's memory); use RocksDbBackend or \
@@ -162,7 +175,7 @@ impl MemoryBackend {
     fn new() -> Self {
         let store = Arc::new(MemoryStore::new());
         let token = new_token();
-        memory_registry().register(token, &store);
+        MEMORY_STORES.register(token, &store);
         MemoryBackend { token, store }
     }
 
@@ -252,10 +265,7 @@ mod rocks {
     use std::collections::BTreeMap;
     use std::path::PathBuf;
 
-    fn registry() -> &'static Registry<RocksDbStore> {
-        static REGISTRY: std::sync::OnceLock<Registry<RocksDbStore>> = std::sync::OnceLock::new();
-        REGISTRY.get_or_init(Registry::new)
-    }
+    static STORES: Registry<RocksDbStore> = Registry::new();
 
     /// The embedded block store: a RocksDB directory on disk, with durable
     /// named roots. One process may open a directory writable (many may
@@ -284,9 +294,7 @@ mod rocks {
             token: u64,
             spec: &Bound<'_, PyDict>,
         ) -> PyResult<Py<RocksDbBackend>> {
-            let store = if let Some(store) = registry().find(token) {
-                store
-            } else {
+            let store = STORES.find_or_open(token, || {
                 let path: PathBuf = spec
                     .get_item("path")?
                     .ok_or_else(|| pyo3::exceptions::PyValueError::new_err("no path"))?
@@ -294,10 +302,8 @@ mod rocks {
                 let read_only: bool = spec
                     .get_item("read_only")?
                     .map_or(Ok(false), |v| v.extract())?;
-                let store = Self::open(py, &path, read_only)?;
-                registry().register(token, &store);
-                store
-            };
+                Self::open(py, &path, read_only)
+            })?;
             Py::new(py, RocksDbBackend { token, store })
         }
     }
@@ -311,7 +317,7 @@ mod rocks {
         fn new(py: Python<'_>, path: PathBuf, read_only: bool) -> PyResult<Self> {
             let store = Self::open(py, &path, read_only)?;
             let token = new_token();
-            registry().register(token, &store);
+            STORES.register(token, &store);
             Ok(RocksDbBackend { token, store })
         }
 
@@ -406,10 +412,7 @@ mod kubo {
     use pyo3::prelude::*;
     use std::time::Duration;
 
-    fn registry() -> &'static Registry<KuboStore> {
-        static REGISTRY: std::sync::OnceLock<Registry<KuboStore>> = std::sync::OnceLock::new();
-        REGISTRY.get_or_init(Registry::new)
-    }
+    static STORES: Registry<KuboStore> = Registry::new();
 
     /// How a Kubo backend was made, to rebuild it when unpickled.
     #[derive(Clone, Default)]
@@ -530,13 +533,7 @@ mod kubo {
             spec: &Bound<'_, PyDict>,
         ) -> PyResult<Py<KuboBackend>> {
             let spec = KuboSpec::from_dict(spec)?;
-            let store = if let Some(store) = registry().find(token) {
-                store
-            } else {
-                let store = Arc::new(spec.build()?);
-                registry().register(token, &store);
-                store
-            };
+            let store = STORES.find_or_open(token, || Ok(Arc::new(spec.build()?)))?;
             Py::new(py, KuboBackend { token, store, spec })
         }
     }
@@ -586,7 +583,7 @@ mod kubo {
             };
             let store = Arc::new(spec.build()?);
             let token = new_token();
-            registry().register(token, &store);
+            STORES.register(token, &store);
             Ok(KuboBackend { token, store, spec })
         }
 

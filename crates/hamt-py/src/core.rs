@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 use std::ops::Deref;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt, future, stream};
@@ -89,10 +89,8 @@ impl State {
     }
 }
 
-fn registry() -> &'static Registry<State> {
-    static REGISTRY: OnceLock<Registry<State>> = OnceLock::new();
-    REGISTRY.get_or_init(Registry::new)
-}
+/// Live HAMTs of this process by token, so unpickling finds them again.
+static STATES: Registry<State> = Registry::new();
 
 /// The encryption of a view: the codec and what made it (for equality and pickling).
 #[derive(Clone)]
@@ -214,7 +212,7 @@ impl HamtCore {
             backend: backend.clone().unbind(),
             blocking_io: blocks_on_io(backend),
         });
-        registry().register(token, &state);
+        STATES.register(token, &state);
         Ok(HamtCore {
             state,
             encryption: None,
@@ -703,7 +701,7 @@ pub(crate) fn restore_core(
     key: Option<Vec<u8>>,
     header: Option<&[u8]>,
 ) -> PyResult<HamtCore> {
-    let core = if let Some(state) = registry().find(token) {
+    let core = if let Some(state) = STATES.find(token) {
         HamtCore {
             state,
             encryption: None,

@@ -116,18 +116,23 @@ def test_bad_encryption_key_length(memory_backend) -> None:
         ZarrHamtStore(HAMT(memory_backend), encryption_key=b"short")
 
 
-async def test_read_only_store(memory_backend) -> None:
-    hamt = HAMT(memory_backend)
-    await hamt.set("a", b"1")
-    root = await hamt.flush()
-    store = await ZarrHamtStore.from_root(memory_backend, root)
-    for write in (
+def _every_write(store: ZarrHamtStore) -> list:
+    """One call of each way a zarr store writes (coroutines, to await)."""
+    return [
         store.set("b", cpu.Buffer.from_bytes(b"2")),
         store.delete("a"),
         store.delete_dir(""),
         store.clear(),
         store._set_many([("b", cpu.Buffer.from_bytes(b"2"))]),
-    ):
+    ]
+
+
+async def test_read_only_store(memory_backend) -> None:
+    hamt = HAMT(memory_backend)
+    await hamt.set("a", b"1")
+    root = await hamt.flush()
+    store = await ZarrHamtStore.from_root(memory_backend, root)
+    for write in _every_write(store):
         with pytest.raises(hamt_rs.ReadOnlyError, match="read-only mode") as info:
             await write
         assert isinstance(info.value, PermissionError) and isinstance(info.value, ValueError)
@@ -147,13 +152,7 @@ async def test_a_frozen_hamt_refuses_writes_through_its_stores(memory_backend) -
     root = await hamt.make_read_only()
     after = ZarrHamtStore(hamt)
     for store in (before, after):
-        for write in (
-            store.set("b", cpu.Buffer.from_bytes(b"2")),
-            store.delete("a"),
-            store.delete_dir(""),
-            store.clear(),
-            store._set_many([("b", cpu.Buffer.from_bytes(b"2"))]),
-        ):
+        for write in _every_write(store):
             with pytest.raises(hamt_rs.ReadOnlyError):
                 await write
     assert await hamt.flush() == root

@@ -155,22 +155,22 @@ impl FaultyStore {
             .is_ok()
     }
 
-    fn write_allowed(&self) -> Result<(), StoreError> {
-        self.write_calls.fetch_add(1, Ordering::Relaxed);
-        if Self::allow(&self.writes_left) {
+    /// Counts a call and lets it through while `left` lasts.
+    fn gate(calls: &AtomicUsize, left: &AtomicUsize, what: &str) -> Result<(), StoreError> {
+        calls.fetch_add(1, Ordering::Relaxed);
+        if Self::allow(left) {
             Ok(())
         } else {
-            Err(injected("write"))
+            Err(injected(what))
         }
     }
 
+    fn write_allowed(&self) -> Result<(), StoreError> {
+        Self::gate(&self.write_calls, &self.writes_left, "write")
+    }
+
     fn read_allowed(&self) -> Result<(), StoreError> {
-        self.read_calls.fetch_add(1, Ordering::Relaxed);
-        if Self::allow(&self.reads_left) {
-            Ok(())
-        } else {
-            Err(injected("read"))
-        }
+        Self::gate(&self.read_calls, &self.reads_left, "read")
     }
 }
 
