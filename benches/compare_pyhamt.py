@@ -8,7 +8,7 @@ Prints one JSON line: {"n": N, "w1_s": ..., "w2_s": ...}.
 
 import asyncio
 import json
-import struct
+import os
 import sys
 import time
 
@@ -16,12 +16,8 @@ from py_hamt import HAMT
 from py_hamt.store_httpx import InMemoryCAS
 
 
-def chunk_key(i: int) -> str:
-    return f"temp/c/{i // 10_000}/{(i // 100) % 100}/{i % 100}"
-
-
-def chunk_value(i: int) -> bytes:
-    return struct.pack("<I", i) * 16
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from workload import chunk_key, chunk_value  # noqa: E402
 
 
 async def main(n: int) -> None:

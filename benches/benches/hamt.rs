@@ -1,7 +1,7 @@
 //! Criterion benchmarks of the HAMT: node codec, insert + flush, get (warm
 //! and cold cache), iteration, remove, diff, and a zarr array written and
 //! read through `zarrs` in many small chunks, on an in-memory store. (The
-//! RocksDB import bench is `crates/hamt/benches/rocksdb_import.rs`: RocksDB
+//! RocksDB import bench is `crates/hamt-rocksdb/benches/import.rs`: RocksDB
 //! stays out of this crate, whose release build CI runs.)
 //!
 //! `cargo bench -p hamt-benches` (`-- <filter>` to pick some).

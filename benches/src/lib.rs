@@ -29,7 +29,7 @@ impl Workload {
     /// `n` keys and values.
     pub fn new(n: u32) -> Self {
         Workload {
-            keys: (0..n).map(chunk_key).collect(),
+            keys: (0..n).map(|i| chunk_key(u64::from(i))).collect(),
             values: (0..n).map(|i| Bytes::from(chunk_value(i))).collect(),
         }
     }
@@ -45,15 +45,7 @@ impl Workload {
     }
 }
 
-/// Key `i`: `temp/c/{i / 10000}/{i / 100 % 100}/{i % 100}`.
-pub fn chunk_key(i: u32) -> String {
-    format!("temp/c/{}/{}/{}", i / 10_000, (i / 100) % 100, i % 100)
-}
-
-/// Value `i`: its 4 little-endian bytes, 16 times (64 bytes).
-pub fn chunk_value(i: u32) -> Vec<u8> {
-    i.to_le_bytes().repeat(16)
-}
+pub use hamt_bench_data::{chunk_key, chunk_value};
 
 /// A current-thread runtime: the workloads are CPU-bound and the stores in memory.
 pub fn runtime() -> tokio::runtime::Runtime {

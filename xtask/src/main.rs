@@ -11,6 +11,7 @@ mod coverage;
 mod fuzz;
 mod ipfs;
 mod python;
+mod rocksdb;
 mod steps;
 
 use std::process::ExitCode;
@@ -19,12 +20,15 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
+  demo       the README's first command: checks (and installs, with apt-get when it
+             can) what RocksDB's build needs, then builds and runs `hamt demo` in
+             release; arguments go to `hamt demo` (e.g. --days 10)
   ci         every check CI runs: fmt, clippy, tests with coverage floors (starting
              an IPFS test node and the Python venv they need), doc tests, the
              Python package (crates/hamt-py: maturin develop + pytest), fuzz
              smoke, docs, benchmarks built
   test       the test suite only, Python package included (same services as ci)
-  lint       fmt --check and clippy
+  lint       fmt --check, the one-RocksDB-build check, and clippy
   doc        cargo doc with warnings as errors
   coverage   the test suite instrumented: line and region coverage per crate and
              file, an HTML report in target/coverage/, floors in coverage-floors.txt
@@ -34,6 +38,7 @@ commands:
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
+        Some("demo") => rocksdb::demo(&args[1..]),
         Some("ci") => steps::ci(),
         Some("test") => steps::test(),
         Some("lint") => steps::lint(),

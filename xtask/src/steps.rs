@@ -13,7 +13,7 @@ pub(crate) fn root() -> PathBuf {
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(root());
     cmd
@@ -45,6 +45,7 @@ fn describe(cmd: &Command) -> String {
 
 pub(crate) fn ci() -> Result<(), String> {
     let start = Instant::now();
+    crate::rocksdb::ensure_toolchain()?;
     lint()?;
     // The instrumented run is the test run: the suite runs once, and its
     // coverage is checked against the floors.
@@ -67,6 +68,7 @@ pub(crate) fn ci() -> Result<(), String> {
 
 pub(crate) fn lint() -> Result<(), String> {
     run("fmt", cargo().args(["fmt", "--all", "--check"]))?;
+    crate::rocksdb::check_one_build()?;
     run(
         "clippy",
         cargo().args([
@@ -82,6 +84,7 @@ pub(crate) fn lint() -> Result<(), String> {
 }
 
 pub(crate) fn test() -> Result<(), String> {
+    crate::rocksdb::ensure_toolchain()?;
     let python = python_env()?;
     let node = IpfsNode::from_env_or_start()?;
     let mut nextest = cargo();

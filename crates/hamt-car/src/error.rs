@@ -77,8 +77,8 @@ pub enum CarError {
         section: u64,
         /// Where the section starts.
         offset: u64,
-        /// What the CID parser said.
-        reason: String,
+        /// What is wrong with it.
+        reason: hamt_codec::CidError,
     },
     /// Reading the input failed.
     #[error("read the CAR at byte {offset}: {source}")]

@@ -34,7 +34,6 @@
 
 mod error;
 mod reader;
-mod varint;
 mod writer;
 
 pub use error::CarError;

@@ -7,8 +7,8 @@ use cid::Cid;
 use hamt_codec::read_canonical_cid;
 use ipld_core::ipld::Ipld;
 
-use crate::varint::MAX_VARINT_LEN;
 use crate::{CarError, MAX_HEADER, MAX_SECTION};
+use hamt_codec::varint::{self, VarintError};
 
 /// Reads a CAR v1 stream, section by section. Blocks are returned
 /// unverified: the caller checks each against its CID.
@@ -86,35 +86,33 @@ impl<R: Read> CarReader<R> {
 
     /// An unsigned LEB128 varint; `None` if the input ends before its first byte.
     fn read_varint(&mut self) -> Result<Option<u64>, CarError> {
-        let mut value = 0u64;
-        for index in 0..MAX_VARINT_LEN {
+        let mut decoder = varint::Decoder::default();
+        loop {
             let Some(byte) = self.read_byte()? else {
-                if index == 0 {
+                if decoder.is_empty() {
                     return Ok(None);
                 }
                 return Err(CarError::TruncatedPrefix {
                     offset: self.offset,
                 });
             };
-            // The tenth byte carries bit 63 only; more would not fit a u64.
-            if index == MAX_VARINT_LEN - 1 && byte > 1 {
-                break;
-            }
-            value |= u64::from(byte & 0x7f) << (7 * index);
-            if byte & 0x80 == 0 {
-                // A zero last group adds nothing: the same length had a
-                // shorter spelling (go-varint's "not minimally encoded").
-                if index > 0 && byte == 0 {
+            match decoder.push(byte) {
+                // A longer spelling than the value needs (go-varint's "not
+                // minimally encoded"): each length must have one spelling.
+                Ok(Some(value)) if decoder.len() != varint::encoded_len(value) => {
                     return Err(CarError::NonMinimalPrefix {
                         offset: self.offset,
                     });
                 }
-                return Ok(Some(value));
+                Ok(Some(value)) => return Ok(Some(value)),
+                Ok(None) => {}
+                Err(VarintError::Overflow | VarintError::Truncated) => {
+                    return Err(CarError::PrefixTooLong {
+                        offset: self.offset,
+                    });
+                }
             }
         }
-        Err(CarError::PrefixTooLong {
-            offset: self.offset,
-        })
     }
 
     fn read_byte(&mut self) -> Result<Option<u8>, CarError> {
@@ -190,7 +188,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
     use crate::CarWriter;
-    use crate::varint::write_varint;
+    use crate::writer::write_varint;
     use hamt_codec::{BlockCodec, HashAlgorithm, block_cid};
 
     fn sample_car() -> (Vec<u8>, Cid) {

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use cid::Cid;
 use ipld_core::ipld::Ipld;
 
-use crate::varint::write_varint;
+use hamt_codec::varint;
 
 /// Writes a CAR v1 stream: the header when created, then one section per
 /// [`write_block`](CarWriter::write_block).
@@ -55,4 +55,10 @@ impl<W: Write> CarWriter<W> {
         self.out.flush()?;
         Ok(self.out)
     }
+}
+
+/// Writes `value` as a (minimal) varint length prefix.
+pub(crate) fn write_varint(out: &mut impl Write, value: u64) -> io::Result<()> {
+    let (bytes, len) = varint::encode_array(value);
+    out.write_all(&bytes[..len])
 }

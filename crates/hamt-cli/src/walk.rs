@@ -1,21 +1,17 @@
-//! A walk over every block a HAMT root reaches: HAMT nodes, value blocks, and
-//! the dag-pb nodes and leaves of UnixFS values. `verify`, `stat`, `car
-//! export` and `car import`'s completeness check share it.
-//!
-//! The walk is depth first over an explicit stack, reading a batch of blocks
-//! at once; memory is bounded by the stack (about depth x 256 x bucket size
-//! entries), not by the size of the map, and the order is deterministic.
+//! What the walk over every block a HAMT root reaches knows about each
+//! block: HAMT nodes, value blocks, and the dag-pb nodes and leaves of
+//! UnixFS values. `verify`, `stat`, `car export` and `car import`'s
+//! completeness check share it. The walk itself (depth first, batches of
+//! concurrent reads, each block once) is `hamt_store::dag::DagWalk`; this
+//! module gives it the HAMT's view of which links are nodes and which are
+//! values, and names where each block sits.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::stream::{self, StreamExt};
-use hamt_codec::{BlockCodec, Cid, Node, Slot};
+use hamt_codec::{BlockCodec, Cid, Node, Slot, dagpb};
+use hamt_store::dag::{self, Links, VisitError};
 use hamt_store::{BlockStore, StoreError};
-
-/// Blocks read concurrently.
-const BATCH: usize = 32;
 
 /// The largest bucket accepted when decoding a node (as `HamtConfig`'s default read bound).
 const MAX_READ_BUCKET: usize = 1024;
@@ -71,115 +67,93 @@ pub(crate) struct Visited {
     pub(crate) data: Result<Bytes, Problem>,
 }
 
-struct Pending {
-    cid: Cid,
-    kind: BlockKind,
-    path: Arc<str>,
-}
+/// What the walk knows of a block before reading it.
+type Tag = (BlockKind, Arc<str>);
 
-/// The walk's state: blocks still to read, and blocks already seen (each is visited once).
+/// The walk over every block `root` (a HAMT root node) reaches.
 pub(crate) struct DagWalk<'a> {
-    store: &'a dyn BlockStore,
-    stack: Vec<Pending>,
-    seen: HashSet<Cid>,
+    walk: dag::DagWalk<'a, dyn BlockStore + 'a, HamtLinks, Tag>,
 }
 
 impl<'a> DagWalk<'a> {
     pub(crate) fn new(store: &'a dyn BlockStore, root: Cid) -> Self {
-        let mut seen = HashSet::new();
-        seen.insert(root);
-        DagWalk {
-            store,
-            stack: vec![Pending {
-                cid: root,
-                kind: BlockKind::Node,
-                path: "root node".into(),
-            }],
-            seen,
-        }
+        let mut walk = dag::DagWalk::new(store, HamtLinks);
+        walk.add_root(root, (BlockKind::Node, "root node".into()));
+        DagWalk { walk }
     }
 
     /// The next blocks in walk order (read concurrently), or `None` at the end.
     pub(crate) async fn next_batch(&mut self) -> Option<Vec<Visited>> {
-        if self.stack.is_empty() {
-            return None;
-        }
-        let take = self.stack.len().min(BATCH);
-        let mut batch: Vec<Pending> = self.stack.drain(self.stack.len() - take..).collect();
-        batch.reverse();
-        let store = self.store;
-        let mut visited: Vec<Visited> = stream::iter(batch)
-            .map(|item| async move {
-                let data = store.get(&item.cid).await.map_err(|e| classify(&e));
-                Visited {
-                    cid: item.cid,
-                    kind: item.kind,
-                    path: item.path,
-                    data,
-                }
-            })
-            .buffered(BATCH)
-            .collect()
-            .await;
-        // Children go on the stack in reverse, so the first child is visited next.
-        for item in visited.iter_mut().rev() {
-            let Ok(data) = &item.data else { continue };
-            match children(item, data) {
-                Ok(children) => self.push_new(children),
-                Err(problem) => item.data = Err(problem),
-            }
-        }
-        Some(visited)
-    }
-
-    fn push_new(&mut self, children: Vec<Pending>) {
-        for child in children.into_iter().rev() {
-            if self.seen.insert(child.cid) {
-                self.stack.push(child);
-            }
-        }
-    }
-}
-
-/// The blocks `item` links to, by what it is.
-fn children(item: &Visited, data: &Bytes) -> Result<Vec<Pending>, Problem> {
-    match (item.kind, BlockCodec::from_code(item.cid.codec())) {
-        (BlockKind::Node, _) => node_children(&item.path, data),
-        (_, Some(BlockCodec::DagPb)) => {
-            let links = hamt_unixfs::dag_pb_links(data)
-                .map_err(|e| Problem::Undecodable(format!("not a dag-pb node: {e}")))?;
-            Ok(links
+        let batch = self.walk.next_batch().await?;
+        Some(
+            batch
                 .into_iter()
-                .map(|cid| Pending {
-                    cid,
-                    kind: BlockKind::FilePart,
-                    path: item.path.clone(),
+                .map(|visit| {
+                    let (kind, path) = visit.tag;
+                    let data = match visit.result {
+                        Ok(Some(data)) => Ok(data),
+                        // Only a walk that skips reading leaves gives no bytes; this one reads all.
+                        Ok(None) => Err(Problem::Unreadable("the walk did not read it".into())),
+                        Err(VisitError::Store(error)) => Err(classify(&error)),
+                        Err(VisitError::Links(problem)) => Err(problem),
+                    };
+                    Visited {
+                        cid: visit.cid,
+                        kind,
+                        path,
+                        data,
+                    }
                 })
-                .collect())
-        }
-        _ => Ok(Vec::new()),
+                .collect(),
+        )
     }
 }
 
-fn node_children(path: &str, data: &Bytes) -> Result<Vec<Pending>, Problem> {
+/// The links of a block, by what it is in the HAMT: a node's children and
+/// values, a UnixFS node's parts, nothing for raw blocks.
+struct HamtLinks;
+
+impl Links<Tag> for HamtLinks {
+    type Error = Problem;
+
+    fn links(
+        &mut self,
+        cid: &Cid,
+        (kind, path): &Tag,
+        data: &Bytes,
+        out: &mut Vec<(Cid, Tag)>,
+    ) -> Result<(), Problem> {
+        match (kind, BlockCodec::from_code(cid.codec())) {
+            (BlockKind::Node, _) => node_children(path, data, out),
+            (_, Some(BlockCodec::DagPb)) => {
+                let links = dagpb::dag_pb_links(data)
+                    .map_err(|e| Problem::Undecodable(format!("not a dag-pb node: {e}")))?;
+                out.extend(
+                    links
+                        .into_iter()
+                        .map(|cid| (cid, (BlockKind::FilePart, path.clone()))),
+                );
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn node_children(path: &str, data: &Bytes, out: &mut Vec<(Cid, Tag)>) -> Result<(), Problem> {
     let node = Node::decode(data, MAX_READ_BUCKET)
         .map_err(|e| Problem::Undecodable(format!("not a HAMT node: {e}")))?;
-    let mut children = Vec::new();
     for (index, slot) in node.iter() {
         match slot {
-            Slot::Bucket(bucket) => children.extend(bucket.iter().map(|(key, link)| Pending {
-                cid: *link,
-                kind: BlockKind::Value,
-                path: key.into(),
-            })),
-            Slot::Child(cid) => children.push(Pending {
-                cid: *cid,
-                kind: BlockKind::Node,
-                path: child_path(path, index).into(),
-            }),
+            Slot::Bucket(bucket) => out.extend(
+                bucket
+                    .iter()
+                    .map(|(key, link)| (*link, (BlockKind::Value, key.into()))),
+            ),
+            Slot::Child(cid) => out.push((*cid, (BlockKind::Node, child_path(path, index).into()))),
         }
     }
-    Ok(children)
+    Ok(())
 }
 
 /// "root node" → "node at slots 12", → "node at slots 12/200".

@@ -252,9 +252,9 @@ impl<'a> Reader<'a> {
         }
         let len = self.bounded_len(len)?;
         let bytes = self.take(len)?;
-        let invalid = |msg: String| DecodeError {
+        let invalid = |error: crate::CidError| DecodeError {
             offset: start,
-            kind: DecodeErrorKind::InvalidCid(msg),
+            kind: DecodeErrorKind::InvalidCid(error),
         };
         match bytes.split_first() {
             Some((0x00, cid_bytes)) => {
@@ -263,7 +263,7 @@ impl<'a> Reader<'a> {
                 }
                 crate::link::parse_canonical_cid(cid_bytes).map_err(invalid)
             }
-            _ => Err(invalid("missing the 0x00 multibase prefix".into())),
+            _ => Err(invalid(crate::CidError::MissingMultibasePrefix)),
         }
     }
 

@@ -48,7 +48,7 @@ pub enum DecodeErrorKind {
     NotALink,
     /// The bytes of a link are not `0x00` followed by a valid binary CID.
     #[error("invalid CID in link: {0}")]
-    InvalidCid(String),
+    InvalidCid(crate::CidError),
     /// Bytes remain after the 256th entry.
     #[error("bytes remain after the node")]
     TrailingBytes,

@@ -1,4 +1,8 @@
-//! The py-hamt node format, byte for byte, and nothing else: no I/O.
+//! The block formats, byte for byte, and nothing else: no I/O. py-hamt's
+//! HAMT node (here, at the top), the dag-pb and UnixFS blocks of large
+//! values ([`dagpb`]), CIDs and their canonical spelling ([`block_cid`],
+//! [`read_canonical_cid`]), varints ([`varint`]), and the links any block
+//! holds ([`block_links`]), which every walk over a DAG follows.
 //!
 //! A HAMT node is a DAG-CBOR array of exactly 256 slots. A slot is empty (an
 //! empty map), a *bucket* (a map from key string to the link of the value's
@@ -19,17 +23,22 @@
 //! ```
 
 mod cbor;
+pub mod dagpb;
 mod error;
 mod key_hash;
 mod link;
+mod links;
 mod node;
 pub mod value;
+pub mod varint;
 
 pub use error::{DecodeError, DecodeErrorKind, VerifyError};
 pub use key_hash::{Blake3KeyHasher, KEY_HASH_LEN, KeyHash, KeyHasher, Sha256KeyHasher};
 pub use link::{
-    BlockCodec, HashAlgorithm, block_cid, parse_canonical_cid, read_canonical_cid, verify_block,
+    BlockCodec, CidError, HashAlgorithm, block_cid, parse_canonical_cid, read_canonical_cid,
+    verify_block,
 };
+pub use links::{LinksError, block_links};
 pub use node::{Bucket, Node, SLOT_COUNT, Slot};
 
 /// The content identifier type used for every link (re-exported from `cid`).

@@ -98,8 +98,9 @@ pub fn block_cid(codec: BlockCodec, hash: HashAlgorithm, data: &[u8]) -> Cid {
 }
 
 fn wrap_digest(hash: HashAlgorithm, digest: &[u8; 32]) -> Multihash<64> {
-    // A 32-byte digest always fits a 64-byte multihash.
-    Multihash::wrap(hash.code(), digest).unwrap_or_default()
+    // `wrap` fails only for a digest longer than the multihash's 64 bytes.
+    #[allow(clippy::expect_used)]
+    Multihash::wrap(hash.code(), digest).expect("a 32-byte digest fits a 64-byte multihash")
 }
 
 /// Checks that `data` hashes to the multihash in `cid`.
@@ -123,6 +124,25 @@ pub fn verify_block(cid: &Cid, data: &[u8]) -> Result<(), VerifyError> {
     }
 }
 
+/// Why bytes are not one canonical binary CID.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CidError {
+    /// Not a CID at all; the `cid` crate's reason.
+    #[error("{0}")]
+    Malformed(String),
+    /// A CID spelled non-canonically (a varint that overflows 64 bits, whose
+    /// extra bits the `cid` crate would drop).
+    #[error("non-canonical CID (a varint overflows 64 bits)")]
+    NonCanonical,
+    /// A DAG-CBOR link's bytes do not start with the `0x00` multibase prefix.
+    #[error("missing the 0x00 multibase prefix")]
+    MissingMultibasePrefix,
+    /// Bytes follow the CID where it should be all there is.
+    #[error("{0} bytes after the CID")]
+    TrailingBytes(usize),
+}
+
 /// Reads the binary CID at the start of `bytes`, accepting only its one
 /// canonical spelling, and returns it with the number of bytes it took.
 ///
@@ -137,23 +157,22 @@ pub fn verify_block(cid: &Cid, data: &[u8]) -> Result<(), VerifyError> {
 /// let mut bytes = cid.to_bytes();
 /// bytes.extend_from_slice(b"data after the CID");
 /// assert_eq!(read_canonical_cid(&bytes)?, (cid, cid.encoded_len()));
-/// # Ok::<(), String>(())
+/// # Ok::<(), hamt_codec::CidError>(())
 /// ```
 ///
 /// # Errors
-/// The bytes do not start with a CID, or spell it non-canonically; the
-/// message says which.
-pub fn read_canonical_cid(bytes: &[u8]) -> Result<(Cid, usize), String> {
+/// The bytes do not start with a CID, or spell it non-canonically.
+pub fn read_canonical_cid(bytes: &[u8]) -> Result<(Cid, usize), CidError> {
     let mut cursor = bytes;
-    let cid = Cid::read_bytes(&mut cursor).map_err(|e| e.to_string())?;
+    let cid = Cid::read_bytes(&mut cursor).map_err(|e| CidError::Malformed(e.to_string()))?;
     let used = bytes.len() - cursor.len();
     // CIDv1 with a 64-byte digest and four 10-byte varints fits in 128.
     let mut canonical = [0u8; 128];
     let written = cid
         .write_bytes(&mut canonical[..])
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| CidError::Malformed(e.to_string()))?;
     if canonical[..written] != bytes[..used] {
-        return Err("non-canonical CID (a varint overflows 64 bits)".into());
+        return Err(CidError::NonCanonical);
     }
     Ok((cid, used))
 }
@@ -163,10 +182,10 @@ pub fn read_canonical_cid(bytes: &[u8]) -> Result<(Cid, usize), String> {
 ///
 /// # Errors
 /// Not a CID, a non-canonical one, or bytes after it.
-pub fn parse_canonical_cid(bytes: &[u8]) -> Result<Cid, String> {
+pub fn parse_canonical_cid(bytes: &[u8]) -> Result<Cid, CidError> {
     let (cid, used) = read_canonical_cid(bytes)?;
     if used != bytes.len() {
-        return Err(format!("{} bytes after the CID", bytes.len() - used));
+        return Err(CidError::TrailingBytes(bytes.len() - used));
     }
     Ok(cid)
 }

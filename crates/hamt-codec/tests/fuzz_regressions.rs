@@ -30,7 +30,7 @@ fn assert_rejected_as_non_canonical_cid(cid_bytes: &[u8]) {
     let bytes = one_slot_node(7, &child_entry(cid_bytes));
     let err = Node::decode(&bytes, 4).unwrap_err();
     assert!(
-        matches!(&err.kind, DecodeErrorKind::InvalidCid(msg) if msg.contains("non-canonical")),
+        matches!(&err.kind, DecodeErrorKind::InvalidCid(msg) if msg.to_string().contains("non-canonical")),
         "{err}"
     );
     assert_eq!(err.offset, 3 + 7 + 1, "the error points at the link");

@@ -25,7 +25,7 @@ release wheel first.
 from __future__ import annotations
 
 import asyncio
-import struct
+import os
 import sys
 import time
 
@@ -37,12 +37,8 @@ from py_hamt.store_httpx import InMemoryCAS
 import hamt_rs
 
 
-def chunk_key(i: int) -> str:
-    return f"temp/c/{i // 10_000}/{(i // 100) % 100}/{i % 100}"
-
-
-def chunk_value(i: int) -> bytes:
-    return struct.pack("<I", i) * 16
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../benches"))
+from workload import chunk_key, chunk_value  # noqa: E402
 
 
 # ------------------------------------------------------------------ map

@@ -1,50 +1,42 @@
-//! `HamtCore`: one HAMT on a backend, as the Python classes `HAMT` and
-//! `ZarrHamtStore` use it. Every method returns its result directly when it
-//! finished without I/O, or an `asyncio.Future` (see [`crate::ready`]).
+//! `HamtCore`: one view of a [`hamt_zarr::Dataset`] on a backend, as the
+//! Python classes `HAMT` and `ZarrHamtStore` use it. The dataset holds all
+//! the logic (access mode, freezing, value codec, metadata cache, prefix
+//! operations, batches); this file turns Python calls into its futures and
+//! their results into Python objects. Every method returns its result
+//! directly when it finished without I/O, or an `asyncio.Future` (see
+//! [`crate::ready`]).
 //!
-//! A writable HAMT sits behind a tokio `RwLock` (reads share it, writes take
-//! it alone); one opened read-only from a root CID is shared with no lock.
-//! Views made by `with_encryption` share the HAMT and differ in how values
-//! are stored: verbatim (py-hamt's `ZarrHAMTStore`) or encrypted with
-//! `hamt_zarr`'s [`EncryptedValues`] (py-hamt's `SimpleEncryptedZarrHAMTStore`).
+//! Views made by `with_encryption` and `with_read_only` share the dataset
+//! and differ in how values are stored (verbatim, py-hamt's
+//! `ZarrHAMTStore`, or encrypted, its `SimpleEncryptedZarrHAMTStore`) and
+//! in whether they refuse writes.
 
-use std::collections::BTreeSet;
-use std::ops::Deref;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt, future, stream};
-use hamt::{ByteRange, Hamt, HamtConfig, HamtError};
-use hamt_zarr::{ENCRYPTION_OVERHEAD, EncryptedValues, ValueCodec};
+use hamt::{ByteRange, Hamt, HamtConfig};
+use hamt_zarr::{Dataset, EncryptedValues, PlainValues, ValueCodec, ZarrHamtError};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyTuple};
-use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
 
 use crate::backend::{DynStore, Registry, blocks_on_io, new_token, parse_cid, store_of};
 use crate::errors::Error;
 use crate::ready::{Nothing, block_on, ready_or_await};
 
-type DynHamt = Hamt<DynStore>;
+/// A dataset as the Python package holds it: a HAMT on any backend, values
+/// through a codec chosen at run time.
+type PyDataset = Dataset<Hamt<DynStore>, dyn ValueCodec>;
 
 /// Values below this size are hashed with the GIL held when the backend
 /// cannot block: releasing and retaking the GIL costs more than the work,
 /// and under contention a retake can wait a whole switch interval (5 ms).
 const SMALL_VALUE: usize = 64 * 1024;
 
-/// Reads in flight at once for one batch call (the backend caps requests too).
-const BATCH_CONCURRENCY: usize = 256;
-
-enum Access {
-    Writable(Arc<RwLock<DynHamt>>),
-    ReadOnly(Arc<DynHamt>),
-}
-
-/// One HAMT, shared by every view of it.
+/// What every view of one HAMT shares besides the dataset.
 struct State {
     token: u64,
-    access: Access,
     store: DynStore,
     config: HamtConfig,
     /// The Python backend object (kept for `backend` and pickling).
@@ -54,48 +46,12 @@ struct State {
     blocking_io: bool,
 }
 
-/// A HAMT to read: under the read lock, or shared read-only.
-enum Reader {
-    Locked(OwnedRwLockReadGuard<DynHamt>),
-    Shared(Arc<DynHamt>),
-}
-
-impl Deref for Reader {
-    type Target = DynHamt;
-    fn deref(&self) -> &DynHamt {
-        match self {
-            Reader::Locked(guard) => guard,
-            Reader::Shared(hamt) => hamt,
-        }
-    }
-}
-
-impl State {
-    async fn reader(&self) -> Reader {
-        match &self.access {
-            Access::Writable(lock) => Reader::Locked(lock.clone().read_owned().await),
-            Access::ReadOnly(hamt) => Reader::Shared(hamt.clone()),
-        }
-    }
-
-    async fn writer(
-        &self,
-        op: impl FnOnce() -> String,
-    ) -> Result<OwnedRwLockWriteGuard<DynHamt>, Error> {
-        match &self.access {
-            Access::Writable(lock) => Ok(lock.clone().write_owned().await),
-            Access::ReadOnly(_) => Err(Error::ReadOnly { op: op() }),
-        }
-    }
-}
-
 /// Live HAMTs of this process by token, so unpickling finds them again.
-static STATES: Registry<State> = Registry::new();
+static STATES: Registry<(State, PyDataset)> = Registry::new();
 
-/// The encryption of a view: the codec and what made it (for equality and pickling).
-#[derive(Clone)]
+/// What made a view's encryption (for equality and pickling).
+#[derive(Clone, PartialEq, Eq)]
 struct Encryption {
-    values: Arc<EncryptedValues>,
     key: [u8; 32],
     header: Vec<u8>,
 }
@@ -113,14 +69,6 @@ impl<'py> IntoPyObject<'py> for Value {
     }
 }
 
-/// Names the operation in an error, formatting it only when there is one.
-fn at<'a>(op: &'static str, key: &'a str) -> impl FnOnce(HamtError) -> Error + 'a {
-    move |source| Error::Hamt {
-        op: format!("{op} {key:?}"),
-        source: Box::new(source),
-    }
-}
-
 /// py-hamt's `offset` / `length` / `suffix` as a byte range.
 fn byte_range(offset: Option<u64>, length: Option<u64>, suffix: Option<u64>) -> ByteRange {
     match (offset, length, suffix) {
@@ -134,89 +82,65 @@ fn byte_range(offset: Option<u64>, length: Option<u64>, suffix: Option<u64>) -> 
     }
 }
 
-/// The value of `key` (decrypted), or the part of it `range` selects
-/// (clamped to its end, as py-hamt and zarr-python do).
-async fn read_value(
-    hamt: &DynHamt,
-    encryption: Option<&Encryption>,
-    key: &str,
-    range: ByteRange,
-) -> Result<Option<Bytes>, Error> {
-    let Some(encryption) = encryption else {
-        return hamt.get_range(key, range).await.map_err(at("get", key));
-    };
-    let Some(stored) = hamt.get(key).await.map_err(at("get", key))? else {
-        return Ok(None);
-    };
-    let value = encryption.values.decode(key, stored)?;
-    Ok(Some(value.slice(range.to_index_range(value.len()))))
-}
-
-/// Sorted keys of `hamt` starting with `prefix`.
-async fn keys_with_prefix(hamt: &DynHamt, prefix: &str) -> Result<Vec<String>, Error> {
-    let mut keys: Vec<String> = hamt
-        .keys()
-        .try_filter(|key| future::ready(key.starts_with(prefix)))
-        .try_collect()
-        .await
-        .map_err(at("list keys under", prefix))?;
-    keys.sort_unstable();
-    Ok(keys)
-}
-
-/// The names directly under `prefix` (zarr-python's `list_dir`): the first
-/// path component after `prefix/` of every key under it, once each, sorted.
-fn dir_children(keys: &[String], prefix: &str) -> Vec<String> {
-    let base = prefix.trim_end_matches('/');
-    let base = if base.is_empty() {
-        String::new()
-    } else {
-        format!("{base}/")
-    };
-    let children: BTreeSet<&str> = keys
-        .iter()
-        .filter_map(|key| key.strip_prefix(base.as_str()))
-        .filter(|rest| !rest.is_empty())
-        .map(|rest| rest.split('/').next().unwrap_or(rest))
-        .collect();
-    children.into_iter().map(str::to_owned).collect()
-}
-
-/// One HAMT (or an encrypted view of it) for the Python package. Not for
-/// direct use: `hamt_rs.HAMT` and `hamt_rs.ZarrHamtStore` wrap it.
+/// One view of a HAMT for the Python package. Not for direct use:
+/// `hamt_rs.HAMT` and `hamt_rs.ZarrHamtStore` wrap it.
 #[pyclass(frozen, module = "hamt_rs._native")]
 pub(crate) struct HamtCore {
-    state: Arc<State>,
+    shared: Arc<(State, PyDataset)>,
+    /// This view: the shared dataset with this view's codec and read-only flag.
+    dataset: PyDataset,
     encryption: Option<Encryption>,
 }
 
 impl HamtCore {
+    fn state(&self) -> &State {
+        &self.shared.0
+    }
+
     fn from_hamt(
         backend: &Bound<'_, PyAny>,
-        hamt: DynHamt,
+        hamt: Hamt<DynStore>,
         writable: bool,
         token: u64,
     ) -> PyResult<HamtCore> {
         let store = store_of(backend)?;
         let config = hamt.config().clone();
-        let access = if writable {
-            Access::Writable(Arc::new(RwLock::new(hamt)))
+        let dataset = if writable {
+            Dataset::writable(hamt)
         } else {
-            Access::ReadOnly(Arc::new(hamt))
+            Dataset::read_only(Arc::new(hamt))
         };
-        let state = Arc::new(State {
+        let dataset = dataset.with_shared_codec(Arc::new(PlainValues) as Arc<dyn ValueCodec>);
+        let state = State {
             token,
-            access,
-            store: store.clone(),
+            store,
             config,
             backend: backend.clone().unbind(),
             blocking_io: blocks_on_io(backend),
-        });
-        STATES.register(token, &state);
+        };
+        let shared = Arc::new((state, dataset.clone()));
+        STATES.register(token, &shared);
         Ok(HamtCore {
-            state,
+            shared,
+            dataset,
             encryption: None,
         })
+    }
+
+    /// A view of the same dataset with `encryption` (or none).
+    fn view(&self, encryption: Option<Encryption>, read_only: bool) -> HamtCore {
+        let codec: Arc<dyn ValueCodec> = match &encryption {
+            Some(e) => Arc::new(EncryptedValues::new(e.key, e.header.clone())),
+            None => Arc::new(PlainValues),
+        };
+        HamtCore {
+            shared: Arc::clone(&self.shared),
+            dataset: self
+                .dataset
+                .with_shared_codec(codec)
+                .with_read_only(read_only),
+            encryption,
+        }
     }
 
     fn config(cache_bytes: Option<usize>) -> HamtConfig {
@@ -226,6 +150,25 @@ impl HamtCore {
             None => config,
         }
     }
+
+    /// This view's dataset and whether its first poll may block on I/O.
+    fn call(&self) -> (PyDataset, bool) {
+        (self.dataset.clone(), self.state().blocking_io)
+    }
+}
+
+/// Names the operation in an error, formatting it only when there is one.
+fn at<'a>(
+    dataset: &'a PyDataset,
+    op: &'static str,
+    key: &'a str,
+) -> impl FnOnce(ZarrHamtError) -> Error + 'a {
+    move |source| Error::dataset(format!("{op} {key:?}"), source, dataset)
+}
+
+/// The same for an operation without a key.
+fn doing<'a>(dataset: &'a PyDataset, op: &'a str) -> impl FnOnce(ZarrHamtError) -> Error + 'a {
+    move |source| Error::dataset(op.to_owned(), source, dataset)
 }
 
 #[pymethods]
@@ -255,16 +198,12 @@ impl HamtCore {
         let backend = backend.clone().unbind();
         let config = Self::config(cache_bytes);
         ready_or_await(py, true, async move {
-            let hamt = Hamt::open(store, cid, config)
-                .await
-                .map_err(|source| Error::Hamt {
-                    op: format!("open the HAMT at root {cid}"),
-                    source: Box::new(source),
-                })?;
+            let hamt = open_hamt(store, cid, config).await?;
             Ok(Opened {
                 backend,
                 hamt,
                 writable,
+                encryption: None,
             })
         })
     }
@@ -279,41 +218,37 @@ impl HamtCore {
                 key.len()
             ))
         })?;
-        Ok(HamtCore {
-            state: self.state.clone(),
-            encryption: Some(Encryption {
-                values: Arc::new(EncryptedValues::new(key, header.to_vec())),
-                key,
-                header: header.to_vec(),
-            }),
-        })
+        let encryption = Encryption {
+            key,
+            header: header.to_vec(),
+        };
+        Ok(self.view(Some(encryption), self.dataset.is_read_only_view()))
+    }
+
+    /// A view of the same HAMT that refuses writes (`True`), or allows them
+    /// when the HAMT does (`False`).
+    fn with_read_only(&self, read_only: bool) -> HamtCore {
+        self.view(self.encryption.clone(), read_only)
     }
 
     /// A new writable HAMT starting from this one's root (which must be
     /// flushed), sharing the backend; this one is unchanged.
     fn writable_copy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let state = self.state.clone();
+        let Some(root) = self.dataset.try_root_cid() else {
+            return Err(Error::Value(
+                "the HAMT has unflushed changes: flush() before making a writable copy".into(),
+            )
+            .into());
+        };
+        let (store, config) = (self.state().store.clone(), self.state().config.clone());
+        let backend = self.state().backend.clone_ref(py);
         let encryption = self.encryption.clone();
-        let backend = self.state.backend.clone_ref(py);
         ready_or_await(py, true, async move {
-            let root = state.reader().await.root_cid();
-            let hamt = match root {
-                Some(root) => Hamt::open(state.store.clone(), root, state.config.clone())
-                    .await
-                    .map_err(|source| Error::Hamt {
-                        op: format!("open the HAMT at root {root}"),
-                        source: Box::new(source),
-                    })?,
-                None => {
-                    return Err(Error::Value(
-                        "the HAMT has unflushed changes: flush() before making a writable copy"
-                            .into(),
-                    ));
-                }
-            };
-            Ok(Copied {
+            let hamt = open_hamt(store, root, config).await?;
+            Ok(Opened {
                 backend,
                 hamt,
+                writable: true,
                 encryption,
             })
         })
@@ -321,24 +256,50 @@ impl HamtCore {
 
     /// Whether both are views of the same HAMT with the same encryption.
     fn same_as(&self, other: &HamtCore) -> bool {
-        Arc::ptr_eq(&self.state, &other.state)
-            && match (&self.encryption, &other.encryption) {
-                (None, None) => true,
-                (Some(a), Some(b)) => a.key == b.key && a.header == b.header,
-                _ => false,
-            }
+        self.dataset.same_data(&other.dataset) && self.encryption == other.encryption
     }
 
     /// The backend the HAMT lives on.
     #[getter]
     fn backend(&self, py: Python<'_>) -> Py<PyAny> {
-        self.state.backend.clone_ref(py)
+        self.state().backend.clone_ref(py)
     }
 
     /// Whether the HAMT was opened read-only (from a root CID).
     #[getter]
     fn read_only(&self) -> bool {
-        matches!(self.state.access, Access::ReadOnly(_))
+        self.dataset.is_opened_read_only()
+    }
+
+    /// Whether writes through this view are refused, for any reason
+    /// (opened read-only, frozen, or a read-only view).
+    #[getter]
+    fn refuses_writes(&self) -> bool {
+        self.dataset.is_read_only()
+    }
+
+    /// Whether the HAMT is frozen (py-hamt's `make_read_only`).
+    #[getter]
+    fn frozen(&self) -> bool {
+        self.dataset.read_only_reason() == Some(hamt_zarr::ReadOnlyReason::Frozen)
+    }
+
+    /// Refuses writes through every view until `unfreeze` (py-hamt's `make_read_only`).
+    fn freeze(&self) {
+        self.dataset.freeze();
+    }
+
+    /// Accepts writes again after `freeze`; a HAMT opened read-only stays so.
+    fn unfreeze(&self) -> Result<(), Error> {
+        if self.dataset.is_opened_read_only() {
+            return Err(Error::dataset(
+                "enable writes".into(),
+                ZarrHamtError::ReadOnly,
+                &self.dataset,
+            ));
+        }
+        self.dataset.unfreeze();
+        Ok(())
     }
 
     /// Whether values are encrypted in this view.
@@ -351,11 +312,7 @@ impl HamtCore {
     /// while there are unflushed changes or a write is in progress.
     #[getter]
     fn root_cid(&self) -> Option<String> {
-        let root = match &self.state.access {
-            Access::Writable(lock) => lock.try_read().ok()?.root_cid(),
-            Access::ReadOnly(hamt) => hamt.root_cid(),
-        };
-        root.map(|cid| cid.to_string())
+        self.dataset.try_root_cid().map(|cid| cid.to_string())
     }
 
     // ------------------------------------------------------------- reads
@@ -371,13 +328,13 @@ impl HamtCore {
         length: Option<u64>,
         suffix: Option<u64>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let state = self.state.clone();
-        let encryption = self.encryption.clone();
+        let (dataset, blocking) = self.call();
         let range = byte_range(offset, length, suffix);
-        let release_gil = state.blocking_io;
-        ready_or_await(py, release_gil, async move {
-            let hamt = state.reader().await;
-            let value = read_value(&hamt, encryption.as_ref(), &key, range).await?;
+        ready_or_await(py, blocking, async move {
+            let value = dataset
+                .get_range(&key, range)
+                .await
+                .map_err(at(&dataset, "get", &key))?;
             Ok(value.map(Value))
         })
     }
@@ -396,104 +353,93 @@ impl HamtCore {
         py: Python<'py>,
         requests: Vec<(String, Option<u64>, Option<u64>, Option<u64>)>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let state = self.state.clone();
-        let encryption = self.encryption.clone();
+        let dataset = self.dataset.clone();
+        let first = requests.first().map(|r| r.0.clone()).unwrap_or_default();
+        let requests = requests
+            .into_iter()
+            .map(|(key, offset, length, suffix)| (key, byte_range(offset, length, suffix)))
+            .collect();
         ready_or_await(py, true, async move {
-            let hamt = state.reader().await;
-            let hamt = &*hamt;
-            let encryption = encryption.as_ref();
-            stream::iter(requests)
-                .map(|(key, offset, length, suffix)| async move {
-                    let range = byte_range(offset, length, suffix);
-                    let value = read_value(hamt, encryption, &key, range).await?;
-                    Ok::<_, Error>(value.map(Value))
-                })
-                .buffered(BATCH_CONCURRENCY)
-                .try_collect::<Vec<_>>()
-                .await
+            let values = dataset.get_many(requests).await.map_err(at(
+                &dataset,
+                "get many keys, from",
+                &first,
+            ))?;
+            Ok(values.into_iter().map(|v| v.map(Value)).collect::<Vec<_>>())
         })
     }
 
     /// Whether `key` is present.
     fn contains<'py>(&self, py: Python<'py>, key: String) -> PyResult<Bound<'py, PyAny>> {
-        let state = self.state.clone();
-        let release_gil = state.blocking_io;
-        ready_or_await(py, release_gil, async move {
-            let hamt = state.reader().await;
-            hamt.contains_key(&key).await.map_err(at("look up", &key))
+        let (dataset, blocking) = self.call();
+        ready_or_await(py, blocking, async move {
+            dataset
+                .contains(&key)
+                .await
+                .map_err(at(&dataset, "look up", &key))
         })
     }
 
     /// The size in bytes of the value of `key` (decrypted size for an
     /// encrypted view), or `None` if there is no such key.
     fn size<'py>(&self, py: Python<'py>, key: String) -> PyResult<Bound<'py, PyAny>> {
-        let state = self.state.clone();
-        let encrypted = self.encryption.is_some();
-        let release_gil = state.blocking_io;
-        ready_or_await(py, release_gil, async move {
-            let hamt = state.reader().await;
-            let stored = hamt.get(&key).await.map_err(at("size of", &key))?;
-            let overhead = if encrypted { ENCRYPTION_OVERHEAD } else { 0 };
-            Ok(stored.map(|v| v.len().saturating_sub(overhead) as u64))
+        let (dataset, blocking) = self.call();
+        ready_or_await(py, blocking, async move {
+            dataset
+                .size(&key)
+                .await
+                .map_err(at(&dataset, "size of", &key))
         })
     }
 
     /// The total size of the values of every key starting with `prefix`.
     fn size_prefix<'py>(&self, py: Python<'py>, prefix: String) -> PyResult<Bound<'py, PyAny>> {
-        let state = self.state.clone();
-        let encrypted = self.encryption.is_some();
+        let dataset = self.dataset.clone();
         ready_or_await(py, true, async move {
-            let hamt = state.reader().await;
-            let hamt = &*hamt;
-            let keys = keys_with_prefix(hamt, &prefix).await?;
-            let overhead = if encrypted { ENCRYPTION_OVERHEAD } else { 0 };
-            let sizes: Vec<u64> = stream::iter(keys)
-                .map(|key| async move {
-                    let stored = hamt.get(&key).await.map_err(at("size of", &key))?;
-                    Ok::<_, Error>(stored.map_or(0, |v| v.len().saturating_sub(overhead) as u64))
-                })
-                .buffered(BATCH_CONCURRENCY)
-                .try_collect()
-                .await?;
-            Ok(sizes.iter().sum::<u64>())
+            dataset
+                .size_prefix(&prefix)
+                .await
+                .map_err(at(&dataset, "size of keys under", &prefix))
         })
     }
 
     /// Every key starting with `prefix` (all keys for `""`), sorted.
     #[pyo3(signature = (prefix = String::new()))]
     fn keys<'py>(&self, py: Python<'py>, prefix: String) -> PyResult<Bound<'py, PyAny>> {
-        let state = self.state.clone();
+        let dataset = self.dataset.clone();
         ready_or_await(py, true, async move {
-            let hamt = state.reader().await;
-            keys_with_prefix(&hamt, &prefix).await
+            dataset.keys_with_prefix(&prefix).await.map_err(at(
+                &dataset,
+                "list keys under",
+                &prefix,
+            ))
         })
     }
 
     /// The names directly under `prefix` (zarr-python's `list_dir`), sorted.
     fn list_dir<'py>(&self, py: Python<'py>, prefix: String) -> PyResult<Bound<'py, PyAny>> {
-        let state = self.state.clone();
+        let dataset = self.dataset.clone();
         ready_or_await(py, true, async move {
-            let hamt = state.reader().await;
+            let listing = dataset.list_dir(&prefix).await.map_err(at(
+                &dataset,
+                "list keys under",
+                &prefix,
+            ))?;
             let base = prefix.trim_end_matches('/');
-            let under = if base.is_empty() {
+            let base = if base.is_empty() {
                 String::new()
             } else {
                 format!("{base}/")
             };
-            let keys = keys_with_prefix(&hamt, &under).await?;
-            Ok(dir_children(&keys, &prefix))
+            Ok(listing.names(&base))
         })
     }
 
     /// Number of keys.
     fn len<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let state = self.state.clone();
+        let dataset = self.dataset.clone();
         ready_or_await(py, true, async move {
-            let hamt = state.reader().await;
-            hamt.len().await.map_err(|source| Error::Hamt {
-                op: "count keys".into(),
-                source: Box::new(source),
-            })
+            dataset.len().await.map_err(doing(&dataset, "count keys"))
         })
     }
 
@@ -506,17 +452,13 @@ impl HamtCore {
         key: String,
         value: PyBackedBytes,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let state = self.state.clone();
-        let encryption = self.encryption.clone();
-        let release_gil = state.blocking_io || value.len() >= SMALL_VALUE;
+        let (dataset, blocking) = self.call();
+        let release_gil = blocking || value.len() >= SMALL_VALUE;
         ready_or_await(py, release_gil, async move {
-            let value = Bytes::from_owner(value);
-            let stored = match &encryption {
-                Some(e) => e.values.encode(&key, value)?,
-                None => value,
-            };
-            let mut hamt = state.writer(|| format!("set {key:?}")).await?;
-            hamt.insert(&key, stored).await.map_err(at("set", &key))?;
+            dataset
+                .set(&key, Bytes::from_owner(value))
+                .await
+                .map_err(at(&dataset, "set", &key))?;
             Ok(Nothing)
         })
     }
@@ -528,64 +470,52 @@ impl HamtCore {
         py: Python<'py>,
         items: Vec<(String, PyBackedBytes)>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let state = self.state.clone();
-        let encryption = self.encryption.clone();
+        let dataset = self.dataset.clone();
         ready_or_await(py, true, async move {
-            let mut entries = Vec::with_capacity(items.len());
-            for (key, value) in items {
-                let value = Bytes::from_owner(value);
-                let stored = match &encryption {
-                    Some(e) => e.values.encode(&key, value)?,
-                    None => value,
-                };
-                entries.push((key, stored));
-            }
-            let first = entries.first().map(|(k, _)| k.clone()).unwrap_or_default();
-            let mut hamt = state
-                .writer(|| format!("set {} keys", entries.len()))
-                .await?;
-            hamt.insert_many(entries)
+            let op = format!(
+                "set {} keys (from {:?})",
+                items.len(),
+                items.first().map_or("", |(k, _)| k.as_str())
+            );
+            let entries = items
+                .into_iter()
+                .map(|(key, value)| (key, Bytes::from_owner(value)))
+                .collect();
+            dataset
+                .set_many(entries)
                 .await
-                .map_err(|source| Error::Hamt {
-                    op: format!("set many keys (from {first:?})"),
-                    source: Box::new(source),
-                })?;
+                .map_err(doing(&dataset, &op))?;
             Ok(Nothing)
         })
     }
 
     /// Removes `key`; returns whether it was there.
     fn delete<'py>(&self, py: Python<'py>, key: String) -> PyResult<Bound<'py, PyAny>> {
-        let state = self.state.clone();
-        let release_gil = state.blocking_io;
-        ready_or_await(py, release_gil, async move {
-            let mut hamt = state.writer(|| format!("delete {key:?}")).await?;
-            let old = hamt.remove(&key).await.map_err(at("delete", &key))?;
-            Ok(old.is_some())
+        let (dataset, blocking) = self.call();
+        ready_or_await(py, blocking, async move {
+            dataset
+                .delete(&key)
+                .await
+                .map_err(at(&dataset, "delete", &key))
         })
     }
 
     /// Removes every key starting with `prefix`; returns how many.
     fn delete_prefix<'py>(&self, py: Python<'py>, prefix: String) -> PyResult<Bound<'py, PyAny>> {
-        let state = self.state.clone();
+        let dataset = self.dataset.clone();
         ready_or_await(py, true, async move {
-            let mut hamt = state
-                .writer(|| format!("delete keys under {prefix:?}"))
-                .await?;
-            let keys = keys_with_prefix(&hamt, &prefix).await?;
-            for key in &keys {
-                hamt.remove(key).await.map_err(at("delete", key))?;
-            }
-            Ok(keys.len())
+            dataset
+                .delete_prefix(&prefix)
+                .await
+                .map_err(at(&dataset, "delete keys under", &prefix))
         })
     }
 
     /// Removes every key.
     fn clear<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let state = self.state.clone();
+        let dataset = self.dataset.clone();
         ready_or_await(py, true, async move {
-            let mut hamt = state.writer(|| "clear".to_owned()).await?;
-            *hamt = Hamt::new(state.store.clone(), state.config.clone());
+            dataset.clear().await.map_err(doing(&dataset, "clear"))?;
             Ok(Nothing)
         })
     }
@@ -593,20 +523,9 @@ impl HamtCore {
     /// Writes every change to the backend and returns the root CID (for a
     /// read-only HAMT, the root it was opened at).
     fn flush<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let state = self.state.clone();
+        let dataset = self.dataset.clone();
         ready_or_await(py, true, async move {
-            let root = match &state.access {
-                Access::Writable(lock) => {
-                    let mut hamt = lock.clone().write_owned().await;
-                    hamt.flush().await.map_err(|source| Error::Hamt {
-                        op: "flush".into(),
-                        source: Box::new(source),
-                    })?
-                }
-                Access::ReadOnly(hamt) => hamt
-                    .root_cid()
-                    .ok_or_else(|| Error::Value("a read-only HAMT has a root".into()))?,
-            };
+            let root = dataset.flush().await.map_err(doing(&dataset, "flush"))?;
             Ok(root.to_string())
         })
     }
@@ -625,35 +544,46 @@ impl HamtCore {
     /// rebuilt backend (unflushed changes cannot leave the process).
     fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         let restore = py.import("hamt_rs._native")?.getattr("_restore_core")?;
-        let (root, dirty) = match &self.state.access {
-            Access::Writable(lock) => match lock.try_read() {
-                Ok(hamt) => (hamt.root_cid(), hamt.is_dirty()),
-                Err(_) => (None, true),
-            },
-            Access::ReadOnly(hamt) => (hamt.root_cid(), false),
-        };
+        let root = self.dataset.try_root_cid();
+        let dirty = self.dataset.try_is_dirty();
         let (key, header) = match &self.encryption {
             Some(e) => (Some(e.key.to_vec()), Some(e.header.clone())),
             None => (None, None),
         };
         let args = (
-            self.state.backend.clone_ref(py),
-            self.state.token,
+            self.state().backend.clone_ref(py),
+            self.state().token,
             root.map(|c| c.to_string()),
             !self.read_only(),
             dirty,
             key.map(|k| PyBytes::new(py, &k)),
             header.map(|h| PyBytes::new(py, &h)),
+            self.frozen(),
+            self.dataset.is_read_only_view(),
         );
         (restore, args).into_pyobject(py)
     }
 }
 
+async fn open_hamt(
+    store: DynStore,
+    root: hamt::Cid,
+    config: HamtConfig,
+) -> Result<Hamt<DynStore>, Error> {
+    Hamt::open(store, root, config)
+        .await
+        .map_err(|source| Error::Hamt {
+            op: format!("open the HAMT at root {root}"),
+            source: Box::new(source),
+        })
+}
+
 /// A HAMT just opened, made into a `HamtCore` (with the GIL) when returned.
 struct Opened {
     backend: Py<PyAny>,
-    hamt: DynHamt,
+    hamt: Hamt<DynStore>,
     writable: bool,
+    encryption: Option<Encryption>,
 }
 
 impl<'py> IntoPyObject<'py> for Opened {
@@ -664,25 +594,10 @@ impl<'py> IntoPyObject<'py> for Opened {
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
         let core =
             HamtCore::from_hamt(self.backend.bind(py), self.hamt, self.writable, new_token())?;
-        Bound::new(py, core)
-    }
-}
-
-/// A writable copy just opened, keeping the view's encryption.
-struct Copied {
-    backend: Py<PyAny>,
-    hamt: DynHamt,
-    encryption: Option<Encryption>,
-}
-
-impl<'py> IntoPyObject<'py> for Copied {
-    type Target = HamtCore;
-    type Output = Bound<'py, HamtCore>;
-    type Error = PyErr;
-
-    fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
-        let mut core = HamtCore::from_hamt(self.backend.bind(py), self.hamt, true, new_token())?;
-        core.encryption = self.encryption;
+        let core = match self.encryption {
+            Some(encryption) => core.view(Some(encryption), false),
+            None => core,
+        };
         Bound::new(py, core)
     }
 }
@@ -690,7 +605,8 @@ impl<'py> IntoPyObject<'py> for Copied {
 /// Rebuilds a pickled `HamtCore` (see `HamtCore.__reduce__`). Not for direct use.
 #[pyfunction]
 #[pyo3(name = "_restore_core")]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (backend, token, root, writable, dirty, key, header, frozen = false, read_only_view = false))]
+#[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
 pub(crate) fn restore_core(
     py: Python<'_>,
     backend: &Bound<'_, PyAny>,
@@ -700,10 +616,14 @@ pub(crate) fn restore_core(
     dirty: bool,
     key: Option<Vec<u8>>,
     header: Option<&[u8]>,
+    frozen: bool,
+    read_only_view: bool,
 ) -> PyResult<HamtCore> {
-    let core = if let Some(state) = STATES.find(token) {
+    let core = if let Some(shared) = STATES.find(token) {
+        let dataset = shared.1.clone();
         HamtCore {
-            state,
+            shared,
+            dataset,
             encryption: None,
         }
     } else if dirty {
@@ -717,21 +637,27 @@ pub(crate) fn restore_core(
         let hamt = match root {
             Some(root) => {
                 let cid = parse_cid(&root)?;
-                block_on(py, async move {
-                    Hamt::open(store, cid, config)
-                        .await
-                        .map_err(|source| Error::Hamt {
-                            op: format!("open the HAMT at root {cid}"),
-                            source: Box::new(source),
-                        })
-                })?
+                block_on(py, open_hamt(store, cid, config))?
             }
             None => Hamt::new(store, config),
         };
-        HamtCore::from_hamt(backend, hamt, writable, token)?
+        let core = HamtCore::from_hamt(backend, hamt, writable, token)?;
+        if frozen {
+            core.dataset.freeze();
+        }
+        core
     };
-    match key {
-        Some(key) => core.with_encryption(&key, header.unwrap_or_default()),
-        None => Ok(core),
-    }
+    let encryption = match key {
+        Some(key) => Some(Encryption {
+            key: key.as_slice().try_into().map_err(|_| {
+                PyValueError::new_err(format!(
+                    "encryption_key must be 32 bytes, got {}",
+                    key.len()
+                ))
+            })?,
+            header: header.unwrap_or_default().to_vec(),
+        }),
+        None => None,
+    };
+    Ok(core.view(encryption, read_only_view))
 }

@@ -1,9 +1,8 @@
 //! Rust errors as the Python exceptions of `hamt_rs.errors`, each message
 //! naming the operation's key or the CID at fault.
 
-use hamt::HamtError;
-use hamt_store::StoreError;
-use hamt_zarr::ZarrHamtError;
+use hamt::{HamtError, StoreError};
+use hamt_zarr::{Dataset, ReadOnlyReason, ZarrHamtError};
 use pyo3::PyErr;
 use pyo3::exceptions::PyValueError;
 
@@ -25,41 +24,73 @@ use py::{
 /// What an operation failed with, and on what (a key, a CID, a prefix).
 #[derive(Debug)]
 pub(crate) enum Error {
-    /// The HAMT or its store failed during `op` (e.g. `get "temp/c/0"`).
+    /// An operation of a dataset failed during `op` (e.g. `get "temp/c/0"`).
+    Dataset {
+        op: String,
+        source: ZarrHamtError,
+        /// Why the dataset refuses writes, if it does (for a read-only error).
+        read_only: Option<ReadOnlyReason>,
+    },
+    /// Opening a HAMT failed.
     Hamt { op: String, source: Box<HamtError> },
-    /// A value failed to decrypt, or to encrypt.
-    Codec(ZarrHamtError),
-    /// A write to a HAMT opened read-only.
-    ReadOnly { op: String },
     /// A string that is not a CID.
     InvalidCid { text: String, reason: String },
     /// Bad input, described.
     Value(String),
 }
 
-impl From<ZarrHamtError> for Error {
-    fn from(error: ZarrHamtError) -> Self {
-        Error::Codec(error)
+impl Error {
+    /// `source`, from `op` on `dataset`.
+    pub(crate) fn dataset<L, V: ?Sized>(
+        op: String,
+        source: ZarrHamtError,
+        dataset: &Dataset<L, V>,
+    ) -> Self {
+        Error::Dataset {
+            op,
+            source,
+            read_only: dataset.read_only_reason(),
+        }
     }
 }
+
+/// The message of every read-only error starts as zarr-python's own.
+const READ_ONLY: &str = "store was opened in read-only mode and does not support writing";
 
 impl From<Error> for PyErr {
     fn from(error: Error) -> Self {
         match error {
+            Error::Dataset {
+                op,
+                source,
+                read_only,
+            } => dataset_error(&op, source, read_only),
             Error::Hamt { op, source } => hamt_error(&op, *source),
-            Error::Codec(ZarrHamtError::Decrypt { key }) => DecryptionError::new_err(format!(
-                "value of {key:?} failed to decrypt: wrong encryption key or header, or tampered data"
-            )),
-            Error::Codec(other) => py::HamtError::new_err(other.to_string()),
-            Error::ReadOnly { op } => ReadOnlyError::new_err(format!(
-                "store was opened in read-only mode and does not support writing ({op}): \
-                 it was opened from a root CID; open it writable to change it"
-            )),
             Error::InvalidCid { text, reason } => {
                 InvalidCidError::new_err(format!("{text:?} is not a CID: {reason}"))
             }
             Error::Value(message) => PyValueError::new_err(message),
         }
+    }
+}
+
+fn dataset_error(op: &str, error: ZarrHamtError, read_only: Option<ReadOnlyReason>) -> PyErr {
+    match error {
+        ZarrHamtError::Hamt(source) => hamt_error(op, *source),
+        ZarrHamtError::Decrypt { key } => DecryptionError::new_err(format!(
+            "value of {key:?} failed to decrypt: wrong encryption key or header, or tampered data"
+        )),
+        ZarrHamtError::ReadOnly => ReadOnlyError::new_err(match read_only {
+            Some(ReadOnlyReason::Frozen) => format!(
+                "{READ_ONLY} ({op}): make_read_only() was called; call enable_write() first"
+            ),
+            Some(ReadOnlyReason::View) => format!("{READ_ONLY} ({op})"),
+            _ => format!(
+                "{READ_ONLY} ({op}): it was opened from a root CID; open it writable to change it"
+            ),
+        }),
+        ZarrHamtError::ByteRange(range) => PyValueError::new_err(format!("{op}: {range}")),
+        other => py::HamtError::new_err(format!("{op}: {other}")),
     }
 }
 
@@ -71,13 +102,12 @@ fn hamt_error(op: &str, error: HamtError) -> PyErr {
             StoreError::Corrupt { .. } | StoreError::UnsupportedHash { .. } => {
                 CorruptBlockError::new_err(message)
             }
-            StoreError::ReadOnly => ReadOnlyError::new_err(format!(
-                "store was opened in read-only mode and does not support writing ({op}): \
-                 the block store is read-only"
-            )),
+            StoreError::ReadOnly => {
+                ReadOnlyError::new_err(format!("{READ_ONLY} ({op}): the block store is read-only"))
+            }
             _ => BackendError::new_err(message),
         },
-        HamtError::Decode { .. } => CorruptBlockError::new_err(message),
+        HamtError::Decode { .. } | HamtError::File { .. } => CorruptBlockError::new_err(message),
         HamtError::HashExhausted { .. } | HamtError::Value { .. } => PyValueError::new_err(message),
         _ => py::HamtError::new_err(message),
     }

@@ -15,15 +15,7 @@ const BATCH: u64 = 1000;
 const READS: u64 = 100_000;
 
 fn block(i: u64, size: usize) -> Block {
-    let mut data = vec![0u8; size];
-    let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    for byte in &mut data {
-        // xorshift: incompressible bytes, like compressed zarr chunks
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *byte = x.to_le_bytes()[0];
-    }
+    let data = hamt_bench_data::incompressible(i, size);
     Block::new(BlockCodec::Raw, HashAlgorithm::Blake3, Bytes::from(data))
 }
 

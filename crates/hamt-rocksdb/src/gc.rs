@@ -15,17 +15,16 @@
 //! that found a block held cannot have it swept from under it. Reads never
 //! wait for the GC.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
-use hamt_codec::{Cid, verify_block};
+use hamt_codec::{BlockCodec, Cid, HashAlgorithm, LinksError};
 use hamt_store::StoreError;
+use hamt_store::dag::{BlockLinks, DagWalk, VisitError};
 use rocksdb::WriteBatch;
 
 use crate::RocksDbStore;
 use crate::error::db_error;
-use crate::keys::{BLOCKS_CF, BlockMeta, META_CF, block_key, now_ms};
-use crate::links::{IDENTITY_HASH, links, may_have_links};
+use crate::keys::{BLOCKS_CF, BlockMeta, META_CF, now_ms};
 
 /// Candidate blocks rechecked and deleted under one hold of the sweep lock.
 const SWEEP_BATCH: usize = 1024;
@@ -89,50 +88,50 @@ impl RocksDbStore {
     /// [`StoreError::NotFound`] naming the first missing block, or
     /// [`StoreError::Corrupt`] naming the first corrupt one. Blocking.
     pub fn verify_dag(&self, root: &Cid) -> Result<DagReport, StoreError> {
-        let mut walk = Walk::new(self, true);
-        walk.trace(*root)?;
-        match walk.missing.first() {
+        let mut mark = Mark::new(self, true);
+        mark.trace(*root)?;
+        match mark.missing.first() {
             Some(missing) => Err(StoreError::NotFound(*missing)),
             None => Ok(DagReport {
-                blocks: walk.marks.len() as u64,
-                bytes: walk.bytes,
+                blocks: mark.walk.seen().len() as u64,
+                bytes: mark.bytes,
             }),
         }
     }
 
     fn mark_and_sweep(&self) -> Result<GcReport, StoreError> {
-        let mut walk = Walk::new(self, false);
+        let mut mark = Mark::new(self, false);
         let roots = self.roots()?;
         for (_, root) in &roots {
-            walk.trace(*root)?;
+            mark.trace(*root)?;
         }
         let mut report = GcReport {
             roots: roots.len(),
             ..GcReport::default()
         };
-        self.sweep(&mut walk, &mut report)?;
-        report.blocks_reachable = walk.marks.len() as u64;
-        report.blocks_missing = walk.missing.len() as u64;
+        self.sweep(&mut mark, &mut report)?;
+        report.blocks_reachable = mark.walk.seen().len() as u64;
+        report.blocks_missing = mark.missing.len() as u64;
         Ok(report)
     }
 
-    fn sweep(&self, walk: &mut Walk<'_>, report: &mut GcReport) -> Result<(), StoreError> {
+    fn sweep(&self, mark: &mut Mark<'_>, report: &mut GcReport) -> Result<(), StoreError> {
         let mut iter = self.db.raw_iterator_cf(self.cf(META_CF)?);
         iter.seek_to_first();
         let mut candidates = Vec::with_capacity(SWEEP_BATCH);
         while let Some(key) = iter.key() {
-            if !walk.marks.contains(key) {
+            if !mark.is_marked(key) {
                 candidates.push(key.to_vec());
             }
             if candidates.len() == SWEEP_BATCH {
-                self.sweep_batch(&candidates, walk, report)?;
+                self.sweep_batch(&candidates, mark, report)?;
                 candidates.clear();
             }
             iter.next();
         }
         iter.status()
             .map_err(|e| db_error("gc: scan blocks", &self.path, e))?;
-        self.sweep_batch(&candidates, walk, report)
+        self.sweep_batch(&candidates, mark, report)
     }
 
     /// Marks roots named since the last batch, then deletes the candidates
@@ -140,7 +139,7 @@ impl RocksDbStore {
     fn sweep_batch(
         &self,
         candidates: &[Vec<u8>],
-        walk: &mut Walk<'_>,
+        mark: &mut Mark<'_>,
         report: &mut GcReport,
     ) -> Result<(), StoreError> {
         let (blocks_cf, meta_cf) = (self.cf(BLOCKS_CF)?, self.cf(META_CF)?);
@@ -153,7 +152,7 @@ impl RocksDbStore {
             .unwrap_or_default();
         report.roots += new_roots.len();
         for root in new_roots {
-            walk.trace(root)?;
+            mark.trace(root)?;
         }
         let grace_ms = u64::try_from(self.gc_grace.as_millis()).unwrap_or(u64::MAX);
         let cutoff = now_ms().saturating_sub(grace_ms);
@@ -162,7 +161,7 @@ impl RocksDbStore {
         for (key, meta) in candidates.iter().zip(metas) {
             let meta = meta.map_err(|e| db_error("gc: read block times", &self.path, e))?;
             let Some(meta) = meta else { continue }; // removed meanwhile
-            if walk.marks.contains(key.as_slice()) {
+            if mark.is_marked(key) {
                 continue;
             }
             // Unreadable metadata counts as old: the block is unreachable anyway.
@@ -185,69 +184,68 @@ impl RocksDbStore {
     }
 }
 
-/// A depth-first walk over the blocks reachable from some roots.
-struct Walk<'s> {
+/// The mark phase: a [`DagWalk`] over the store, run to the end from each
+/// root in turn, noting the blocks that are missing.
+struct Mark<'s> {
     store: &'s RocksDbStore,
-    /// Read (and verify) blocks without links too, not just check they are held.
-    read_leaves: bool,
-    /// Keys of every block reached.
-    marks: HashSet<Vec<u8>>,
+    walk: DagWalk<'s, RocksDbStore, BlockLinks, ()>,
     missing: Vec<Cid>,
+    /// Bytes of the blocks read.
     bytes: u64,
 }
 
-impl<'s> Walk<'s> {
+impl<'s> Mark<'s> {
+    /// `read_leaves`: read and verify raw blocks too (a DAG check), not
+    /// only check that they are held (GC).
     fn new(store: &'s RocksDbStore, read_leaves: bool) -> Self {
-        Walk {
+        Mark {
             store,
-            read_leaves,
-            marks: HashSet::new(),
+            walk: DagWalk::new(store, BlockLinks).read_leaves(read_leaves),
             missing: Vec::new(),
             bytes: 0,
         }
     }
 
+    /// Marks everything `root` reaches. The store's reads are synchronous,
+    /// so the walk's futures finish without a runtime.
     fn trace(&mut self, root: Cid) -> Result<(), StoreError> {
-        let blocks_cf = self.store.cf(BLOCKS_CF)?;
-        let mut stack = vec![root];
-        while let Some(cid) = stack.pop() {
-            if cid.hash().code() == IDENTITY_HASH {
-                continue; // the data is inside the CID; there is no block
-            }
-            let key = block_key(&cid);
-            if self.marks.contains(&key) {
-                continue;
-            }
-            if !may_have_links(cid.codec()) && !self.read_leaves {
-                if !self.store.has_key(&key)? {
-                    self.missing.push(cid);
+        self.walk.add_root(root, ());
+        while let Some(batch) = futures::executor::block_on(self.walk.next_batch()) {
+            for visit in batch {
+                match visit.result {
+                    Ok(data) => self.bytes += data.map_or(0, |d| d.len() as u64),
+                    Err(VisitError::Store(StoreError::NotFound(cid))) => self.missing.push(cid),
+                    // A corrupt block's links cannot be trusted: stop rather than guess.
+                    Err(VisitError::Store(error)) => return Err(error),
+                    Err(VisitError::Links(error)) => {
+                        return Err(self.links_error(&visit.cid, error));
+                    }
                 }
-                self.marks.insert(key);
-                continue;
             }
-            let block = self
-                .store
-                .db
-                .get_pinned_cf(blocks_cf, &key)
-                .map_err(|e| db_error(format!("trace block {cid}"), &self.store.path, e))?;
-            self.marks.insert(key);
-            let Some(block) = block else {
-                self.missing.push(cid);
-                continue;
-            };
-            // A corrupt block's links cannot be trusted: stop rather than guess.
-            verify_block(&cid, &block)?;
-            self.bytes += block.len() as u64;
-            links(cid.codec(), &block, &mut stack).map_err(|e| {
-                StoreError::backend(
-                    format!(
-                        "read the links of block {cid} (RocksDB store {})",
-                        self.store.path.display()
-                    ),
-                    e,
-                )
-            })?;
         }
         Ok(())
+    }
+
+    fn links_error(&self, cid: &Cid, error: LinksError) -> StoreError {
+        StoreError::backend(
+            format!(
+                "read the links of block {cid} (RocksDB store {})",
+                self.store.path.display()
+            ),
+            error,
+        )
+    }
+
+    /// Whether the block under `key` (a binary CIDv1) was reached, under
+    /// either spelling of its CID.
+    fn is_marked(&self, key: &[u8]) -> bool {
+        let Ok(cid) = Cid::try_from(key) else {
+            return false; // not a block any link can name
+        };
+        let seen = self.walk.seen();
+        seen.contains(&cid)
+            || (cid.codec() == BlockCodec::DagPb.code()
+                && cid.hash().code() == HashAlgorithm::Sha2_256.code()
+                && Cid::new_v0(*cid.hash()).is_ok_and(|v0| seen.contains(&v0)))
     }
 }

@@ -42,7 +42,6 @@
 mod error;
 mod gc;
 mod keys;
-mod links;
 mod options;
 mod roots;
 mod store;

@@ -23,6 +23,7 @@
 //! ```
 
 mod block;
+pub mod dag;
 mod error;
 mod memory;
 mod range;

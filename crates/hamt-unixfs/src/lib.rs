@@ -7,10 +7,10 @@
 //! is a single raw block.
 //!
 //! This crate builds that DAG locally, byte for byte ([`build_file`],
-//! [`put_file`]), reads byte ranges of it from any [`BlockStore`] fetching
-//! only the leaves it needs ([`read_file`]), and decodes dag-pb and UnixFS
-//! with typed errors and allocations bounded by the input ([`PbNode`],
-//! [`UnixfsData`], [`dag_pb_links`]).
+//! [`put_file`]), and reads byte ranges of it from any [`BlockStore`]
+//! fetching only the leaves it needs ([`read_file`]). The block formats
+//! themselves (dag-pb nodes and UnixFS data: [`PbNode`], [`UnixfsData`],
+//! [`dag_pb_links`]) live in `hamt_codec::dagpb` and are re-exported here.
 //!
 //! ```
 //! use hamt_unixfs::{build_file, read_file};
@@ -24,7 +24,7 @@
 //! let store = MemoryStore::new();
 //! store.put_many(blocks).await?;
 //! assert_eq!(read_file(&store, &root, ByteRange::Full).await?.len(), data.len());
-//! # Ok::<(), hamt_store::StoreError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```
 //!
@@ -34,17 +34,15 @@
 #![allow(clippy::doc_markdown)]
 
 mod builder;
-mod dagpb;
 mod error;
-mod pb;
 mod reader;
-mod unixfs;
 
 pub use builder::{build_file, build_file_bytes, put_file};
-pub use dagpb::{PbLink, PbNode, dag_pb_links};
-pub use error::{DecodeError, DecodeErrorKind, FileError};
+pub use error::{FileError, ReadError};
+pub use hamt_codec::dagpb::{
+    DataType, DecodeError, DecodeErrorKind, PbLink, PbNode, UnixfsData, dag_pb_links,
+};
 pub use reader::{MAX_DEPTH, file_size, read_file};
-pub use unixfs::{DataType, UnixfsData};
 
 /// Leaf size: Kubo's `chunker=size-1048576`, 1 MiB.
 pub const CHUNK_SIZE: usize = 1 << 20;

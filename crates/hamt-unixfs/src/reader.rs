@@ -5,9 +5,9 @@ use std::ops::Range;
 use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt, stream};
 use hamt_codec::{BlockCodec, Cid};
-use hamt_store::{BlockStore, ByteRange, StoreError};
+use hamt_store::{BlockStore, ByteRange};
 
-use crate::error::FileError;
+use crate::error::{FileError, ReadError};
 use crate::{DataType, PbNode, UnixfsData};
 
 /// Deepest file DAG read: 174^32 leaves is far past any real file, so a deeper
@@ -45,7 +45,7 @@ struct Pending {
 }
 
 /// The file size recorded in a UnixFS file root (a raw root is its own length).
-pub async fn file_size<S: BlockStore + ?Sized>(store: &S, root: &Cid) -> Result<u64, StoreError> {
+pub async fn file_size<S: BlockStore + ?Sized>(store: &S, root: &Cid) -> Result<u64, ReadError> {
     if root.codec() == BlockCodec::Raw.code() {
         return Ok(store.get(root).await?.len() as u64);
     }
@@ -67,16 +67,16 @@ pub async fn file_size<S: BlockStore + ?Sized>(store: &S, root: &Cid) -> Result<
 /// let root = put_file(&store, data.clone().into()).await?;
 /// let part = read_file(&store, &root, ByteRange::Slice { offset: 1_048_570, length: 10 }).await?;
 /// assert_eq!(&part[..], &data[1_048_570..1_048_580]);
-/// # Ok::<(), hamt_store::StoreError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
 pub async fn read_file<S: BlockStore + ?Sized>(
     store: &S,
     root: &Cid,
     range: ByteRange,
-) -> Result<Bytes, StoreError> {
+) -> Result<Bytes, ReadError> {
     if root.codec() == BlockCodec::Raw.code() {
-        return store.get_range(root, range).await;
+        return Ok(store.get_range(root, range).await?);
     }
     let node = fetch_node(store, root, root).await?;
     let size =
@@ -105,7 +105,7 @@ async fn plan<S: BlockStore + ?Sized>(
     root: &Cid,
     root_node: FileNode,
     want: &Range<u64>,
-) -> Result<Vec<Piece>, StoreError> {
+) -> Result<Vec<Piece>, ReadError> {
     let mut pieces: Vec<(u64, Piece)> = Vec::new();
     let mut level = vec![(0u64, root_node)];
     for depth in 0..=MAX_DEPTH {
@@ -143,7 +143,7 @@ fn split_node(
     want: &Range<u64>,
     pieces: &mut Vec<(u64, Piece)>,
     pending: &mut Vec<Pending>,
-) -> Result<(), StoreError> {
+) -> Result<(), ReadError> {
     let inline_len = node.inline.len() as u64;
     if let Some(r) = overlap(offset, inline_len, want) {
         let slice = node.inline.slice(to_usize(r.start)..to_usize(r.end));
@@ -188,7 +188,7 @@ async fn fetch_child<S: BlockStore + ?Sized>(
     store: &S,
     root: &Cid,
     pending: Pending,
-) -> Result<(u64, FileNode), StoreError> {
+) -> Result<(u64, FileNode), ReadError> {
     let node = fetch_node(store, root, &pending.cid).await?;
     if node.size != pending.len {
         let error = FileError::SizeMismatch {
@@ -205,7 +205,7 @@ async fn fetch_piece<S: BlockStore + ?Sized>(
     store: &S,
     root: &Cid,
     piece: Piece,
-) -> Result<Bytes, StoreError> {
+) -> Result<Bytes, ReadError> {
     match piece {
         Piece::Inline(bytes) => Ok(bytes),
         Piece::Leaf { cid, len, range } => {
@@ -227,7 +227,7 @@ async fn fetch_node<S: BlockStore + ?Sized>(
     store: &S,
     root: &Cid,
     cid: &Cid,
-) -> Result<FileNode, StoreError> {
+) -> Result<FileNode, ReadError> {
     let bytes = store.get(cid).await?;
     decode_file_node(cid, &bytes).map_err(|e| file_error(root, *e))
 }
@@ -288,6 +288,9 @@ fn concat(parts: Vec<Bytes>) -> Bytes {
     out.freeze()
 }
 
-fn file_error(root: &Cid, error: FileError) -> StoreError {
-    StoreError::backend(format!("reading UnixFS file {root}"), error)
+fn file_error(root: &Cid, error: FileError) -> ReadError {
+    ReadError::File {
+        root: *root,
+        source: Box::new(error),
+    }
 }

@@ -13,8 +13,8 @@ use bytes::Bytes;
 use hamt_codec::{BlockCodec, HashAlgorithm, block_cid};
 use hamt_store::{Block, BlockStore, ByteRange, MemoryStore, StoreError};
 use hamt_unixfs::{
-    CHUNK_SIZE, DataType, FileError, PbNode, UnixfsData, build_file, dag_pb_links, file_size,
-    put_file, read_file,
+    CHUNK_SIZE, DataType, FileError, PbNode, ReadError, UnixfsData, build_file, dag_pb_links,
+    file_size, put_file, read_file,
 };
 
 /// The smoke test's 3 MiB file: `bytes((i*7+3)%251 for i in range(3145728))`.
@@ -231,7 +231,7 @@ async fn a_missing_leaf_is_not_found() {
     store.put_many(blocks.clone()).await.unwrap();
     store.remove(blocks[1].cid());
     let err = read_file(&store, &root, ByteRange::Full).await.unwrap_err();
-    assert!(matches!(err, StoreError::NotFound(c) if &c == blocks[1].cid()));
+    assert!(matches!(err, ReadError::Store(StoreError::NotFound(c)) if &c == blocks[1].cid()));
     // A range not touching the missing leaf still reads.
     assert!(
         read_file(&store, &root, ByteRange::Suffix(10))
@@ -240,13 +240,11 @@ async fn a_missing_leaf_is_not_found() {
     );
 }
 
-fn file_error(err: &StoreError) -> &FileError {
-    let StoreError::Backend { source, .. } = err else {
-        panic!("expected a Backend error, got {err:?}")
+fn file_error(err: &ReadError) -> &FileError {
+    let ReadError::File { source, .. } = err else {
+        panic!("expected a File error, got {err:?}")
     };
     source
-        .downcast_ref::<FileError>()
-        .expect("a FileError source")
 }
 
 type Check = fn(&FileError) -> bool;

@@ -3,7 +3,6 @@
 use async_trait::async_trait;
 use futures::StreamExt;
 use futures::stream;
-use hamt::BlockStore;
 use zarrs_storage::byte_range::ByteRangeIterator;
 use zarrs_storage::{
     AsyncListableStorageTraits, AsyncMaybeBytesIterator, AsyncReadableStorageTraits,
@@ -11,13 +10,13 @@ use zarrs_storage::{
     StoreKeys, StoreKeysPrefixes, StorePrefix,
 };
 
-use crate::listing::split_dir;
-use crate::{ValueCodec, ZarrHamtStore};
+use crate::store::{store_keys, store_keys_prefixes};
+use crate::{Layout, ValueCodec, ZarrStore};
 
 #[async_trait]
-impl<S: BlockStore + 'static, V: ValueCodec> AsyncReadableStorageTraits for ZarrHamtStore<S, V> {
+impl<L: Layout, V: ValueCodec + ?Sized> AsyncReadableStorageTraits for ZarrStore<L, V> {
     async fn get(&self, key: &StoreKey) -> Result<MaybeBytes, StorageError> {
-        Ok(self.get_value(key.as_str()).await?)
+        Ok(self.dataset().get(key.as_str()).await?)
     }
 
     async fn get_partial_many<'a>(
@@ -26,14 +25,14 @@ impl<S: BlockStore + 'static, V: ValueCodec> AsyncReadableStorageTraits for Zarr
         byte_ranges: ByteRangeIterator<'a>,
     ) -> Result<AsyncMaybeBytesIterator<'a>, StorageError> {
         let ranges: Vec<_> = byte_ranges.collect();
-        let Some(values) = self.read_ranges(key.as_str(), &ranges).await? else {
+        let Some(values) = self.dataset().get_exact(key.as_str(), &ranges).await? else {
             return Ok(None);
         };
         Ok(Some(stream::iter(values.into_iter().map(Ok)).boxed()))
     }
 
     async fn size_key(&self, key: &StoreKey) -> Result<Option<u64>, StorageError> {
-        Ok(self.value_size(key.as_str()).await?)
+        Ok(self.dataset().size(key.as_str()).await?)
     }
 
     fn supports_get_partial(&self) -> bool {
@@ -42,9 +41,9 @@ impl<S: BlockStore + 'static, V: ValueCodec> AsyncReadableStorageTraits for Zarr
 }
 
 #[async_trait]
-impl<S: BlockStore + 'static, V: ValueCodec> AsyncWritableStorageTraits for ZarrHamtStore<S, V> {
+impl<L: Layout, V: ValueCodec + ?Sized> AsyncWritableStorageTraits for ZarrStore<L, V> {
     async fn set(&self, key: &StoreKey, value: Bytes) -> Result<(), StorageError> {
-        Ok(self.set_value(key.as_str(), value).await?)
+        Ok(self.dataset().set(key.as_str(), value).await?)
     }
 
     async fn set_partial_many<'a>(
@@ -52,15 +51,18 @@ impl<S: BlockStore + 'static, V: ValueCodec> AsyncWritableStorageTraits for Zarr
         key: &StoreKey,
         offset_values: OffsetBytesIterator<'a>,
     ) -> Result<(), StorageError> {
-        Ok(self.write_partial(key.as_str(), offset_values).await?)
+        let patches = offset_values.collect();
+        Ok(self.dataset().set_partial(key.as_str(), patches).await?)
     }
 
     async fn erase(&self, key: &StoreKey) -> Result<(), StorageError> {
-        Ok(ZarrHamtStore::erase(self, key.as_str()).await?)
+        self.dataset().delete(key.as_str()).await?;
+        Ok(())
     }
 
     async fn erase_prefix(&self, prefix: &StorePrefix) -> Result<(), StorageError> {
-        Ok(ZarrHamtStore::erase_prefix(self, prefix.as_str()).await?)
+        self.dataset().delete_prefix(prefix.as_str()).await?;
+        Ok(())
     }
 
     fn supports_set_partial(&self) -> bool {
@@ -70,21 +72,23 @@ impl<S: BlockStore + 'static, V: ValueCodec> AsyncWritableStorageTraits for Zarr
 }
 
 #[async_trait]
-impl<S: BlockStore + 'static, V: ValueCodec> AsyncListableStorageTraits for ZarrHamtStore<S, V> {
+impl<L: Layout, V: ValueCodec + ?Sized> AsyncListableStorageTraits for ZarrStore<L, V> {
     async fn list(&self) -> Result<StoreKeys, StorageError> {
-        Ok(self.keys_with_prefix("").await?)
+        Ok(store_keys(self.dataset().keys_with_prefix("").await?))
     }
 
     async fn list_prefix(&self, prefix: &StorePrefix) -> Result<StoreKeys, StorageError> {
-        Ok(self.keys_with_prefix(prefix.as_str()).await?)
+        Ok(store_keys(
+            self.dataset().keys_with_prefix(prefix.as_str()).await?,
+        ))
     }
 
     async fn list_dir(&self, prefix: &StorePrefix) -> Result<StoreKeysPrefixes, StorageError> {
-        let keys = self.keys_with_prefix(prefix.as_str()).await?;
-        Ok(split_dir(prefix, keys)?)
+        let listing = self.dataset().list_dir(prefix.as_str()).await?;
+        Ok(store_keys_prefixes(listing)?)
     }
 
     async fn size_prefix(&self, prefix: &StorePrefix) -> Result<u64, StorageError> {
-        Ok(self.size_with_prefix(prefix.as_str()).await?)
+        Ok(self.dataset().size_prefix(prefix.as_str()).await?)
     }
 }

@@ -29,6 +29,10 @@ pub trait ValueCodec: Send + Sync + 'static {
     /// Whether stored bytes are the value itself, so a byte range of a value
     /// can be read as the same range of its block, without reading the rest.
     fn is_verbatim(&self) -> bool;
+
+    /// The length of the value of `key` whose stored bytes are `stored_len`
+    /// long, known without decoding them.
+    fn decoded_len(&self, key: &str, stored_len: u64) -> Result<u64, ZarrHamtError>;
 }
 
 /// Values stored verbatim: the layout of py-hamt's `ZarrHAMTStore`.
@@ -46,6 +50,10 @@ impl ValueCodec for PlainValues {
 
     fn is_verbatim(&self) -> bool {
         true
+    }
+
+    fn decoded_len(&self, _key: &str, stored_len: u64) -> Result<u64, ZarrHamtError> {
+        Ok(stored_len)
     }
 }
 
@@ -130,5 +138,15 @@ impl ValueCodec for EncryptedValues {
 
     fn is_verbatim(&self) -> bool {
         false
+    }
+
+    /// The plaintext is as long as the stored value less the nonce and tag;
+    /// a stored value shorter than those cannot be one at all.
+    fn decoded_len(&self, key: &str, stored_len: u64) -> Result<u64, ZarrHamtError> {
+        stored_len
+            .checked_sub(ENCRYPTION_OVERHEAD as u64)
+            .ok_or_else(|| ZarrHamtError::Decrypt {
+                key: key.to_owned(),
+            })
     }
 }

@@ -1,5 +1,12 @@
-//! A zarr v3 store for [`zarrs`](https://docs.rs/zarrs) over a py-hamt-compatible
-//! [`Hamt`](hamt::Hamt) on any content-addressed [`BlockStore`](hamt::BlockStore).
+//! zarr v3 stores over py-hamt-compatible layouts on any content-addressed
+//! [`BlockStore`](hamt::BlockStore).
+//!
+//! A [`Dataset`] is the one handle on a dataset's keys and values: a
+//! [`Layout`] (the [`Hamt`](hamt::Hamt)) behind its access mode, a value
+//! codec, a metadata cache, and the prefix, size and batch operations zarr
+//! needs. [`ZarrStore`] adapts it to `zarrs`' storage traits (sync and
+//! async); the Python package `hamt_rs` adapts the same handle to
+//! zarr-python.
 //!
 //! [`ZarrHamtStore`] stores zarr keys verbatim (`"temp/c/0/0/0"`,
 //! `"zarr.json"`) with raw value blocks, exactly as py-hamt 3.6.0's
@@ -24,7 +31,9 @@
 
 mod async_impl;
 mod codec;
+mod dataset;
 mod error;
+mod layout;
 mod listing;
 mod metadata;
 mod range;
@@ -34,7 +43,10 @@ mod sync_impl;
 pub use codec::{
     ENCRYPTION_OVERHEAD, EncryptedValues, NONCE_LEN, PlainValues, TAG_LEN, ValueCodec,
 };
+pub use dataset::{Dataset, ReadGuard, ReadOnlyReason};
 pub use error::ZarrHamtError;
-pub use store::{EncryptedZarrHamtStore, ZarrHamtStore};
+pub use layout::Layout;
+pub use listing::DirListing;
+pub use store::{EncryptedZarrHamtStore, ZarrHamtStore, ZarrStore};
 
 pub use hamt::{Cid, HamtConfig};

@@ -1,35 +1,49 @@
-//! `list_dir`: the direct children of a prefix, from the keys under it.
+//! Listing a directory: the direct children of a prefix, from the keys under it.
 
 use std::collections::BTreeSet;
 
-use zarrs_storage::{StoreKey, StoreKeysPrefixes, StorePrefix, StorePrefixError};
+/// What is directly under a prefix.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirListing {
+    /// The keys directly under the prefix, sorted.
+    pub keys: Vec<String>,
+    /// The child prefixes holding the other keys (`prefix` + first
+    /// component + `/`), each once, sorted.
+    pub prefixes: Vec<String>,
+}
+
+impl DirListing {
+    /// The names of the entries (keys and child prefixes) relative to
+    /// `prefix`, each once, sorted: zarr-python's `list_dir`.
+    pub fn names(&self, prefix: &str) -> Vec<String> {
+        let names: BTreeSet<&str> = self
+            .keys
+            .iter()
+            .chain(&self.prefixes)
+            .filter_map(|entry| entry.strip_prefix(prefix))
+            .map(|rest| rest.trim_end_matches('/'))
+            .filter(|name| !name.is_empty())
+            .collect();
+        names.into_iter().map(str::to_owned).collect()
+    }
+}
 
 /// Splits `keys` (all starting with `prefix`, sorted) into the keys directly
-/// under `prefix` and the child prefixes (`prefix` + first component + `/`)
-/// that hold the rest, each once and sorted.
-pub(crate) fn split_dir(
-    prefix: &StorePrefix,
-    keys: Vec<StoreKey>,
-) -> Result<StoreKeysPrefixes, StorePrefixError> {
-    let mut direct = Vec::new();
+/// under `prefix` and the child prefixes that hold the rest.
+pub(crate) fn split_dir(prefix: &str, keys: Vec<String>) -> DirListing {
+    let mut listing = DirListing::default();
     let mut children = BTreeSet::new();
     for key in keys {
-        let rest = key
-            .as_str()
-            .strip_prefix(prefix.as_str())
-            .unwrap_or(key.as_str());
+        let rest = key.strip_prefix(prefix).unwrap_or(&key);
         match rest.split_once('/') {
             Some((child, _)) => {
-                children.insert(format!("{}{child}/", prefix.as_str()));
+                children.insert(format!("{prefix}{child}/"));
             }
-            None => direct.push(key),
+            None => listing.keys.push(key),
         }
     }
-    let prefixes = children
-        .into_iter()
-        .map(StorePrefix::new)
-        .collect::<Result<_, _>>()?;
-    Ok(StoreKeysPrefixes::new(direct, prefixes))
+    listing.prefixes = children.into_iter().collect();
+    listing
 }
 
 #[cfg(test)]
@@ -39,12 +53,11 @@ mod tests {
     #[test]
     fn splits_keys_and_child_prefixes() {
         let keys = ["a/b", "a/c", "a/d/e", "a/f/g", "a/f/h/i"]
-            .map(|k| StoreKey::new(k).unwrap())
+            .map(str::to_owned)
             .to_vec();
-        let dir = split_dir(&StorePrefix::new("a/").unwrap(), keys).unwrap();
-        let keys: Vec<_> = dir.keys().iter().map(StoreKey::as_str).collect();
-        let prefixes: Vec<_> = dir.prefixes().iter().map(StorePrefix::as_str).collect();
-        assert_eq!(keys, ["a/b", "a/c"]);
-        assert_eq!(prefixes, ["a/d/", "a/f/"]);
+        let dir = split_dir("a/", keys);
+        assert_eq!(dir.keys, ["a/b", "a/c"]);
+        assert_eq!(dir.prefixes, ["a/d/", "a/f/"]);
+        assert_eq!(dir.names("a/"), ["b", "c", "d", "f"]);
     }
 }

@@ -1,6 +1,6 @@
-//! A cache of decoded `zarr.json` values, which zarr reads far more often
-//! than anything else (py-hamt's `metadata_read_cache`). Metadata is small,
-//! so nothing is evicted except by writes and erases.
+//! A cache of the stored bytes of `zarr.json` values, which zarr reads far
+//! more often than anything else (py-hamt's `metadata_read_cache`). Metadata
+//! is small, so nothing is evicted except by writes and erases.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};

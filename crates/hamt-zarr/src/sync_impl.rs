@@ -8,7 +8,6 @@
 
 use std::future::Future;
 
-use hamt::BlockStore;
 use tokio::runtime::{Handle, RuntimeFlavor};
 use zarrs_storage::byte_range::ByteRangeIterator;
 use zarrs_storage::{
@@ -17,15 +16,15 @@ use zarrs_storage::{
     WritableStorageTraits,
 };
 
-use crate::listing::split_dir;
-use crate::{ValueCodec, ZarrHamtError, ZarrHamtStore};
+use crate::store::{store_keys, store_keys_prefixes};
+use crate::{Layout, ValueCodec, ZarrHamtError, ZarrStore};
 
 const CURRENT_THREAD: &str = "a synchronous zarrs call inside a current-thread tokio runtime would block \
      it: use zarrs' async API there, or a multi-thread runtime";
 const NO_RUNTIME: &str = "a synchronous zarrs call outside any tokio runtime needs one: \
      make the store inside a runtime, or give it one with ZarrHamtStore::with_runtime";
 
-impl<S, V> ZarrHamtStore<S, V> {
+impl<L, V: ?Sized> ZarrStore<L, V> {
     /// Runs `future` to completion from synchronous code (see the module docs).
     fn block_on<F: Future>(&self, future: F) -> Result<F::Output, ZarrHamtError> {
         match Handle::try_current() {
@@ -48,9 +47,9 @@ impl<S, V> ZarrHamtStore<S, V> {
     }
 }
 
-impl<S: BlockStore + 'static, V: ValueCodec> ReadableStorageTraits for ZarrHamtStore<S, V> {
+impl<L: Layout, V: ValueCodec + ?Sized> ReadableStorageTraits for ZarrStore<L, V> {
     fn get(&self, key: &StoreKey) -> Result<MaybeBytes, StorageError> {
-        self.run(self.get_value(key.as_str()))
+        self.run(self.dataset().get(key.as_str()))
     }
 
     fn get_partial_many<'a>(
@@ -59,12 +58,12 @@ impl<S: BlockStore + 'static, V: ValueCodec> ReadableStorageTraits for ZarrHamtS
         byte_ranges: ByteRangeIterator<'a>,
     ) -> Result<MaybeBytesIterator<'a>, StorageError> {
         let ranges: Vec<_> = byte_ranges.collect();
-        let values = self.run(self.read_ranges(key.as_str(), &ranges))?;
+        let values = self.run(self.dataset().get_exact(key.as_str(), &ranges))?;
         Ok(values.map(|values| Box::new(values.into_iter().map(Ok)) as _))
     }
 
     fn size_key(&self, key: &StoreKey) -> Result<Option<u64>, StorageError> {
-        self.run(self.value_size(key.as_str()))
+        self.run(self.dataset().size(key.as_str()))
     }
 
     fn supports_get_partial(&self) -> bool {
@@ -72,9 +71,9 @@ impl<S: BlockStore + 'static, V: ValueCodec> ReadableStorageTraits for ZarrHamtS
     }
 }
 
-impl<S: BlockStore + 'static, V: ValueCodec> WritableStorageTraits for ZarrHamtStore<S, V> {
+impl<L: Layout, V: ValueCodec + ?Sized> WritableStorageTraits for ZarrStore<L, V> {
     fn set(&self, key: &StoreKey, value: Bytes) -> Result<(), StorageError> {
-        self.run(self.set_value(key.as_str(), value))
+        self.run(self.dataset().set(key.as_str(), value))
     }
 
     fn set_partial_many(
@@ -82,15 +81,17 @@ impl<S: BlockStore + 'static, V: ValueCodec> WritableStorageTraits for ZarrHamtS
         key: &StoreKey,
         offset_values: OffsetBytesIterator,
     ) -> Result<(), StorageError> {
-        self.run(self.write_partial(key.as_str(), offset_values))
+        let patches = offset_values.collect();
+        self.run(self.dataset().set_partial(key.as_str(), patches))
     }
 
     fn erase(&self, key: &StoreKey) -> Result<(), StorageError> {
-        self.run(ZarrHamtStore::erase(self, key.as_str()))
+        self.run(self.dataset().delete(key.as_str())).map(drop)
     }
 
     fn erase_prefix(&self, prefix: &StorePrefix) -> Result<(), StorageError> {
-        self.run(ZarrHamtStore::erase_prefix(self, prefix.as_str()))
+        self.run(self.dataset().delete_prefix(prefix.as_str()))
+            .map(drop)
     }
 
     fn supports_set_partial(&self) -> bool {
@@ -98,21 +99,23 @@ impl<S: BlockStore + 'static, V: ValueCodec> WritableStorageTraits for ZarrHamtS
     }
 }
 
-impl<S: BlockStore + 'static, V: ValueCodec> ListableStorageTraits for ZarrHamtStore<S, V> {
+impl<L: Layout, V: ValueCodec + ?Sized> ListableStorageTraits for ZarrStore<L, V> {
     fn list(&self) -> Result<StoreKeys, StorageError> {
-        self.run(self.keys_with_prefix(""))
+        self.run(self.dataset().keys_with_prefix(""))
+            .map(store_keys)
     }
 
     fn list_prefix(&self, prefix: &StorePrefix) -> Result<StoreKeys, StorageError> {
-        self.run(self.keys_with_prefix(prefix.as_str()))
+        self.run(self.dataset().keys_with_prefix(prefix.as_str()))
+            .map(store_keys)
     }
 
     fn list_dir(&self, prefix: &StorePrefix) -> Result<StoreKeysPrefixes, StorageError> {
-        let keys = self.run(self.keys_with_prefix(prefix.as_str()))?;
-        Ok(split_dir(prefix, keys)?)
+        let listing = self.run(self.dataset().list_dir(prefix.as_str()))?;
+        Ok(store_keys_prefixes(listing)?)
     }
 
     fn size_prefix(&self, prefix: &StorePrefix) -> Result<u64, StorageError> {
-        self.run(self.size_with_prefix(prefix.as_str()))
+        self.run(self.dataset().size_prefix(prefix.as_str()))
     }
 }

@@ -3,11 +3,10 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use futures::stream::{self, Stream};
-use hamt_codec::{Cid, Slot};
+use hamt_codec::Cid;
 use hamt_store::BlockStore;
 
-use crate::hamt::{ChildRef, NodeView};
-use crate::tree::Child;
+use crate::walk::{ChildRef, NodeView, SlotView, Walk};
 use crate::{Hamt, HamtError};
 
 /// One difference between two maps, as value links.
@@ -53,14 +52,7 @@ impl Change {
 enum Work<'a, 'b> {
     Nodes(ChildRef<'a>, ChildRef<'b>),
     /// A slot's content on each side: a subtree, a bucket, or nothing.
-    Slots(SlotRef<'a>, SlotRef<'b>),
-}
-
-enum SlotRef<'a> {
-    Empty,
-    /// A copy: a stored node's bucket lives behind an `Arc` that cannot be lent out.
-    Bucket(hamt_codec::Bucket),
-    Subtree(ChildRef<'a>),
+    Slots(SlotView<'a>, SlotView<'b>),
 }
 
 impl<S: BlockStore> Hamt<S> {
@@ -109,14 +101,14 @@ impl<S: BlockStore> Hamt<S> {
                 };
                 match work {
                     Work::Nodes(a, b) => {
-                        if same_stored(a, b) {
+                        if a.same_stored(b) {
                             continue;
                         }
                         let (va, vb) = (self.resolve(a).await?, new.resolve(b).await?);
                         push_slot_pairs(&va, &vb, &mut state.work);
                     }
                     Work::Slots(a, b) => {
-                        if let (SlotRef::Subtree(x), SlotRef::Subtree(y)) = (&a, &b) {
+                        if let (SlotView::Child(x), SlotView::Child(y)) = (&a, &b) {
                             state.work.push(Work::Nodes(*x, *y));
                             continue;
                         }
@@ -130,61 +122,39 @@ impl<S: BlockStore> Hamt<S> {
     }
 
     /// Every entry under a slot, by key.
-    async fn slot_entries(&self, slot: SlotRef<'_>) -> Result<BTreeMap<String, Cid>, HamtError> {
+    async fn slot_entries(&self, slot: SlotView<'_>) -> Result<BTreeMap<String, Cid>, HamtError> {
         let mut out = BTreeMap::new();
         let root = match slot {
-            SlotRef::Empty => return Ok(out),
-            SlotRef::Bucket(bucket) => {
+            SlotView::Empty => return Ok(out),
+            SlotView::Bucket(bucket) => {
                 out.extend(bucket.iter().map(|(k, l)| (k.to_owned(), *l)));
                 return Ok(out);
             }
-            SlotRef::Subtree(child) => child,
+            SlotView::Child(child) => child,
         };
-        let mut stack = vec![root];
-        while let Some(item) = stack.pop() {
-            let view = self.resolve(item).await?;
-            crate::hamt::for_each_bucket(&view, |b| {
+        let mut walk = Walk::new(root);
+        while let Some((node, _)) = walk.next(self).await? {
+            node.for_each_bucket(|b| {
                 out.extend(b.iter().map(|(k, l)| (k.to_owned(), *l)));
             });
-            crate::hamt::push_children(&view, &mut stack);
         }
         Ok(out)
     }
 }
 
-fn same_stored(a: ChildRef<'_>, b: ChildRef<'_>) -> bool {
-    matches!((a, b), (ChildRef::Stored(x), ChildRef::Stored(y)) if x == y)
-}
-
 /// Queues the comparison of every slot index where the two nodes differ.
 fn push_slot_pairs<'a, 'b>(a: &NodeView<'a>, b: &NodeView<'b>, work: &mut Vec<Work<'a, 'b>>) {
     for index in (0..=255u8).rev() {
-        let (sa, sb) = (slot_ref(a, index), slot_ref(b, index));
+        let (sa, sb) = (a.slot(index), b.slot(index));
         let unchanged = match (&sa, &sb) {
-            (SlotRef::Empty, SlotRef::Empty) => true,
-            (SlotRef::Bucket(x), SlotRef::Bucket(y)) => x == y,
-            (SlotRef::Subtree(x), SlotRef::Subtree(y)) => same_stored(*x, *y),
+            (SlotView::Empty, SlotView::Empty) => true,
+            (SlotView::Bucket(x), SlotView::Bucket(y)) => x == y,
+            (SlotView::Child(x), SlotView::Child(y)) => x.same_stored(*y),
             _ => false,
         };
         if !unchanged {
             work.push(Work::Slots(sa, sb));
         }
-    }
-}
-
-fn slot_ref<'a>(view: &NodeView<'a>, index: u8) -> SlotRef<'a> {
-    match view {
-        NodeView::Dirty(node) => match node.get(index) {
-            None => SlotRef::Empty,
-            Some(Slot::Bucket(b)) => SlotRef::Bucket(b.clone()),
-            Some(Slot::Child(Child::Dirty(n))) => SlotRef::Subtree(ChildRef::Dirty(n)),
-            Some(Slot::Child(Child::Stored(cid))) => SlotRef::Subtree(ChildRef::Stored(**cid)),
-        },
-        NodeView::Stored(node) => match node.get(index) {
-            None => SlotRef::Empty,
-            Some(Slot::Bucket(b)) => SlotRef::Bucket(b.clone()),
-            Some(Slot::Child(cid)) => SlotRef::Subtree(ChildRef::Stored(*cid)),
-        },
     }
 }
 

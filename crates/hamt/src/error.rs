@@ -25,6 +25,16 @@ pub enum HamtError {
         /// The key being looked up or inserted.
         key: String,
     },
+    /// A value stored as a UnixFS file (over 1 MiB) is malformed: its blocks
+    /// are there and verified, but do not describe one file.
+    #[error("value {link} is not a valid UnixFS file: {source}")]
+    File {
+        /// The value's link (the file's root).
+        link: Cid,
+        /// What is wrong with it.
+        #[source]
+        source: Box<hamt_unixfs::FileError>,
+    },
     /// A DAG-CBOR value could not be encoded or decoded.
     #[error("key {key:?}: {source}")]
     Value {
@@ -34,4 +44,13 @@ pub enum HamtError {
         #[source]
         source: ValueError,
     },
+}
+
+impl From<hamt_unixfs::ReadError> for HamtError {
+    fn from(error: hamt_unixfs::ReadError) -> Self {
+        match error {
+            hamt_unixfs::ReadError::Store(store) => HamtError::Store(store),
+            hamt_unixfs::ReadError::File { root, source } => HamtError::File { link: root, source },
+        }
+    }
 }

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use hamt_codec::{BlockCodec, Cid, KeyHash, Node, Slot};
+use hamt_codec::{BlockCodec, Cid, KeyHash, Node};
 use hamt_store::{Block, BlockStore, ByteRange};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use crate::cache::{CacheStats, NodeCache};
 use crate::pending::PendingValues;
 use crate::tree::{self, Child, DirtyNode, TreeContext, TreeError};
+use crate::walk::{ChildRef, NodeView, Step, Walk};
 use crate::{HamtConfig, HamtError};
 
 /// Value blocks per `put_many` when the buffer is written.
@@ -74,12 +75,6 @@ impl<S> std::fmt::Debug for Hamt<S> {
             .field("pending_values", &self.pending.len())
             .finish_non_exhaustive()
     }
-}
-
-/// A node on a read path: borrowed from the write tree, or shared from the cache.
-enum NodeRef<'a> {
-    Dirty(&'a DirtyNode),
-    Stored(Arc<Node>),
 }
 
 impl<S: BlockStore> Hamt<S> {
@@ -181,29 +176,19 @@ impl<S: BlockStore> Hamt<S> {
     /// The link of the value block stored for `key` (py-hamt's `get_pointer`).
     pub async fn get_link(&self, key: &str) -> Result<Option<Cid>, HamtError> {
         let hash = self.hash_key(key);
-        let mut depth = 0;
         let mut node = match &self.root {
-            Child::Dirty(node) => NodeRef::Dirty(node),
-            Child::Stored(cid) => NodeRef::Stored(self.load_root(cid).await?),
+            Child::Dirty(node) => NodeView::Dirty(node),
+            Child::Stored(cid) => NodeView::Stored(self.load_root(cid).await?),
         };
+        let mut depth = 0;
         loop {
             let index = tree::slot_index(&hash, depth).map_err(|_| HamtError::HashExhausted {
                 key: key.to_owned(),
             })?;
-            let next = match &node {
-                NodeRef::Dirty(n) => match n.get(index) {
-                    None => return Ok(None),
-                    Some(Slot::Bucket(bucket)) => return Ok(bucket.get(key).copied()),
-                    Some(Slot::Child(Child::Dirty(child))) => NodeRef::Dirty(child),
-                    Some(Slot::Child(Child::Stored(cid))) => NodeRef::Stored(self.load(cid).await?),
-                },
-                NodeRef::Stored(n) => match n.get(index) {
-                    None => return Ok(None),
-                    Some(Slot::Bucket(bucket)) => return Ok(bucket.get(key).copied()),
-                    Some(Slot::Child(cid)) => NodeRef::Stored(self.load(cid).await?),
-                },
-            };
-            node = next;
+            match node.step(index, key) {
+                Step::Found(link) => return Ok(link),
+                Step::Descend(child) => node = self.resolve(child).await?,
+            }
             depth += 1;
         }
     }
@@ -247,6 +232,18 @@ impl<S: BlockStore> Hamt<S> {
         Ok(hamt_unixfs::read_file(&self.store, link, range).await?)
     }
 
+    /// The length of the value at `link`, reading as little as it can: a
+    /// UnixFS file's length from its root node, a raw block's by reading it.
+    pub async fn value_len(&self, link: &Cid) -> Result<u64, HamtError> {
+        if let Some(data) = self.pending.get(link).as_ref() {
+            return Ok(data.len() as u64);
+        }
+        if link.codec() == BlockCodec::DagPb.code() {
+            return Ok(hamt_unixfs::file_size(&self.store, link).await?);
+        }
+        Ok(self.store.get(link).await?.len() as u64)
+    }
+
     /// The value for `key`, decoded from DAG-CBOR (py-hamt with `values_are_bytes=False`).
     pub async fn get_dagcbor<T: DeserializeOwned>(
         &self,
@@ -271,10 +268,10 @@ impl<S: BlockStore> Hamt<S> {
             return Ok(known);
         }
         let mut count = 0u64;
-        self.walk(|node| {
-            count += node_bucket_entries(node) as u64;
-        })
-        .await?;
+        let mut walk = Walk::new(self.root_ref());
+        while let Some((node, _)) = walk.next(self).await? {
+            count += node.bucket_entries() as u64;
+        }
         self.len.store(count, Ordering::Relaxed);
         Ok(count)
     }
@@ -284,21 +281,12 @@ impl<S: BlockStore> Hamt<S> {
         Ok(self.len().await? == 0)
     }
 
-    /// Visits every node, dirty or stored, depth first.
-    pub(crate) async fn walk(&self, mut visit: impl FnMut(&NodeView<'_>)) -> Result<(), HamtError> {
-        let mut stack = vec![self.root_ref()];
-        while let Some(item) = stack.pop() {
-            let view = self.resolve(item).await?;
-            visit(&view);
-            push_children(&view, &mut stack);
-        }
-        Ok(())
-    }
-
+    /// Where every walk of the whole tree starts.
     pub(crate) fn root_ref(&self) -> ChildRef<'_> {
         ChildRef::from(&self.root)
     }
 
+    /// The node a child refers to, reading a stored one through the cache.
     pub(crate) async fn resolve<'a>(&self, item: ChildRef<'a>) -> Result<NodeView<'a>, HamtError> {
         Ok(match item {
             ChildRef::Dirty(node) => NodeView::Dirty(node),
@@ -342,6 +330,16 @@ impl<S: BlockStore> Hamt<S> {
         self.pending.push_file(root, value);
         self.buffer_values(blocks).await?;
         Ok(old)
+    }
+
+    /// Removes every entry: the map is empty again (on the same store, with
+    /// the same configuration), and its buffered values are dropped.
+    pub fn clear(&mut self) {
+        self.root = Child::Dirty(Box::default());
+        self.root_node = OnceLock::new();
+        self.pending.clear();
+        self.dirty_bytes = 0;
+        *self.len.get_mut() = 0;
     }
 
     /// Sets `key` to a value encoded as DAG-CBOR (py-hamt with `values_are_bytes=False`).
@@ -566,64 +564,4 @@ async fn load_node<S: BlockStore>(
     let node = Arc::new(node);
     cache.insert(*cid, Arc::clone(&node));
     Ok(node)
-}
-
-/// A child to visit: in the write tree, or stored.
-#[derive(Clone, Copy)]
-pub(crate) enum ChildRef<'a> {
-    Dirty(&'a DirtyNode),
-    Stored(Cid),
-}
-
-impl<'a> From<&'a Child> for ChildRef<'a> {
-    fn from(child: &'a Child) -> Self {
-        match child {
-            Child::Dirty(node) => ChildRef::Dirty(node),
-            Child::Stored(cid) => ChildRef::Stored(**cid),
-        }
-    }
-}
-
-/// A node being visited.
-pub(crate) enum NodeView<'a> {
-    Dirty(&'a DirtyNode),
-    Stored(Arc<Node>),
-}
-
-pub(crate) fn for_each_bucket(view: &NodeView<'_>, mut f: impl FnMut(&hamt_codec::Bucket)) {
-    match view {
-        NodeView::Dirty(node) => node.iter().for_each(|(_, s)| {
-            if let Slot::Bucket(b) = s {
-                f(b);
-            }
-        }),
-        NodeView::Stored(node) => node.iter().for_each(|(_, s)| {
-            if let Slot::Bucket(b) = s {
-                f(b);
-            }
-        }),
-    }
-}
-
-fn node_bucket_entries(view: &NodeView<'_>) -> usize {
-    match view {
-        NodeView::Dirty(node) => node.bucket_entries(),
-        NodeView::Stored(node) => node.bucket_entries(),
-    }
-}
-
-/// Pushes a node's children in reverse slot order, so popping visits them in order.
-pub(crate) fn push_children<'a>(view: &NodeView<'a>, stack: &mut Vec<ChildRef<'a>>) {
-    let start = stack.len();
-    match view {
-        NodeView::Dirty(node) => stack.extend(node.iter().filter_map(|(_, s)| match s {
-            Slot::Child(c) => Some(ChildRef::from(c)),
-            Slot::Bucket(_) => None,
-        })),
-        NodeView::Stored(node) => stack.extend(node.iter().filter_map(|(_, s)| match s {
-            Slot::Child(c) => Some(ChildRef::Stored(*c)),
-            Slot::Bucket(_) => None,
-        })),
-    }
-    stack[start..].reverse();
 }

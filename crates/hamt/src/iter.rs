@@ -7,7 +7,7 @@ use futures::stream::{self, Stream, TryStreamExt};
 use hamt_codec::Cid;
 use hamt_store::{BlockStore, ByteRange};
 
-use crate::hamt::{ChildRef, for_each_bucket, push_children};
+use crate::walk::Walk;
 use crate::{Hamt, HamtError};
 
 impl<S: BlockStore> Hamt<S> {
@@ -27,28 +27,18 @@ impl<S: BlockStore> Hamt<S> {
     /// # Ok::<(), hamt::HamtError>(()) }).unwrap();
     /// ```
     pub fn links(&self) -> impl Stream<Item = Result<(String, Cid), HamtError>> + Send + '_ {
-        struct Walk<'a> {
-            stack: Vec<ChildRef<'a>>,
-            ready: VecDeque<(String, Cid)>,
-        }
-        let start = Walk {
-            stack: vec![self.root_ref()],
-            ready: VecDeque::new(),
-        };
-        stream::try_unfold(start, move |mut walk| async move {
+        let start = (Walk::new(self.root_ref()), VecDeque::new());
+        stream::try_unfold(start, move |(mut walk, mut ready)| async move {
             loop {
-                if let Some(entry) = walk.ready.pop_front() {
-                    return Ok(Some((entry, walk)));
+                if let Some(entry) = ready.pop_front() {
+                    return Ok(Some((entry, (walk, ready))));
                 }
-                let Some(next) = walk.stack.pop() else {
+                let Some((node, _)) = walk.next(self).await? else {
                     return Ok(None);
                 };
-                let view = self.resolve(next).await?;
-                for_each_bucket(&view, |bucket| {
-                    walk.ready
-                        .extend(bucket.iter().map(|(k, l)| (k.to_owned(), *l)));
+                node.for_each_bucket(|bucket| {
+                    ready.extend(bucket.iter().map(|(k, l)| (k.to_owned(), *l)));
                 });
-                push_children(&view, &mut walk.stack);
             }
         })
     }

@@ -30,6 +30,7 @@ mod iter;
 mod pending;
 mod stats;
 mod tree;
+mod walk;
 
 pub use cache::CacheStats;
 pub use config::HamtConfig;
@@ -37,8 +38,9 @@ pub use error::HamtError;
 pub use hamt::Hamt;
 pub use stats::HamtStats;
 
+pub use diff::Change;
 pub use hamt_codec::{Blake3KeyHasher, Cid, KeyHasher, Sha256KeyHasher};
-pub use hamt_store::{BlockStore, ByteRange};
+pub use hamt_store::{Block, BlockCodec, BlockStore, ByteRange, Bytes, MemoryStore, StoreError};
 
 /// The README's code runs as a doc test.
 #[cfg(doctest)]

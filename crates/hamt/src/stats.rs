@@ -2,7 +2,7 @@
 
 use hamt_store::BlockStore;
 
-use crate::hamt::{ChildRef, NodeView, push_children};
+use crate::walk::{NodeView, Walk};
 use crate::{Hamt, HamtError};
 
 /// The shape of a HAMT, from a walk of every node.
@@ -45,30 +45,21 @@ impl<S: BlockStore> Hamt<S> {
     /// ```
     pub async fn stats(&self) -> Result<HamtStats, HamtError> {
         let mut stats = HamtStats::default();
-        let mut stack: Vec<(ChildRef<'_>, usize)> = vec![(self.root_ref(), 0)];
-        let mut children = Vec::new();
-        while let Some((item, depth)) = stack.pop() {
-            let view = self.resolve(item).await?;
+        let mut walk = Walk::new(self.root_ref());
+        while let Some((node, depth)) = walk.next(self).await? {
             if stats.nodes_per_depth.len() <= depth {
                 stats.nodes_per_depth.resize(depth + 1, 0);
                 stats.keys_per_depth.resize(depth + 1, 0);
             }
-            let keys = match &view {
-                NodeView::Dirty(node) => {
-                    stats.dirty_nodes += 1;
-                    node.bucket_entries()
-                }
-                NodeView::Stored(node) => {
-                    stats.node_bytes += node.encoded_len() as u64;
-                    node.bucket_entries()
-                }
-            } as u64;
+            match &node {
+                NodeView::Dirty(_) => stats.dirty_nodes += 1,
+                NodeView::Stored(stored) => stats.node_bytes += stored.encoded_len() as u64,
+            }
+            let keys = node.bucket_entries() as u64;
             stats.nodes += 1;
             stats.nodes_per_depth[depth] += 1;
             stats.keys_per_depth[depth] += keys;
             stats.keys += keys;
-            push_children(&view, &mut children);
-            stack.extend(children.drain(..).map(|c| (c, depth + 1)));
         }
         Ok(stats)
     }

@@ -351,7 +351,12 @@ fn encode_subtree(
     }
     buf.clear();
     let mut links = links.into_iter();
-    node.encode_with(buf, |_| links.next().unwrap_or_default());
+    node.encode_with(buf, |_| {
+        // `encode_with` asks once per child slot, in slot order: the order
+        // `links` was collected in, so there is exactly one link per call.
+        #[allow(clippy::expect_used)]
+        links.next().expect("one link per child slot")
+    });
     let block = Block::new(BlockCodec::DagCbor, hash, Bytes::copy_from_slice(buf));
     let cid = *block.cid();
     out.blocks.push(block);
@@ -381,7 +386,10 @@ fn store_subtree(
         Child::Stored(cid) => *cid,
         Child::Dirty(node) => store_subtree(*node, cids, keep),
     });
-    let cid = cids.next().unwrap_or_default();
+    // The CIDs come from `encode_subtree` over this same, unchanged tree,
+    // which wrote one per node in this very order (children first).
+    #[allow(clippy::expect_used)]
+    let cid = cids.next().expect("one CID per encoded node");
     keep(cid, stored);
     cid
 }
@@ -393,12 +401,14 @@ pub(crate) fn store_tree(
     cids: Vec<Cid>,
     keep: &mut impl FnMut(Cid, Node),
 ) -> Cid {
-    let cid = match std::mem::replace(root, Child::stored(Cid::default())) {
-        Child::Stored(cid) => *cid,
-        Child::Dirty(node) => store_subtree(*node, &mut cids.into_iter(), keep),
-    };
-    *root = Child::stored(cid);
-    cid
+    match root {
+        Child::Stored(cid) => **cid,
+        Child::Dirty(node) => {
+            let cid = store_subtree(std::mem::take(&mut **node), &mut cids.into_iter(), keep);
+            *root = Child::stored(cid);
+            cid
+        }
+    }
 }
 
 /// The slot on `hash`'s path in `node` at `depth`, if the path goes on.
@@ -444,10 +454,11 @@ pub(crate) fn store_off_path(
         let on_path = path_index(hash, depth);
         for (index, slot) in node.iter_mut() {
             if Some(index) != on_path
-                && let Slot::Child(child @ Child::Dirty(_)) = slot
-                && let Child::Dirty(dirty) = std::mem::replace(child, Child::stored(Cid::default()))
+                && let Slot::Child(child) = slot
+                && let Child::Dirty(dirty) = child
             {
-                *child = Child::stored(store_subtree(*dirty, &mut cids, keep));
+                let cid = store_subtree(std::mem::take(&mut **dirty), &mut cids, keep);
+                *child = Child::stored(cid);
             }
         }
         match on_path.and_then(|i| node.get_mut(i)) {

@@ -7,13 +7,7 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any, Self
 
 from . import _native
-from .errors import ReadOnlyError
-
-# A native call returns its result directly when it finished without I/O
-# (a write into the buffer, a read from memory or the node cache), or an
-# asyncio Future when it had to wait for I/O: only then is there anything
-# to await, so a call that needs no I/O costs no thread hop.
-from asyncio import Future  # noqa: E402
+from ._ready import resolved
 
 __all__ = ["HAMT"]
 
@@ -34,17 +28,15 @@ class HAMT:
     ``cache_bytes`` bounds the cache of decoded nodes (default 64 MiB).
     """
 
-    __slots__ = ("_core", "_frozen")
+    __slots__ = ("_core",)
 
     def __init__(self, backend: Any, *, cache_bytes: int | None = None) -> None:
         self._core = _native.HamtCore.new(backend, cache_bytes)
-        self._frozen = False
 
     @classmethod
-    def _wrap(cls, core: _native.HamtCore, frozen: bool = False) -> Self:
+    def _wrap(cls, core: _native.HamtCore) -> Self:
         hamt = cls.__new__(cls)
         hamt._core = core
-        hamt._frozen = frozen
         return hamt
 
     @classmethod
@@ -62,10 +54,9 @@ class HAMT:
         CID, :class:`~hamt_rs.MissingBlockError` if the backend does not hold
         the root, :class:`~hamt_rs.CorruptBlockError` if it is not a HAMT node.
         """
-        core = _native.HamtCore.open(backend, root_cid, not read_only, cache_bytes)
-        if isinstance(core, Future):
-            core = await core
-        return cls._wrap(core)
+        return cls._wrap(
+            await resolved(_native.HamtCore.open(backend, root_cid, not read_only, cache_bytes))
+        )
 
     @classmethod
     async def build(
@@ -96,7 +87,7 @@ class HAMT:
     def read_only(self) -> bool:
         """Whether writes are refused (opened from a root CID read-only, or
         after :meth:`make_read_only`)."""
-        return self._frozen or self._core.read_only
+        return self._core.refuses_writes
 
     @property
     def root_cid(self) -> str | None:
@@ -110,35 +101,20 @@ class HAMT:
 
     async def flush(self) -> str:
         """Writes every change to the backend; returns the root CID."""
-        result = self._core.flush()
-        if isinstance(result, Future):
-            result = await result
-        return result
+        return await resolved(self._core.flush())
 
     async def make_read_only(self) -> str:
         """py-hamt's ``make_read_only``: flushes, then refuses writes until
         :meth:`enable_write`. Returns the root CID."""
         root = await self.flush()
-        self._frozen = True
+        self._core.freeze()
         return root
 
     async def enable_write(self) -> None:
         """Accepts writes again after :meth:`make_read_only`. A HAMT opened
         read-only from a root CID stays read-only: open it with
         ``read_only=False`` instead."""
-        if self._core.read_only:
-            raise ReadOnlyError(
-                "store was opened in read-only mode and does not support writing: "
-                "this HAMT was opened read-only from a root CID; open it with read_only=False"
-            )
-        self._frozen = False
-
-    def _check_writable(self, what: str) -> None:
-        if self._frozen:
-            raise ReadOnlyError(
-                f"store was opened in read-only mode and does not support writing ({what}): "
-                "make_read_only() was called; call enable_write() first"
-            )
+        self._core.unfreeze()
 
     # ------------------------------------------------------------------ reads
 
@@ -154,9 +130,7 @@ class HAMT:
         :class:`KeyError` if there is no such key."""
         if offset is not None or length is not None or suffix is not None:
             _check_range(offset, length, suffix)
-        value = self._core.get(key, offset, length, suffix)
-        if isinstance(value, Future):
-            value = await value
+        value = await resolved(self._core.get(key, offset, length, suffix))
         if value is None:
             raise KeyError(key)
         return value
@@ -164,58 +138,35 @@ class HAMT:
     async def get_many(self, keys: Iterable[str]) -> list[bytes | None]:
         """The values of ``keys``, in order, ``None`` where absent; read
         concurrently in one call."""
-        values = self._core.get_many(list(keys))
-        if isinstance(values, Future):
-            values = await values
-        return values
+        return await resolved(self._core.get_many(list(keys)))
 
     async def contains(self, key: str) -> bool:
         """Whether ``key`` is present."""
-        found = self._core.contains(key)
-        if isinstance(found, Future):
-            found = await found
-        return found
+        return await resolved(self._core.contains(key))
 
     async def keys(self, prefix: str = "") -> AsyncIterator[str]:
         """Every key (starting with ``prefix``), sorted."""
-        keys = self._core.keys(prefix)
-        if isinstance(keys, Future):
-            keys = await keys
-        for key in keys:
+        for key in await resolved(self._core.keys(prefix)):
             yield key
 
     async def len(self) -> int:
         """Number of keys (py-hamt's ``len``)."""
-        count = self._core.len()
-        if isinstance(count, Future):
-            count = await count
-        return count
+        return await resolved(self._core.len())
 
     # ----------------------------------------------------------------- writes
 
     async def set(self, key: str, value: bytes) -> None:
         """Sets ``key`` to ``value``."""
-        if self._frozen:
-            self._check_writable(f"set {key!r}")
-        done = self._core.set(key, value)
-        if done is not None:
-            await done
+        await resolved(self._core.set(key, value))
 
     async def set_many(self, items: Iterable[tuple[str, bytes]]) -> None:
         """Sets every ``(key, value)`` in one call (hashed in parallel); the
         same root as setting them one by one."""
-        self._check_writable("set_many")
-        done = self._core.set_many(list(items))
-        if done is not None:
-            await done
+        await resolved(self._core.set_many(list(items)))
 
     async def delete(self, key: str) -> None:
         """Removes ``key``; raises :class:`KeyError` if it is not there."""
-        self._check_writable(f"delete {key!r}")
-        existed = self._core.delete(key)
-        if isinstance(existed, Future):
-            existed = await existed
-        if not existed:
+        if not await resolved(self._core.delete(key)):
             raise KeyError(key)
 
     def __repr__(self) -> str:
@@ -223,7 +174,7 @@ class HAMT:
         return f"HAMT(root={root}, read_only={self.read_only}, backend={self._core.backend!r})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (HAMT._wrap, (self._core, self._frozen))
+        return (HAMT._wrap, (self._core,))
 
 
 def _check_range(offset: int | None, length: int | None, suffix: int | None) -> None:

@@ -3,7 +3,6 @@ with an encryption key, its ``SimpleEncryptedZarrHAMTStore``), in Rust."""
 
 from __future__ import annotations
 
-from asyncio import Future
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, Self
 
@@ -16,12 +15,11 @@ from zarr.abc.store import (
 )
 from zarr.core.buffer import Buffer, BufferPrototype
 
+from ._ready import resolved
 from .errors import ReadOnlyError
 from .hamt import HAMT
 
 __all__ = ["ZarrHamtStore"]
-
-_READ_ONLY = "store was opened in read-only mode and does not support writing"
 
 
 class ZarrHamtStore(zarr.abc.store.Store):
@@ -79,8 +77,10 @@ class ZarrHamtStore(zarr.abc.store.Store):
             )
         if encryption_key is not None:
             core = core.with_encryption(bytes(encryption_key), bytes(header))
+        # The native view refuses every write through this store when it is
+        # read-only, or when the HAMT is (opened so, or frozen).
         self.hamt = hamt
-        self._core = core
+        self._core = core.with_read_only(read_only)
         self._encryption = None if encryption_key is None else (bytes(encryption_key), bytes(header))
 
     @classmethod
@@ -107,10 +107,13 @@ class ZarrHamtStore(zarr.abc.store.Store):
         return self._core.root_cid
 
     def _check_writable(self) -> None:
-        # A HAMT frozen by make_read_only() refuses writes through every
-        # store over it, including stores made before the freeze.
-        if self.read_only or self.hamt._frozen:
-            raise ReadOnlyError(_READ_ONLY)
+        # What the native view says: this store is read-only, or the HAMT
+        # is (opened so, or frozen by make_read_only(), also after this
+        # store was made).
+        if self._core.refuses_writes:
+            raise ReadOnlyError(
+                "store was opened in read-only mode and does not support writing"
+            )
 
     def with_read_only(self, read_only: bool = False) -> Self:
         """The same HAMT as a new (not yet open) store with this read-only flag."""
@@ -149,20 +152,9 @@ class ZarrHamtStore(zarr.abc.store.Store):
         byte_range: ByteRequest | None = None,
     ) -> Buffer | None:
         if byte_range is None:
-            value = self._core.get(key)
-        elif isinstance(byte_range, RangeByteRequest):
-            offset, length, _ = _range_args(key, byte_range)
-            value = self._core.get(key, offset, length)
-        elif isinstance(byte_range, OffsetByteRequest):
-            offset, _, _ = _range_args(key, byte_range)
-            value = self._core.get(key, offset)
-        elif isinstance(byte_range, SuffixByteRequest):
-            _, _, suffix = _range_args(key, byte_range)
-            value = self._core.get(key, None, None, suffix)
+            value = await resolved(self._core.get(key))
         else:
-            raise TypeError(f"Unexpected byte_range, got {byte_range}.")
-        if isinstance(value, Future):
-            value = await value
+            value = await resolved(self._core.get(key, *_range_args(key, byte_range)))
         if value is None:
             return None
         return prototype.buffer.from_bytes(value)
@@ -173,9 +165,7 @@ class ZarrHamtStore(zarr.abc.store.Store):
         key_ranges: Iterable[tuple[str, ByteRequest | None]],
     ) -> list[Buffer | None]:
         requests = [(key, *_range_args(key, byte_range)) for key, byte_range in key_ranges]
-        values = self._core.get_ranges(requests)
-        if isinstance(values, Future):
-            values = await values
+        values = await resolved(self._core.get_ranges(requests))
         from_bytes = prototype.buffer.from_bytes
         return [None if v is None else from_bytes(v) for v in values]
 
@@ -183,33 +173,25 @@ class ZarrHamtStore(zarr.abc.store.Store):
         self, requests: Iterable[tuple[str, BufferPrototype, ByteRequest | None]]
     ) -> AsyncIterator[tuple[str, Buffer | None]]:
         requests = list(requests)
-        values = self._core.get_ranges(
-            [(key, *_range_args(key, byte_range)) for key, _, byte_range in requests]
+        values = await resolved(
+            self._core.get_ranges(
+                [(key, *_range_args(key, byte_range)) for key, _, byte_range in requests]
+            )
         )
-        if isinstance(values, Future):
-            values = await values
         for (key, prototype, _), value in zip(requests, values, strict=True):
             yield key, None if value is None else prototype.buffer.from_bytes(value)
 
     async def exists(self, key: str) -> bool:
-        found = self._core.contains(key)
-        if isinstance(found, Future):
-            found = await found
-        return found
+        return await resolved(self._core.contains(key))
 
     async def getsize(self, key: str) -> int:
-        size = self._core.size(key)
-        if isinstance(size, Future):
-            size = await size
+        size = await resolved(self._core.size(key))
         if size is None:
             raise FileNotFoundError(key)
         return size
 
     async def getsize_prefix(self, prefix: str) -> int:
-        size = self._core.size_prefix(prefix)
-        if isinstance(size, Future):
-            size = await size
-        return size
+        return await resolved(self._core.size_prefix(prefix))
 
     async def is_empty(self, prefix: str) -> bool:
         if prefix != "" and not prefix.endswith("/"):
@@ -218,10 +200,7 @@ class ZarrHamtStore(zarr.abc.store.Store):
         return not keys
 
     async def _keys(self, prefix: str) -> list[str]:
-        keys = self._core.keys(prefix)
-        if isinstance(keys, Future):
-            keys = await keys
-        return keys
+        return await resolved(self._core.keys(prefix))
 
     async def list(self) -> AsyncIterator[str]:
         for key in await self._keys(""):
@@ -232,32 +211,22 @@ class ZarrHamtStore(zarr.abc.store.Store):
             yield key
 
     async def list_dir(self, prefix: str) -> AsyncIterator[str]:
-        names = self._core.list_dir(prefix)
-        if isinstance(names, Future):
-            names = await names
-        for name in names:
+        for name in await resolved(self._core.list_dir(prefix)):
             yield name
 
     # ----------------------------------------------------------------- writes
 
     async def set(self, key: str, value: Buffer) -> None:
-        if self._read_only or self.hamt._frozen:
-            raise ReadOnlyError(f"{_READ_ONLY} (set {key!r})")
         if not isinstance(value, Buffer):
             raise TypeError(f"Store.set(): expected a zarr Buffer, got {type(value).__name__}")
-        done = self._core.set(key, value.to_bytes())
-        if done is not None:
-            await done
+        await resolved(self._core.set(key, value.to_bytes()))
 
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
         if not await self.exists(key):
             await self.set(key, value)
 
     async def _set_many(self, values: Iterable[tuple[str, Buffer]]) -> None:
-        self._check_writable()
-        done = self._core.set_many([(key, value.to_bytes()) for key, value in values])
-        if done is not None:
-            await done
+        await resolved(self._core.set_many([(key, value.to_bytes()) for key, value in values]))
 
     async def set_partial_values(
         self, key_start_values: Iterable[tuple[str, int, bytes | bytearray | memoryview]]
@@ -265,25 +234,15 @@ class ZarrHamtStore(zarr.abc.store.Store):
         raise NotImplementedError("ZarrHamtStore does not support partial writes")
 
     async def delete(self, key: str) -> None:
-        if self._read_only or self.hamt._frozen:
-            raise ReadOnlyError(f"{_READ_ONLY} (delete {key!r})")
-        done = self._core.delete(key)
-        if isinstance(done, Future):
-            await done
+        await resolved(self._core.delete(key))
 
     async def delete_dir(self, prefix: str) -> None:
-        self._check_writable()
         if prefix != "" and not prefix.endswith("/"):
             prefix += "/"
-        done = self._core.delete_prefix(prefix)
-        if isinstance(done, Future):
-            await done
+        await resolved(self._core.delete_prefix(prefix))
 
     async def clear(self) -> None:
-        self._check_writable()
-        done = self._core.clear()
-        if done is not None:
-            await done
+        await resolved(self._core.clear())
 
 
 def _range_args(key: str, byte_range: ByteRequest | None) -> tuple[int | None, int | None, int | None]:

@@ -7,6 +7,9 @@
     clippy::panic
 )]
 
+pub mod model;
+pub mod vectors;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 

@@ -1,7 +1,8 @@
 //! The few protobuf wire primitives dag-pb and UnixFS need, by hand: both
 //! schemas are tiny, and a hand decoder can bound every allocation.
 
-use crate::error::{DecodeError, DecodeErrorKind};
+use super::{DecodeError, DecodeErrorKind};
+use crate::varint::{self, VarintError};
 
 /// Wire type of varint fields.
 pub(crate) const VARINT: u64 = 0;
@@ -12,34 +13,22 @@ pub(crate) const LEN: u64 = 2;
 /// Wire type of 32-bit fields (only skipped).
 pub(crate) const FIXED32: u64 = 5;
 
-/// Appends `value` as a base-128 varint.
-pub(crate) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        // Truncation keeps the low 7 bits plus the continuation bit, as intended.
-        #[allow(clippy::cast_possible_truncation)]
-        out.push((value as u8 & 0x7f) | 0x80);
-        value >>= 7;
-    }
-    #[allow(clippy::cast_possible_truncation)]
-    out.push(value as u8);
-}
-
 /// Appends a field key.
 pub(crate) fn put_key(out: &mut Vec<u8>, field: u64, wire_type: u64) {
-    put_varint(out, (field << 3) | wire_type);
+    varint::encode((field << 3) | wire_type, out);
 }
 
 /// Appends a length-delimited field.
 pub(crate) fn put_bytes(out: &mut Vec<u8>, field: u64, bytes: &[u8]) {
     put_key(out, field, LEN);
-    put_varint(out, bytes.len() as u64);
+    varint::encode(bytes.len() as u64, out);
     out.extend_from_slice(bytes);
 }
 
 /// Appends a varint field.
 pub(crate) fn put_uint(out: &mut Vec<u8>, field: u64, value: u64) {
     put_key(out, field, VARINT);
-    put_varint(out, value);
+    varint::encode(value, out);
 }
 
 /// A cursor over one protobuf message.
@@ -81,24 +70,17 @@ impl<'a> Reader<'a> {
 
     /// Reads a varint of at most 10 bytes that fits 64 bits.
     pub(crate) fn varint(&mut self) -> Result<u64, DecodeError> {
-        let start = self.pos;
-        let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = *self
-                .buf
-                .get(self.pos)
-                .ok_or_else(|| self.error(DecodeErrorKind::UnexpectedEnd))?;
-            self.pos += 1;
-            let bits = u64::from(byte & 0x7f);
-            if shift == 63 && bits > 1 {
-                return Err(self.error_at(start, DecodeErrorKind::VarintOverflow));
+        match varint::decode(&self.buf[self.pos..]) {
+            Ok((value, len)) => {
+                self.pos += len;
+                Ok(value)
             }
-            value |= bits << shift;
-            if byte & 0x80 == 0 {
-                return Ok(value);
+            Err(VarintError::Truncated) => {
+                self.pos = self.buf.len();
+                Err(self.error(DecodeErrorKind::UnexpectedEnd))
             }
+            Err(VarintError::Overflow) => Err(self.error(DecodeErrorKind::VarintOverflow)),
         }
-        Err(self.error_at(start, DecodeErrorKind::VarintOverflow))
     }
 
     /// Reads a field key: `(field number, wire type)`.
@@ -148,7 +130,7 @@ mod tests {
     fn varints_round_trip() {
         for value in [0, 1, 127, 128, 300, 1 << 20, u64::from(u32::MAX), u64::MAX] {
             let mut out = Vec::new();
-            put_varint(&mut out, value);
+            varint::encode(value, &mut out);
             let mut reader = Reader::new(&out, "test");
             assert_eq!(reader.varint().unwrap(), value);
             assert!(reader.is_done());

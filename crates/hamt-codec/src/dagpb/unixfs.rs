@@ -2,8 +2,8 @@
 
 use bytes::Bytes;
 
-use crate::error::{DecodeError, DecodeErrorKind};
-use crate::pb::{self, Reader};
+use super::wire::{self as pb, Reader};
+use super::{DecodeError, DecodeErrorKind};
 
 const WHAT: &str = "UnixFS data";
 
@@ -56,7 +56,7 @@ impl DataType {
 /// `fanout`, `mode` and `mtime` are skipped when decoding and never written).
 ///
 /// ```
-/// use hamt_unixfs::{DataType, UnixfsData};
+/// use hamt_codec::dagpb::{DataType, UnixfsData};
 /// let data = UnixfsData { data_type: DataType::File, data: None, filesize: Some(3), blocksizes: vec![1, 2] };
 /// let bytes = data.encode();
 /// assert_eq!(bytes, [0x08, 0x02, 0x18, 0x03, 0x20, 0x01, 0x20, 0x02]);

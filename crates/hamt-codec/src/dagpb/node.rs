@@ -1,10 +1,10 @@
 //! dag-pb nodes (`PBNode`/`PBLink`), encoded exactly as go-merkledag does.
 
+use crate::Cid;
 use bytes::Bytes;
-use hamt_codec::Cid;
 
-use crate::error::{DecodeError, DecodeErrorKind};
-use crate::pb::{self, Reader};
+use super::wire::{self as pb, Reader};
+use super::{DecodeError, DecodeErrorKind};
 
 const WHAT: &str = "dag-pb node";
 
@@ -23,7 +23,7 @@ pub struct PbLink {
 /// A dag-pb node: links first, then opaque data (for UnixFS, a [`crate::UnixfsData`]).
 ///
 /// ```
-/// use hamt_unixfs::{PbLink, PbNode};
+/// use hamt_codec::dagpb::{PbLink, PbNode};
 /// use hamt_codec::{block_cid, BlockCodec, HashAlgorithm};
 ///
 /// let child = block_cid(BlockCodec::Raw, HashAlgorithm::Blake3, b"leaf");
@@ -144,7 +144,7 @@ fn decode_link(body: &[u8]) -> Result<PbLink, DecodeError> {
 
 fn parse_cid(reader: &Reader<'_>, bytes: &[u8], at: usize) -> Result<Cid, DecodeError> {
     // Strict like go-cid's `Cast`: one whole CID, spelled canonically.
-    hamt_codec::parse_canonical_cid(bytes)
+    crate::parse_canonical_cid(bytes)
         .map_err(|e| reader.error_at(at, DecodeErrorKind::InvalidCid(e)))
 }
 
@@ -154,15 +154,16 @@ fn parse_name(reader: &Reader<'_>, bytes: &[u8], at: usize) -> Result<String, De
         .map_err(|_| reader.error_at(at, DecodeErrorKind::InvalidName))
 }
 
-/// The CIDs a dag-pb block links to, in order (for GC and CAR export).
+/// The CIDs a dag-pb block links to, in order (for GC, walks and CAR export).
 ///
 /// ```
-/// use hamt_unixfs::{build_file, dag_pb_links};
-/// use hamt_codec::HashAlgorithm;
+/// use hamt_codec::dagpb::{PbLink, PbNode, dag_pb_links};
+/// use hamt_codec::{BlockCodec, HashAlgorithm, block_cid};
 ///
-/// let (root, blocks) = build_file(&vec![7u8; (1 << 20) + 1], HashAlgorithm::Blake3);
-/// let root_block = blocks.iter().find(|b| b.cid() == &root).unwrap();
-/// assert_eq!(dag_pb_links(root_block.data()).unwrap().len(), 2);
+/// let leaves = [b"one".as_slice(), b"two"].map(|d| block_cid(BlockCodec::Raw, HashAlgorithm::Blake3, d));
+/// let links = leaves.iter().map(|&cid| PbLink { cid, name: Some(String::new()), tsize: Some(3) });
+/// let node = PbNode { links: links.collect(), data: None };
+/// assert_eq!(dag_pb_links(&node.encode().into()).unwrap(), leaves);
 /// ```
 pub fn dag_pb_links(bytes: &Bytes) -> Result<Vec<Cid>, DecodeError> {
     Ok(PbNode::decode(bytes)?
@@ -175,7 +176,7 @@ pub fn dag_pb_links(bytes: &Bytes) -> Result<Vec<Cid>, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hamt_codec::{BlockCodec, HashAlgorithm, block_cid};
+    use crate::{BlockCodec, HashAlgorithm, block_cid};
 
     fn sample() -> PbNode {
         let cid = block_cid(BlockCodec::Raw, HashAlgorithm::Sha2_256, b"x");
@@ -244,7 +245,7 @@ mod tests {
         trailing.push(0);
         let err = link_with_hash(&trailing).unwrap_err();
         assert!(
-            matches!(&err.kind, DecodeErrorKind::InvalidCid(m) if m.contains("after the CID")),
+            matches!(&err.kind, DecodeErrorKind::InvalidCid(m) if m.to_string().contains("after the CID")),
             "{err}"
         );
 
@@ -255,7 +256,7 @@ mod tests {
         aliased.extend_from_slice(&cid[2..]);
         let err = link_with_hash(&aliased).unwrap_err();
         assert!(
-            matches!(&err.kind, DecodeErrorKind::InvalidCid(m) if m.contains("non-canonical")),
+            matches!(&err.kind, DecodeErrorKind::InvalidCid(m) if m.to_string().contains("non-canonical")),
             "{err}"
         );
     }

@@ -5,8 +5,8 @@
 //! resident memory.
 //!
 //! ```text
-//! cargo run --release -p hamt --example import_rocksdb -- [N=1000000] [VALUE_BYTES=64] [DIR]
-//! cargo run --release -p hamt --example import_rocksdb -- 4096 262144   # ~1 GiB of 256 KiB chunks
+//! cargo run --release -p hamt-rocksdb --example import_rocksdb -- [N=1000000] [VALUE_BYTES=64] [DIR]
+//! cargo run --release -p hamt-rocksdb --example import_rocksdb -- 4096 262144   # ~1 GiB of 256 KiB chunks
 //! ```
 //!
 //! Without DIR the store lives in a temporary directory, removed at the end.
@@ -16,33 +16,8 @@ use std::error::Error;
 use std::time::Instant;
 
 use hamt::{Hamt, HamtConfig};
+use hamt_bench_data::{chunk_key, incompressible, peak_rss_mib};
 use hamt_rocksdb::{RocksDbOptions, RocksDbStore};
-
-/// `len` pseudo-random bytes for value `i` (xorshift: incompressible).
-fn chunk_value(i: u64, len: usize) -> Vec<u8> {
-    let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-fn chunk_key(i: u64) -> String {
-    format!("temp/c/{}/{}/{}", i / 10_000, (i / 100) % 100, i % 100)
-}
-
-/// Peak resident set size so far (`VmHWM`), in MiB; Linux only.
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
@@ -61,7 +36,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     for i in 0..n {
         let key = chunk_key(i);
         bytes += (key.len() + value_bytes) as u64;
-        map.insert(&key, chunk_value(i, value_bytes)).await?;
+        map.insert(&key, incompressible(i, value_bytes)).await?;
     }
     let inserted = start.elapsed().as_secs_f64();
     let root = map.flush().await?;

@@ -1,22 +1,19 @@
 //! Criterion: importing zarr-style keys into a HAMT on a fresh RocksDB
 //! store (default configuration), flush included.
 //!
-//! `cargo bench -p hamt --bench rocksdb_import`. It lives here, not in
-//! `benches/`, so that CI's release build of the benches crate does not
-//! also build RocksDB's C++ in release; clippy still checks it in CI.
+//! `cargo bench -p hamt-rocksdb --bench import`. It lives with the store,
+//! not in `benches/`, so that CI's release build of the benches crate does
+//! not also build RocksDB's C++ in release; clippy still checks it in CI.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use hamt::{Hamt, HamtConfig};
+use hamt_bench_data::{chunk_key, chunk_value};
 use hamt_rocksdb::{RocksDbOptions, RocksDbStore};
 
 const KEYS: u32 = 20_000;
-
-fn chunk_key(i: u32) -> String {
-    format!("temp/c/{}/{}/{}", i / 10_000, (i / 100) % 100, i % 100)
-}
 
 fn import(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -40,7 +37,7 @@ fn import(c: &mut Criterion) {
                 rt.block_on(async {
                     let mut map = Hamt::new(store, HamtConfig::default());
                     for i in 0..KEYS {
-                        map.insert(&chunk_key(i), i.to_le_bytes().repeat(16))
+                        map.insert(&chunk_key(u64::from(i)), chunk_value(i))
                             .await
                             .unwrap();
                     }

@@ -1,0 +1,122 @@
+//! How a dataset's keys find their values: the [`Layout`] trait, and its
+//! implementation for the HAMT. py-hamt 3.6.0 has two layouts: the HAMT
+//! (`ZarrHAMTStore`) and the sharded one (`ShardedZarrStore`); a
+//! [`Dataset`](crate::Dataset) runs the same zarr store over either.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::TryStreamExt;
+use hamt::{BlockStore, ByteRange, Cid, Hamt};
+
+use crate::ZarrHamtError;
+
+/// A map of zarr keys to values stored as content-addressed blocks, with
+/// changes kept in memory until [`flush`](Layout::flush) writes them and
+/// returns the root CID. Reads take `&self`, so a layout behind a read lock
+/// (or shared read-only) serves many readers at once.
+///
+/// Every method's future is `Send` (boxed, by `async_trait`: a layout's
+/// calls are per key or per batch, where one allocation is noise), so
+/// datasets can be used from any tokio task and from Python's event loop
+/// through the `hamt_rs` package.
+#[async_trait]
+pub trait Layout: Send + Sync + 'static {
+    /// The root CID, if nothing changed since the last flush or open.
+    fn root_cid(&self) -> Option<Cid>;
+
+    /// Whether there are changes not yet flushed.
+    fn is_dirty(&self) -> bool;
+
+    /// The link of the value stored for `key`.
+    async fn get_link(&self, key: &str) -> Result<Option<Cid>, ZarrHamtError>;
+
+    /// A byte range of the value at `link` (clamped to its end).
+    async fn read_value(&self, link: &Cid, range: ByteRange) -> Result<Bytes, ZarrHamtError>;
+
+    /// The length of the value at `link`, reading as little as the layout can.
+    async fn value_len(&self, link: &Cid) -> Result<u64, ZarrHamtError>;
+
+    /// Every key starting with `prefix`, in no particular order.
+    async fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>, ZarrHamtError>;
+
+    /// Number of keys.
+    async fn len(&self) -> Result<u64, ZarrHamtError>;
+
+    /// Whether there is no key.
+    async fn is_empty(&self) -> Result<bool, ZarrHamtError> {
+        Ok(self.len().await? == 0)
+    }
+
+    /// Sets `key` to `value`.
+    async fn insert(&mut self, key: &str, value: Bytes) -> Result<(), ZarrHamtError>;
+
+    /// Sets every `(key, value)`, in order (a key given twice keeps its last value).
+    async fn insert_many(&mut self, entries: Vec<(String, Bytes)>) -> Result<(), ZarrHamtError>;
+
+    /// Removes `key`; whether it was there.
+    async fn remove(&mut self, key: &str) -> Result<bool, ZarrHamtError>;
+
+    /// Removes every key (on the same block store, with the same settings).
+    fn clear(&mut self);
+
+    /// Writes every change and returns the root CID.
+    async fn flush(&mut self) -> Result<Cid, ZarrHamtError>;
+}
+
+#[async_trait]
+impl<S: BlockStore + 'static> Layout for Hamt<S> {
+    fn root_cid(&self) -> Option<Cid> {
+        Hamt::root_cid(self)
+    }
+
+    fn is_dirty(&self) -> bool {
+        Hamt::is_dirty(self)
+    }
+
+    async fn get_link(&self, key: &str) -> Result<Option<Cid>, ZarrHamtError> {
+        Ok(Hamt::get_link(self, key).await?)
+    }
+
+    async fn read_value(&self, link: &Cid, range: ByteRange) -> Result<Bytes, ZarrHamtError> {
+        Ok(Hamt::read_value(self, link, range).await?)
+    }
+
+    async fn value_len(&self, link: &Cid) -> Result<u64, ZarrHamtError> {
+        Ok(Hamt::value_len(self, link).await?)
+    }
+
+    async fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>, ZarrHamtError> {
+        // The HAMT is in hash order: every prefix walks all of it, as in py-hamt.
+        Ok(self
+            .keys()
+            .try_filter(|key| futures::future::ready(key.starts_with(prefix)))
+            .try_collect()
+            .await?)
+    }
+
+    async fn len(&self) -> Result<u64, ZarrHamtError> {
+        Ok(Hamt::len(self).await?)
+    }
+
+    async fn insert(&mut self, key: &str, value: Bytes) -> Result<(), ZarrHamtError> {
+        Hamt::insert(self, key, value).await?;
+        Ok(())
+    }
+
+    async fn insert_many(&mut self, entries: Vec<(String, Bytes)>) -> Result<(), ZarrHamtError> {
+        Hamt::insert_many(self, entries).await?;
+        Ok(())
+    }
+
+    async fn remove(&mut self, key: &str) -> Result<bool, ZarrHamtError> {
+        Ok(Hamt::remove(self, key).await?.is_some())
+    }
+
+    fn clear(&mut self) {
+        Hamt::clear(self);
+    }
+
+    async fn flush(&mut self) -> Result<Cid, ZarrHamtError> {
+        Ok(Hamt::flush(self).await?)
+    }
+}

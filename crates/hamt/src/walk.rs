@@ -1,0 +1,180 @@
+//! Nodes as reads see them, and the one depth-first walk every whole-tree
+//! read (`len`, `links`, `stats`, `diff`) runs on.
+//!
+//! A node is either in the write tree (changed since the last flush) or
+//! stored. [`ChildRef`] is a child still to visit, [`NodeView`] a node in
+//! hand; the functions here are generic over the link type of [`Node`] so
+//! each piece of slot logic is written once for both.
+
+use std::sync::Arc;
+
+use hamt_codec::{Bucket, Cid, Node, Slot};
+use hamt_store::BlockStore;
+
+use crate::tree::{Child, DirtyNode};
+use crate::{Hamt, HamtError};
+
+/// A child to visit: a node of the write tree, or the CID of a stored node.
+#[derive(Clone, Copy)]
+pub(crate) enum ChildRef<'a> {
+    Dirty(&'a DirtyNode),
+    Stored(Cid),
+}
+
+impl<'a> From<&'a Child> for ChildRef<'a> {
+    fn from(child: &'a Child) -> Self {
+        match child {
+            Child::Dirty(node) => ChildRef::Dirty(node),
+            Child::Stored(cid) => ChildRef::Stored(**cid),
+        }
+    }
+}
+
+impl From<&Cid> for ChildRef<'_> {
+    fn from(cid: &Cid) -> Self {
+        ChildRef::Stored(*cid)
+    }
+}
+
+impl ChildRef<'_> {
+    /// Whether both are the same stored node (so their subtrees are equal).
+    pub(crate) fn same_stored(self, other: ChildRef<'_>) -> bool {
+        matches!((self, other), (ChildRef::Stored(a), ChildRef::Stored(b)) if a == b)
+    }
+}
+
+/// A node in hand: borrowed from the write tree, or shared from the cache.
+pub(crate) enum NodeView<'a> {
+    Dirty(&'a DirtyNode),
+    Stored(Arc<Node>),
+}
+
+/// What a slot holds, for a walk: nothing, a bucket (a copy: a stored
+/// node's bucket lives behind an `Arc` that cannot be lent out), or a child.
+pub(crate) enum SlotView<'a> {
+    Empty,
+    Bucket(Bucket),
+    Child(ChildRef<'a>),
+}
+
+/// Where a lookup goes from a node: the answer, or the child to read next.
+pub(crate) enum Step<'a> {
+    Found(Option<Cid>),
+    Descend(ChildRef<'a>),
+}
+
+impl<'a> NodeView<'a> {
+    /// Entries held in this node's buckets (not in its children).
+    pub(crate) fn bucket_entries(&self) -> usize {
+        match self {
+            NodeView::Dirty(node) => node.bucket_entries(),
+            NodeView::Stored(node) => node.bucket_entries(),
+        }
+    }
+
+    /// Calls `f` on every bucket, in slot order.
+    pub(crate) fn for_each_bucket(&self, f: impl FnMut(&Bucket)) {
+        match self {
+            NodeView::Dirty(node) => buckets(node, f),
+            NodeView::Stored(node) => buckets(node, f),
+        }
+    }
+
+    /// Appends the children in slot order.
+    pub(crate) fn children_into(&self, out: &mut Vec<ChildRef<'a>>) {
+        match self {
+            NodeView::Dirty(node) => children(*node, out),
+            NodeView::Stored(node) => children(&**node, out),
+        }
+    }
+
+    /// The slot at `index`.
+    pub(crate) fn slot(&self, index: u8) -> SlotView<'a> {
+        match self {
+            NodeView::Dirty(node) => slot(*node, index),
+            NodeView::Stored(node) => slot(&**node, index),
+        }
+    }
+
+    /// One step of looking up `key`, whose slot here is `index`.
+    pub(crate) fn step(&self, index: u8, key: &str) -> Step<'a> {
+        match self {
+            NodeView::Dirty(node) => step(*node, index, key),
+            NodeView::Stored(node) => step(&**node, index, key),
+        }
+    }
+}
+
+fn buckets<L>(node: &Node<L>, mut f: impl FnMut(&Bucket)) {
+    for (_, slot) in node.iter() {
+        if let Slot::Bucket(bucket) = slot {
+            f(bucket);
+        }
+    }
+}
+
+fn children<'a, 'n, L: 'n>(node: &'n Node<L>, out: &mut Vec<ChildRef<'a>>)
+where
+    &'n L: Into<ChildRef<'a>>,
+{
+    out.extend(node.iter().filter_map(|(_, slot)| match slot {
+        Slot::Child(child) => Some(child.into()),
+        Slot::Bucket(_) => None,
+    }));
+}
+
+fn slot<'a, 'n, L: 'n>(node: &'n Node<L>, index: u8) -> SlotView<'a>
+where
+    &'n L: Into<ChildRef<'a>>,
+{
+    match node.get(index) {
+        None => SlotView::Empty,
+        Some(Slot::Bucket(bucket)) => SlotView::Bucket(bucket.clone()),
+        Some(Slot::Child(child)) => SlotView::Child(child.into()),
+    }
+}
+
+fn step<'a, 'n, L: 'n>(node: &'n Node<L>, index: u8, key: &str) -> Step<'a>
+where
+    &'n L: Into<ChildRef<'a>>,
+{
+    match node.get(index) {
+        None => Step::Found(None),
+        Some(Slot::Bucket(bucket)) => Step::Found(bucket.get(key).copied()),
+        Some(Slot::Child(child)) => Step::Descend(child.into()),
+    }
+}
+
+/// A depth-first walk in slot order over the nodes of a (sub)tree, each
+/// with its depth below the walk's start. Memory is the stack of siblings
+/// not yet visited, bounded by depth × 256.
+pub(crate) struct Walk<'a> {
+    stack: Vec<(ChildRef<'a>, usize)>,
+    children: Vec<ChildRef<'a>>,
+}
+
+impl<'a> Walk<'a> {
+    /// A walk starting at `start` (depth 0).
+    pub(crate) fn new(start: ChildRef<'a>) -> Self {
+        Walk {
+            stack: vec![(start, 0)],
+            children: Vec::new(),
+        }
+    }
+
+    /// The next node and its depth, or `None` when every node was visited.
+    pub(crate) async fn next<S: BlockStore>(
+        &mut self,
+        hamt: &Hamt<S>,
+    ) -> Result<Option<(NodeView<'a>, usize)>, HamtError> {
+        let Some((item, depth)) = self.stack.pop() else {
+            return Ok(None);
+        };
+        let view = hamt.resolve(item).await?;
+        view.children_into(&mut self.children);
+        // Reversed, so the first child is popped (visited) next.
+        self.stack
+            .extend(self.children.drain(..).rev().map(|c| (c, depth + 1)));
+        Ok(Some((view, depth)))
+    }
+}
