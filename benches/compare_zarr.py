@@ -7,6 +7,7 @@ Prints one JSON line: {"side": ..., "chunks": ..., "write_s": ..., "read_s": ...
 
 import asyncio
 import json
+import os
 import sys
 import time
 
@@ -15,11 +16,12 @@ import zarr.api.asynchronous as zasync
 from py_hamt import HAMT, ZarrHAMTStore
 from py_hamt.store_httpx import InMemoryCAS
 
-CHUNK = 10
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from workload import W3_CHUNK as CHUNK, w3_cells  # noqa: E402
 
 
 async def main(side: int) -> None:
-    cells = (np.arange(side * side, dtype=np.float32) * np.float32(0.5)).reshape(side, side)
+    cells = w3_cells(side)
     cas = InMemoryCAS()
 
     start = time.perf_counter()

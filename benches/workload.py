@@ -1,8 +1,12 @@
-"""The keys and values of the W1/W2 workloads, as the Rust side makes them
-(`benches/data`, crate `hamt-bench-data`): the one Python copy, imported by
-`benches/compare_pyhamt.py` and `crates/hamt-py/bench/compare_pyhamt.py`."""
+"""The data of the workloads, as the Rust side makes them (`benches/data`,
+crate `hamt-bench-data`, and `benches/src/w3.rs`): the one Python copy,
+imported by `benches/compare_pyhamt.py`, `benches/compare_zarr.py` and
+`crates/hamt-py/bench/compare_pyhamt.py`."""
 
 import struct
+
+#: W3: rows and columns of one chunk.
+W3_CHUNK = 10
 
 
 def chunk_key(i: int) -> str:
@@ -13,3 +17,10 @@ def chunk_key(i: int) -> str:
 def chunk_value(i: int) -> bytes:
     """Value `i`: its 4 little-endian bytes, 16 times (64 bytes)."""
     return struct.pack("<I", i) * 16
+
+
+def w3_cells(side: int):
+    """W3's array, row-major: cell `i` holds `i * 0.5` (float32)."""
+    import numpy as np
+
+    return (np.arange(side * side, dtype=np.float32) * np.float32(0.5)).reshape(side, side)

@@ -28,6 +28,7 @@ const IGNORED_FILES: &str = r"(/tests/|/examples/|/benches/|/xtask/|/fuzz/)";
 
 /// Runs the test suite instrumented, reports, and checks the floors.
 pub(crate) fn coverage() -> Result<(), String> {
+    crate::rocksdb::ensure_toolchain()?;
     install_tools()?;
     // Profiles and test binaries left by earlier runs (another checkout
     // sharing the target directory builds the same tests under other

@@ -25,6 +25,7 @@ pub(crate) enum Build {
 
 /// Builds the extension into the venv and runs the Python tests.
 pub(crate) fn test(build: Build) -> Result<(), String> {
+    crate::rocksdb::ensure_toolchain()?;
     let python = python_env()?;
     let venv = Path::new(&python)
         .parent()

@@ -118,7 +118,7 @@ pub(crate) fn ensure_toolchain() -> Result<(), String> {
         ])
         .status()
         .map_err(|e| format!("could not run apt-get: {e}"))?;
-    if !status.success() || !has_libclang() {
+    if !status.success() || !has_libclang() || !has_command("clang++") || !has_command("g++") {
         return Err(format!(
             "installing {what} failed ({status}); run it yourself:\n  {sudo}{install}"
         ));

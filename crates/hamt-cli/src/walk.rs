@@ -70,16 +70,17 @@ pub(crate) struct Visited {
 /// What the walk knows of a block before reading it.
 type Tag = (BlockKind, Arc<str>);
 
-/// The walk over every block `root` (a HAMT root node) reaches.
-pub(crate) struct DagWalk<'a> {
+/// The walk over every block `root` (a HAMT root node) reaches, each tagged
+/// with what it is in the HAMT.
+pub(crate) struct HamtWalk<'a> {
     walk: dag::DagWalk<'a, dyn BlockStore + 'a, HamtLinks, Tag>,
 }
 
-impl<'a> DagWalk<'a> {
+impl<'a> HamtWalk<'a> {
     pub(crate) fn new(store: &'a dyn BlockStore, root: Cid) -> Self {
         let mut walk = dag::DagWalk::new(store, HamtLinks);
         walk.add_root(root, (BlockKind::Node, "root node".into()));
-        DagWalk { walk }
+        HamtWalk { walk }
     }
 
     /// The next blocks in walk order (read concurrently), or `None` at the end.

@@ -11,16 +11,16 @@ use cid::Cid;
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::node::{Bucket, Node, SLOT_COUNT, Slot, canonical_key_order};
 
-const MAJOR_BYTES: u8 = 2;
+pub(crate) const MAJOR_BYTES: u8 = 2;
 const MAJOR_TEXT: u8 = 3;
-const MAJOR_ARRAY: u8 = 4;
+pub(crate) const MAJOR_ARRAY: u8 = 4;
 const MAJOR_MAP: u8 = 5;
 const MAJOR_TAG: u8 = 6;
 const TAG_LINK: u64 = 42;
 /// The node header: an array of 256 entries (`0x99 0x01 0x00`).
 const NODE_HEADER: [u8; 3] = [0x99, 0x01, 0x00];
 
-fn write_head(buf: &mut Vec<u8>, major: u8, value: u64) {
+pub(crate) fn write_head(buf: &mut Vec<u8>, major: u8, value: u64) {
     let m = major << 5;
     if let Ok(byte) = u8::try_from(value) {
         if byte < 24 {
@@ -40,7 +40,7 @@ fn write_head(buf: &mut Vec<u8>, major: u8, value: u64) {
     }
 }
 
-fn head_len(value: u64) -> usize {
+pub(crate) fn head_len(value: u64) -> usize {
     match value {
         0..=23 => 1,
         24..=0xff => 2,
@@ -50,7 +50,7 @@ fn head_len(value: u64) -> usize {
     }
 }
 
-fn write_link(buf: &mut Vec<u8>, cid: &Cid) {
+pub(crate) fn write_link(buf: &mut Vec<u8>, cid: &Cid) {
     let mh = cid.hash();
     // The common case (CIDv1, one-byte codec and hash codes, 32-byte
     // digest: every link py-hamt makes) is written directly; anything else
@@ -88,7 +88,7 @@ fn write_link(buf: &mut Vec<u8>, cid: &Cid) {
     let _ = cid.write_bytes(&mut *buf);
 }
 
-fn link_len(cid: &Cid) -> usize {
+pub(crate) fn link_len(cid: &Cid) -> usize {
     let len = cid.encoded_len() + 1;
     2 + head_len(len as u64) + len
 }
@@ -155,13 +155,13 @@ fn short_cid(bytes: &[u8]) -> Option<Cid> {
 }
 
 /// A cursor over the input that reads canonical CBOR heads.
-struct Reader<'a> {
-    input: &'a [u8],
-    pos: usize,
+pub(crate) struct Reader<'a> {
+    pub(crate) input: &'a [u8],
+    pub(crate) pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn error(&self, kind: DecodeErrorKind) -> DecodeError {
+    pub(crate) fn error(&self, kind: DecodeErrorKind) -> DecodeError {
         DecodeError {
             offset: self.pos,
             kind,
@@ -179,7 +179,7 @@ impl<'a> Reader<'a> {
         Ok(bytes)
     }
 
-    fn peek(&self) -> Result<u8, DecodeError> {
+    pub(crate) fn peek(&self) -> Result<u8, DecodeError> {
         self.input
             .get(self.pos)
             .copied()
@@ -188,7 +188,7 @@ impl<'a> Reader<'a> {
 
     /// Reads a head, returning (major type, argument); rejects non-shortest
     /// forms and indefinite lengths, as DAG-CBOR requires.
-    fn head(&mut self) -> Result<(u8, u64), DecodeError> {
+    pub(crate) fn head(&mut self) -> Result<(u8, u64), DecodeError> {
         let start = self.pos;
         let first = self.take(1)?[0];
         let major = first >> 5;
@@ -230,14 +230,14 @@ impl<'a> Reader<'a> {
     }
 
     /// A length that must fit in the remaining input (each item takes at least a byte).
-    fn bounded_len(&self, value: u64) -> Result<usize, DecodeError> {
+    pub(crate) fn bounded_len(&self, value: u64) -> Result<usize, DecodeError> {
         usize::try_from(value)
             .ok()
             .filter(|&n| n <= self.input.len() - self.pos)
             .ok_or_else(|| self.error(DecodeErrorKind::UnexpectedEnd))
     }
 
-    fn link(&mut self) -> Result<Cid, DecodeError> {
+    pub(crate) fn link(&mut self) -> Result<Cid, DecodeError> {
         let start = self.pos;
         let not_a_link = DecodeError {
             offset: start,

@@ -49,9 +49,42 @@ pub enum DecodeErrorKind {
     /// The bytes of a link are not `0x00` followed by a valid binary CID.
     #[error("invalid CID in link: {0}")]
     InvalidCid(crate::CidError),
-    /// Bytes remain after the 256th entry.
+    /// Bytes remain after the 256th entry (or the list's last entry).
     #[error("bytes remain after the node")]
     TrailingBytes,
+    /// A link list is not a CBOR array.
+    #[error("expected a list of links")]
+    NotAList,
+    /// A link list has another length than its index says.
+    #[error("the list has {found} entries; {expected} were expected")]
+    WrongLength {
+        /// Entries the list must have.
+        expected: u64,
+        /// Entries it has.
+        found: u64,
+    },
+    /// A link list entry is neither a link nor null.
+    #[error("an entry must be a link or null")]
+    NotALinkOrNull,
+}
+
+/// Why a link list's bytes were rejected, and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid link list at byte {offset}: {kind}")]
+pub struct LinkListError {
+    /// Byte offset in the input where the problem was found.
+    pub offset: usize,
+    /// What was wrong.
+    pub kind: DecodeErrorKind,
+}
+
+impl From<DecodeError> for LinkListError {
+    fn from(error: DecodeError) -> Self {
+        LinkListError {
+            offset: error.offset,
+            kind: error.kind,
+        }
+    }
 }
 
 /// A block's bytes do not match its CID.

@@ -27,12 +27,13 @@ pub mod dagpb;
 mod error;
 mod key_hash;
 mod link;
+pub mod link_list;
 mod links;
 mod node;
 pub mod value;
 pub mod varint;
 
-pub use error::{DecodeError, DecodeErrorKind, VerifyError};
+pub use error::{DecodeError, DecodeErrorKind, LinkListError, VerifyError};
 pub use key_hash::{Blake3KeyHasher, KEY_HASH_LEN, KeyHash, KeyHasher, Sha256KeyHasher};
 pub use link::{
     BlockCodec, CidError, HashAlgorithm, block_cid, parse_canonical_cid, read_canonical_cid,

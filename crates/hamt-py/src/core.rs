@@ -56,6 +56,22 @@ struct Encryption {
     header: Vec<u8>,
 }
 
+impl Encryption {
+    /// py-hamt's `encryption_key` (32 bytes) and `header`.
+    fn new(key: &[u8], header: &[u8]) -> PyResult<Self> {
+        let key: [u8; 32] = key.try_into().map_err(|_| {
+            PyValueError::new_err(format!(
+                "encryption_key must be 32 bytes, got {}",
+                key.len()
+            ))
+        })?;
+        Ok(Encryption {
+            key,
+            header: header.to_vec(),
+        })
+    }
+}
+
 /// A value read, given to Python as `bytes`.
 struct Value(Bytes);
 
@@ -212,16 +228,7 @@ impl HamtCore {
     /// `SimpleEncryptedZarrHAMTStore(hamt, read_only, encryption_key, header)`
     /// does: XChaCha20-Poly1305, a 32-byte key, `header` as associated data.
     fn with_encryption(&self, key: &[u8], header: &[u8]) -> PyResult<HamtCore> {
-        let key: [u8; 32] = key.try_into().map_err(|_| {
-            PyValueError::new_err(format!(
-                "encryption_key must be 32 bytes, got {}",
-                key.len()
-            ))
-        })?;
-        let encryption = Encryption {
-            key,
-            header: header.to_vec(),
-        };
+        let encryption = Encryption::new(key, header)?;
         Ok(self.view(Some(encryption), self.dataset.is_read_only_view()))
     }
 
@@ -234,16 +241,16 @@ impl HamtCore {
     /// A new writable HAMT starting from this one's root (which must be
     /// flushed), sharing the backend; this one is unchanged.
     fn writable_copy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let Some(root) = self.dataset.try_root_cid() else {
-            return Err(Error::Value(
-                "the HAMT has unflushed changes: flush() before making a writable copy".into(),
-            )
-            .into());
-        };
+        let dataset = self.dataset.clone();
         let (store, config) = (self.state().store.clone(), self.state().config.clone());
         let backend = self.state().backend.clone_ref(py);
         let encryption = self.encryption.clone();
         ready_or_await(py, true, async move {
+            let Some(root) = dataset.root_cid().await else {
+                return Err(Error::Value(
+                    "the HAMT has unflushed changes: flush() before making a writable copy".into(),
+                ));
+            };
             let hamt = open_hamt(store, root, config).await?;
             Ok(Opened {
                 backend,
@@ -354,17 +361,15 @@ impl HamtCore {
         requests: Vec<(String, Option<u64>, Option<u64>, Option<u64>)>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let dataset = self.dataset.clone();
-        let first = requests.first().map(|r| r.0.clone()).unwrap_or_default();
         let requests = requests
             .into_iter()
             .map(|(key, offset, length, suffix)| (key, byte_range(offset, length, suffix)))
             .collect();
         ready_or_await(py, true, async move {
-            let values = dataset.get_many(requests).await.map_err(at(
-                &dataset,
-                "get many keys, from",
-                &first,
-            ))?;
+            let values = dataset
+                .get_many(requests)
+                .await
+                .map_err(|e| Error::dataset(format!("get {:?}", e.key), e.source, &dataset))?;
             Ok(values.into_iter().map(|v| v.map(Value)).collect::<Vec<_>>())
         })
     }
@@ -425,13 +430,7 @@ impl HamtCore {
                 "list keys under",
                 &prefix,
             ))?;
-            let base = prefix.trim_end_matches('/');
-            let base = if base.is_empty() {
-                String::new()
-            } else {
-                format!("{base}/")
-            };
-            Ok(listing.names(&base))
+            Ok(listing.names())
         })
     }
 
@@ -517,6 +516,19 @@ impl HamtCore {
         ready_or_await(py, true, async move {
             dataset.clear().await.map_err(doing(&dataset, "clear"))?;
             Ok(Nothing)
+        })
+    }
+
+    /// Flushes, then freezes every view before any other write can start
+    /// (py-hamt's `make_read_only`); returns the root CID.
+    fn flush_and_freeze<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let dataset = self.dataset.clone();
+        ready_or_await(py, true, async move {
+            let root = dataset
+                .flush_and_freeze()
+                .await
+                .map_err(doing(&dataset, "flush"))?;
+            Ok(root.to_string())
         })
     }
 
@@ -647,17 +659,8 @@ pub(crate) fn restore_core(
         }
         core
     };
-    let encryption = match key {
-        Some(key) => Some(Encryption {
-            key: key.as_slice().try_into().map_err(|_| {
-                PyValueError::new_err(format!(
-                    "encryption_key must be 32 bytes, got {}",
-                    key.len()
-                ))
-            })?,
-            header: header.unwrap_or_default().to_vec(),
-        }),
-        None => None,
-    };
+    let encryption = key
+        .map(|key| Encryption::new(&key, header.unwrap_or_default()))
+        .transpose()?;
     Ok(core.view(encryption, read_only_view))
 }

@@ -17,7 +17,7 @@
 
 use std::time::Duration;
 
-use hamt_codec::{BlockCodec, Cid, HashAlgorithm, LinksError};
+use hamt_codec::{Cid, LinksError};
 use hamt_store::StoreError;
 use hamt_store::dag::{BlockLinks, DagWalk, VisitError};
 use rocksdb::WriteBatch;
@@ -200,14 +200,16 @@ impl<'s> Mark<'s> {
     fn new(store: &'s RocksDbStore, read_leaves: bool) -> Self {
         Mark {
             store,
-            walk: DagWalk::new(store, BlockLinks).read_leaves(read_leaves),
+            walk: DagWalk::new(store, BlockLinks::default()).read_leaves(read_leaves),
             missing: Vec::new(),
             bytes: 0,
         }
     }
 
     /// Marks everything `root` reaches. The store's reads are synchronous,
-    /// so the walk's futures finish without a runtime.
+    /// so the walk's futures finish without a runtime: `futures`' own
+    /// `block_on` drives them (which must not be called from inside another
+    /// `futures` executor; GC and `verify_dag` run on a blocking thread).
     fn trace(&mut self, root: Cid) -> Result<(), StoreError> {
         self.walk.add_root(root, ());
         while let Some(batch) = futures::executor::block_on(self.walk.next_batch()) {
@@ -236,16 +238,9 @@ impl<'s> Mark<'s> {
         )
     }
 
-    /// Whether the block under `key` (a binary CIDv1) was reached, under
-    /// either spelling of its CID.
+    /// Whether the block under `key` (a binary CIDv1) was reached.
     fn is_marked(&self, key: &[u8]) -> bool {
-        let Ok(cid) = Cid::try_from(key) else {
-            return false; // not a block any link can name
-        };
-        let seen = self.walk.seen();
-        seen.contains(&cid)
-            || (cid.codec() == BlockCodec::DagPb.code()
-                && cid.hash().code() == HashAlgorithm::Sha2_256.code()
-                && Cid::new_v0(*cid.hash()).is_ok_and(|v0| seen.contains(&v0)))
+        // A key that is not a CID is not a block any link can name.
+        Cid::try_from(key).is_ok_and(|cid| self.walk.reached(&cid))
     }
 }

@@ -364,4 +364,8 @@ impl BlockStore for RocksDbStore {
     fn hash_algorithm(&self) -> HashAlgorithm {
         self.hash
     }
+
+    fn verifies_reads(&self) -> bool {
+        self.verify_reads
+    }
 }

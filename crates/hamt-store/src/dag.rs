@@ -21,7 +21,7 @@
 //! node.set(0, Slot::Bucket(Bucket::single("k".into(), value)));
 //! let root = store.put(BlockCodec::DagCbor, node.encode().into()).await?;
 //!
-//! let mut walk = DagWalk::new(&store, BlockLinks);
+//! let mut walk = DagWalk::new(&store, BlockLinks::default());
 //! walk.add_root(root, ());
 //! let mut blocks = 0;
 //! while let Some(batch) = walk.next_batch().await {
@@ -68,8 +68,10 @@ pub trait Links<T> {
 }
 
 /// Follows every link a block's codec defines (see `hamt_codec::block_links`).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct BlockLinks;
+#[derive(Debug, Clone, Default)]
+pub struct BlockLinks {
+    scratch: Vec<Cid>,
+}
 
 impl Links<()> for BlockLinks {
     type Error = LinksError;
@@ -81,11 +83,17 @@ impl Links<()> for BlockLinks {
         data: &Bytes,
         out: &mut Vec<(Cid, ())>,
     ) -> Result<(), LinksError> {
-        let mut cids = Vec::new();
-        block_links(cid.codec(), data, &mut cids)?;
-        out.extend(cids.into_iter().map(|cid| (cid, ())));
+        self.scratch.clear();
+        block_links(cid.codec(), data, &mut self.scratch)?;
+        out.extend(self.scratch.drain(..).map(|cid| (cid, ())));
         Ok(())
     }
+}
+
+/// The CID a block is known by in a walk: CIDv0 and CIDv1 of the same codec
+/// and multihash name one block.
+fn block_id(cid: &Cid) -> Cid {
+    Cid::new_v1(cid.codec(), *cid.hash())
 }
 
 /// Why a block reached by a walk could not be used.
@@ -112,9 +120,10 @@ pub struct Visit<T, E> {
 }
 
 /// A depth-first walk over the blocks reachable from its roots (see the
-/// module docs). Each block is visited once, however many links reach it;
-/// blocks are verified against their CIDs as they are read, whatever the
-/// store does.
+/// module docs). Each block is visited once, however many links (and
+/// spellings of its CID: v0 or v1) reach it, where it is last linked; blocks
+/// are verified against their CIDs as they are read (by the store, or here
+/// when the store says it skips that).
 pub struct DagWalk<'s, S: ?Sized, L, T> {
     store: &'s S,
     links: L,
@@ -156,16 +165,22 @@ impl<'s, S: BlockStore + ?Sized, L: Links<T>, T> DagWalk<'s, S, L, T> {
     /// Adds a root to walk from (visited before what is left of earlier
     /// roots); `false` if the walk already reached it.
     pub fn add_root(&mut self, root: Cid, tag: T) -> bool {
-        if root.hash().code() == IDENTITY_HASH || !self.seen.insert(root) {
+        if root.hash().code() == IDENTITY_HASH || !self.seen.insert(block_id(&root)) {
             return false;
         }
         self.stack.push((root, tag));
         true
     }
 
-    /// Every block reached so far (visited, or about to be).
+    /// Every block reached so far (visited, or about to be), each by its
+    /// CIDv1.
     pub fn seen(&self) -> &HashSet<Cid> {
         &self.seen
+    }
+
+    /// Whether the walk reached the block `cid` names (under either spelling).
+    pub fn reached(&self, cid: &Cid) -> bool {
+        self.seen.contains(&block_id(cid))
     }
 
     /// The next blocks in walk order, read concurrently, or `None` when
@@ -178,9 +193,10 @@ impl<'s, S: BlockStore + ?Sized, L: Links<T>, T> DagWalk<'s, S, L, T> {
         let at = self.stack.len() - take;
         let batch: Vec<(Cid, T)> = self.stack.drain(at..).rev().collect();
         let (store, read_leaves) = (self.store, self.read_leaves);
+        let verify = !store.verifies_reads();
         let mut visits: Vec<Visit<T, L::Error>> = stream::iter(batch)
             .map(|(cid, tag)| async move {
-                let result = read(store, &cid, read_leaves)
+                let result = read(store, &cid, read_leaves, verify)
                     .await
                     .map_err(VisitError::Store);
                 Visit { cid, tag, result }
@@ -201,11 +217,14 @@ impl<'s, S: BlockStore + ?Sized, L: Links<T>, T> DagWalk<'s, S, L, T> {
                 .links(&visit.cid, &visit.tag, data, &mut children)
             {
                 Ok(()) => {
-                    // A block linked twice is visited where it is first linked.
-                    let seen = &mut self.seen;
-                    children
-                        .retain(|(cid, _)| cid.hash().code() != IDENTITY_HASH && seen.insert(*cid));
-                    self.stack.extend(children.drain(..).rev());
+                    // Last child first, so the first is popped (visited)
+                    // next; a block linked twice is visited where it is
+                    // last linked.
+                    for (cid, tag) in children.drain(..).rev() {
+                        if cid.hash().code() != IDENTITY_HASH && self.seen.insert(block_id(&cid)) {
+                            self.stack.push((cid, tag));
+                        }
+                    }
                 }
                 Err(error) => visit.result = Err(VisitError::Links(error)),
             }
@@ -214,12 +233,13 @@ impl<'s, S: BlockStore + ?Sized, L: Links<T>, T> DagWalk<'s, S, L, T> {
     }
 }
 
-/// A block's verified bytes, or `None` for a present raw block when leaves
-/// are not read.
+/// A block's verified bytes (checked here if `verify`), or `None` for a
+/// present raw block when leaves are not read.
 async fn read<S: BlockStore + ?Sized>(
     store: &S,
     cid: &Cid,
     read_leaves: bool,
+    verify: bool,
 ) -> Result<Option<Bytes>, StoreError> {
     let leaf = BlockCodec::from_code(cid.codec()).is_some_and(|c| !c.may_have_links());
     if leaf && !read_leaves {
@@ -232,7 +252,9 @@ async fn read<S: BlockStore + ?Sized>(
     let data = store.get(cid).await?;
     // A store may skip verification for speed; a walk trusts no links it
     // has not checked.
-    verify_block(cid, &data)?;
+    if verify {
+        verify_block(cid, &data)?;
+    }
     Ok(Some(data))
 }
 
@@ -289,17 +311,17 @@ mod tests {
             ],
         )
         .await;
-        let mut walk = DagWalk::new(&store, BlockLinks).concurrency(1);
+        let mut walk = DagWalk::new(&store, BlockLinks::default()).concurrency(1);
         assert!(walk.add_root(root, ()));
         assert!(!walk.add_root(root, ()));
         let visits = visit_all(&mut walk).await;
         let order: Vec<Cid> = visits.iter().map(|v| v.cid).collect();
-        // Depth first in link order, each block once where it is first
-        // linked: the leaf node (slot 0) and the block only it holds, then
-        // `a` (slot 5), which the leaf links again.
-        assert_eq!(order, [root, leaf, missing, a]);
+        // Depth first in link order, each block once where it is last
+        // linked: `a` (slot 5, before the leaf's second link), then the
+        // leaf node (slot 9) and the block only it holds.
+        assert_eq!(order, [root, a, leaf, missing]);
         assert!(matches!(
-            visits[2].result,
+            visits[3].result,
             Err(VisitError::Store(StoreError::NotFound(c))) if c == missing
         ));
         assert_eq!(walk.seen().len(), 4);
@@ -314,7 +336,7 @@ mod tests {
             vec![(3, Slot::Bucket(Bucket::single("k".into(), a)))],
         )
         .await;
-        let mut walk = DagWalk::new(&store, BlockLinks).read_leaves(false);
+        let mut walk = DagWalk::new(&store, BlockLinks::default()).read_leaves(false);
         walk.add_root(root, ());
         let visits = visit_all(&mut walk).await;
         assert!(matches!(visits[0].result, Ok(Some(_))));
@@ -328,7 +350,7 @@ mod tests {
             .put(BlockCodec::DagCbor, vec![0xff, 0x00].into())
             .await
             .unwrap();
-        let mut walk = DagWalk::new(&store, BlockLinks);
+        let mut walk = DagWalk::new(&store, BlockLinks::default());
         walk.add_root(junk, ());
         let identity = Cid::new_v1(
             BlockCodec::Raw.code(),
@@ -341,5 +363,22 @@ mod tests {
             visits[0].result,
             Err(VisitError::Links(LinksError::DagCbor(_)))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_block_named_by_cid_v0_and_v1_is_visited_once() {
+        let store = MemoryStore::new();
+        // A dag-pb block hashed with sha2-256 has both spellings.
+        let block = crate::Block::new(BlockCodec::DagPb, HashAlgorithm::Sha2_256, Bytes::new());
+        let v1 = *block.cid();
+        let v0 = Cid::new_v0(*v1.hash()).unwrap();
+        store.put_block(block).await.unwrap();
+        let list = hamt_codec::link_list::encode(&[Some(v0), Some(v1)]);
+        let root = store.put(BlockCodec::DagCbor, list.into()).await.unwrap();
+        let mut walk = DagWalk::new(&store, BlockLinks::default());
+        walk.add_root(root, ());
+        let visits = visit_all(&mut walk).await;
+        assert_eq!(visits.len(), 2, "the root and the block once");
+        assert!(walk.reached(&v0) && walk.reached(&v1));
     }
 }

@@ -9,8 +9,10 @@ use crate::{Block, ByteRange, StoreError};
 /// An async content-addressed block store.
 ///
 /// Implementations must verify every block they return against its CID
-/// (returning [`StoreError::Corrupt`] otherwise), treat a `put` of a block
-/// they already hold as a cheap no-op, and be safe to share between tasks.
+/// (returning [`StoreError::Corrupt`] otherwise; one configured to skip that
+/// for speed says so with [`verifies_reads`](Self::verifies_reads)), treat a
+/// `put` of a block they already hold as a cheap no-op, and be safe to share
+/// between tasks.
 ///
 /// A backend that can write many blocks at once (a database batch, pipelined
 /// requests) overrides [`BlockStore::put_many`]; the HAMT's flush uses it.
@@ -46,6 +48,14 @@ pub trait BlockStore: Send + Sync {
         HashAlgorithm::Blake3
     }
 
+    /// Whether [`get`](Self::get) verifies what it returns (the contract,
+    /// so `true` by default). A store configured to skip verification for
+    /// speed says `false`, and callers that must not trust unverified bytes
+    /// (walks that follow links) check them themselves.
+    fn verifies_reads(&self) -> bool {
+        true
+    }
+
     /// Hashes `data` as a block of `codec`, stores it and returns its CID.
     async fn put(&self, codec: BlockCodec, data: Bytes) -> Result<Cid, StoreError> {
         let block = Block::new(codec, self.hash_algorithm(), data);
@@ -76,6 +86,9 @@ macro_rules! forward_block_store {
             }
             fn hash_algorithm(&self) -> HashAlgorithm {
                 (**self).hash_algorithm()
+            }
+            fn verifies_reads(&self) -> bool {
+                (**self).verifies_reads()
             }
             async fn put(&self, codec: BlockCodec, data: Bytes) -> Result<Cid, StoreError> {
                 (**self).put(codec, data).await

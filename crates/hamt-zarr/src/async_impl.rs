@@ -10,7 +10,7 @@ use zarrs_storage::{
     StoreKeys, StoreKeysPrefixes, StorePrefix,
 };
 
-use crate::store::{store_keys, store_keys_prefixes};
+use crate::store::store_keys;
 use crate::{Layout, ValueCodec, ZarrStore};
 
 #[async_trait]
@@ -74,21 +74,18 @@ impl<L: Layout, V: ValueCodec + ?Sized> AsyncWritableStorageTraits for ZarrStore
 #[async_trait]
 impl<L: Layout, V: ValueCodec + ?Sized> AsyncListableStorageTraits for ZarrStore<L, V> {
     async fn list(&self) -> Result<StoreKeys, StorageError> {
-        Ok(store_keys(self.dataset().keys_with_prefix("").await?))
+        Ok(store_keys(self.zarr_keys("").await?))
     }
 
     async fn list_prefix(&self, prefix: &StorePrefix) -> Result<StoreKeys, StorageError> {
-        Ok(store_keys(
-            self.dataset().keys_with_prefix(prefix.as_str()).await?,
-        ))
+        Ok(store_keys(self.zarr_keys(prefix.as_str()).await?))
     }
 
     async fn list_dir(&self, prefix: &StorePrefix) -> Result<StoreKeysPrefixes, StorageError> {
-        let listing = self.dataset().list_dir(prefix.as_str()).await?;
-        Ok(store_keys_prefixes(listing)?)
+        self.zarr_list_dir(prefix).await
     }
 
     async fn size_prefix(&self, prefix: &StorePrefix) -> Result<u64, StorageError> {
-        Ok(self.dataset().size_prefix(prefix.as_str()).await?)
+        Ok(self.zarr_size_prefix(prefix).await?)
     }
 }

@@ -20,7 +20,7 @@ use zarrs_storage::byte_range::{ByteRange, InvalidByteRangeError};
 
 use crate::codec::{PlainValues, ValueCodec};
 use crate::layout::Layout;
-use crate::listing::{DirListing, split_dir};
+use crate::listing::{DirListing, dir_base, split_dir};
 use crate::metadata::{MetadataCache, is_metadata};
 use crate::{ZarrHamtError, range};
 
@@ -238,12 +238,18 @@ impl<L, V: ?Sized> Dataset<L, V> {
         }
     }
 
-    /// The layout, write-locked; readers wait. Refused for a read-only view.
-    pub async fn writer(&self) -> Result<RwLockWriteGuard<'_, L>, ZarrHamtError> {
-        match &self.shared.access {
-            Access::Writable(lock) if !self.is_read_only() => Ok(lock.write().await),
-            _ => Err(ZarrHamtError::ReadOnly),
+    /// The layout, write-locked (readers wait), for a write that keeps the
+    /// metadata cache in step. Refused for a read-only view, checked once the
+    /// lock is held, so a write queued behind a freeze does not slip in.
+    async fn writer(&self) -> Result<RwLockWriteGuard<'_, L>, ZarrHamtError> {
+        let Access::Writable(lock) = &self.shared.access else {
+            return Err(ZarrHamtError::ReadOnly);
+        };
+        let guard = lock.write().await;
+        if self.is_read_only() {
+            return Err(ZarrHamtError::ReadOnly);
         }
+        Ok(guard)
     }
 
     /// The root CID if nothing changed since the last flush or open, without
@@ -287,6 +293,20 @@ impl<L: Layout, V: ValueCodec + ?Sized> Dataset<L, V> {
         }
     }
 
+    /// Flushes, then freezes (see [`freeze`](Self::freeze)) before any other
+    /// write can start: the root returned holds every write made before.
+    pub async fn flush_and_freeze(&self) -> Result<Cid, ZarrHamtError> {
+        match &self.shared.access {
+            Access::Writable(lock) => {
+                let mut layout = lock.write().await;
+                let root = layout.flush().await?;
+                self.freeze();
+                Ok(root)
+            }
+            Access::ReadOnly(layout) => layout.root_cid().ok_or(ZarrHamtError::ReadOnly),
+        }
+    }
+
     /// Number of keys.
     pub async fn len(&self) -> Result<u64, ZarrHamtError> {
         self.reader().await.len().await
@@ -301,28 +321,34 @@ impl<L: Layout, V: ValueCodec + ?Sized> Dataset<L, V> {
 
     /// The value of `key`, decoded; `zarr.json` values come from the cache when there.
     pub async fn get(&self, key: &str) -> Result<Option<Bytes>, ZarrHamtError> {
-        let Some(stored) = self.get_stored(key).await? else {
-            return Ok(None);
-        };
-        self.codec.decode(key, stored).map(Some)
+        let layout = self.reader().await;
+        self.whole_in(&layout, key).await
     }
 
-    /// The stored bytes of `key`, through the metadata cache.
-    async fn get_stored(&self, key: &str) -> Result<Option<Bytes>, ZarrHamtError> {
-        if is_metadata(key)
-            && let Some(stored) = self.shared.metadata.get(key)
-        {
-            return Ok(Some(stored));
+    /// Whether a read of part of `key`'s value must read (and decode) all of it.
+    fn reads_whole(&self, key: &str) -> bool {
+        !self.codec.is_verbatim() || is_metadata(key)
+    }
+
+    /// The decoded value of `key` on `layout` (held by the caller), through
+    /// the metadata cache.
+    async fn whole_in(&self, layout: &L, key: &str) -> Result<Option<Bytes>, ZarrHamtError> {
+        let cached = if is_metadata(key) {
+            self.shared.metadata.get(key)
+        } else {
+            None
+        };
+        if let Some(stored) = cached {
+            return self.codec.decode(key, stored).map(Some);
         }
-        let layout = self.reader().await;
         let Some(link) = layout.get_link(key).await? else {
             return Ok(None);
         };
         let stored = layout.read_value(&link, HamtRange::Full).await?;
-        // Cached while the read lock is held, so a writer cannot have
-        // replaced the value (and invalidated the cache) in between.
+        // Cached while the caller holds the read lock, so a writer cannot
+        // have replaced the value (and invalidated the cache) in between.
         self.shared.metadata.remember(key, &stored);
-        Ok(Some(stored))
+        self.codec.decode(key, stored).map(Some)
     }
 
     /// The part of the value of `key` that `range` selects, clamped to its
@@ -333,25 +359,41 @@ impl<L: Layout, V: ValueCodec + ?Sized> Dataset<L, V> {
         key: &str,
         range: HamtRange,
     ) -> Result<Option<Bytes>, ZarrHamtError> {
-        if range == HamtRange::Full || !self.codec.is_verbatim() || is_metadata(key) {
-            let value = self.get(key).await?;
+        let layout = self.reader().await;
+        self.range_in(&layout, key, range).await
+    }
+
+    async fn range_in(
+        &self,
+        layout: &L,
+        key: &str,
+        range: HamtRange,
+    ) -> Result<Option<Bytes>, ZarrHamtError> {
+        if range == HamtRange::Full || self.reads_whole(key) {
+            let value = self.whole_in(layout, key).await?;
             return Ok(value.map(|v| v.slice(range.to_index_range(v.len()))));
         }
-        let layout = self.reader().await;
         let Some(link) = layout.get_link(key).await? else {
             return Ok(None);
         };
         layout.read_value(&link, range).await.map(Some)
     }
 
-    /// For each `(key, range)`, what [`get_range`](Self::get_range) gives,
-    /// read concurrently.
+    /// For each `(key, range)`, what [`get_range`](Self::get_range) gives:
+    /// read concurrently, all under one hold of the read lock (one snapshot).
+    /// An error names the key it happened at.
     pub async fn get_many(
         &self,
         requests: Vec<(String, HamtRange)>,
-    ) -> Result<Vec<Option<Bytes>>, ZarrHamtError> {
+    ) -> Result<Vec<Option<Bytes>>, KeyedError> {
+        let layout = self.reader().await;
+        let layout = &*layout;
         stream::iter(requests)
-            .map(|(key, range)| async move { self.get_range(&key, range).await })
+            .map(|(key, range)| async move {
+                self.range_in(layout, &key, range)
+                    .await
+                    .map_err(|source| KeyedError { key, source })
+            })
             .buffered(BATCH_CONCURRENCY)
             .try_collect()
             .await
@@ -364,15 +406,14 @@ impl<L: Layout, V: ValueCodec + ?Sized> Dataset<L, V> {
         key: &str,
         ranges: &[ByteRange],
     ) -> Result<Option<Vec<Bytes>>, ZarrHamtError> {
-        let whole = ranges == [ByteRange::FromStart(0, None)];
-        if whole || !self.codec.is_verbatim() || is_metadata(key) {
-            let Some(value) = self.get(key).await? else {
+        let layout = self.reader().await;
+        if ranges == [ByteRange::FromStart(0, None)] || self.reads_whole(key) {
+            let Some(value) = self.whole_in(&layout, key).await? else {
                 return Ok(None);
             };
             let slices = ranges.iter().map(|r| range::slice(&value, *r));
             return Ok(Some(slices.collect::<Result<_, _>>()?));
         }
-        let layout = self.reader().await;
         let Some(link) = layout.get_link(key).await? else {
             return Ok(None);
         };
@@ -388,8 +429,9 @@ impl<L: Layout, V: ValueCodec + ?Sized> Dataset<L, V> {
         Ok(self.reader().await.get_link(key).await?.is_some())
     }
 
-    /// The length of the value of `key` (decoded: an encrypted value's
-    /// plaintext length), reading as little of it as the layout can.
+    /// The length of the value of `key`, reading as little of it as the
+    /// layout can: an encrypted value's plaintext length is its stored
+    /// length less the nonce and tag, known without decrypting it.
     pub async fn size(&self, key: &str) -> Result<Option<u64>, ZarrHamtError> {
         let layout = self.reader().await;
         self.size_in(&layout, key).await
@@ -403,6 +445,23 @@ impl<L: Layout, V: ValueCodec + ?Sized> Dataset<L, V> {
         self.codec.decoded_len(key, stored).map(Some)
     }
 
+    /// The total length of the values of `keys` (absent ones count 0), read concurrently.
+    pub async fn total_size(&self, keys: &[String]) -> Result<u64, ZarrHamtError> {
+        let layout = self.reader().await;
+        self.total_size_in(&layout, keys).await
+    }
+
+    async fn total_size_in(&self, layout: &L, keys: &[String]) -> Result<u64, ZarrHamtError> {
+        // Owned keys: a closure over borrowed ones trips rustc's
+        // higher-ranked `Send` check in the zarrs adapter's boxed futures.
+        let sizes: Vec<Option<u64>> = stream::iter(keys.iter().cloned())
+            .map(|key| async move { self.size_in(layout, &key).await })
+            .buffered(BATCH_CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(sizes.into_iter().flatten().sum())
+    }
+
     /// Every key starting with `prefix`, sorted.
     pub async fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>, ZarrHamtError> {
         let mut keys = self.reader().await.keys_with_prefix(prefix).await?;
@@ -413,29 +472,16 @@ impl<L: Layout, V: ValueCodec + ?Sized> Dataset<L, V> {
     /// What is directly under `prefix` (a trailing `/` is implied): the keys
     /// there, and the child prefixes holding the rest.
     pub async fn list_dir(&self, prefix: &str) -> Result<DirListing, ZarrHamtError> {
-        let base = prefix.trim_end_matches('/');
-        let base = if base.is_empty() {
-            String::new()
-        } else {
-            format!("{base}/")
-        };
+        let base = dir_base(prefix);
         let keys = self.keys_with_prefix(&base).await?;
         Ok(split_dir(&base, keys))
     }
 
-    /// The total length of the values of every key starting with `prefix`,
-    /// their sizes read concurrently.
+    /// The total length of the values of every key starting with `prefix`.
     pub async fn size_prefix(&self, prefix: &str) -> Result<u64, ZarrHamtError> {
         let layout = self.reader().await;
-        let mut keys = layout.keys_with_prefix(prefix).await?;
-        keys.sort_unstable();
-        let layout = &*layout;
-        let sizes: Vec<Option<u64>> = stream::iter(keys)
-            .map(|key| async move { self.size_in(layout, &key).await })
-            .buffered(BATCH_CONCURRENCY)
-            .try_collect()
-            .await?;
-        Ok(sizes.into_iter().flatten().sum())
+        let keys = layout.keys_with_prefix(prefix).await?;
+        self.total_size_in(&layout, &keys).await
     }
 
     // --------------------------------------------------------------- writes
@@ -497,11 +543,12 @@ impl<L: Layout, V: ValueCodec + ?Sized> Dataset<L, V> {
     /// Removes every key starting with `prefix`; how many.
     pub async fn delete_prefix(&self, prefix: &str) -> Result<usize, ZarrHamtError> {
         let mut layout = self.writer().await?;
+        // First: a removal failing part-way must not leave removed keys cached.
+        self.shared.metadata.forget_prefix(prefix);
         let keys = layout.keys_with_prefix(prefix).await?;
         for key in &keys {
             layout.remove(key).await?;
         }
-        self.shared.metadata.forget_prefix(prefix);
         Ok(keys.len())
     }
 
@@ -512,6 +559,17 @@ impl<L: Layout, V: ValueCodec + ?Sized> Dataset<L, V> {
         self.shared.metadata.forget_prefix("");
         Ok(())
     }
+}
+
+/// An error of one key of a batch.
+#[derive(Debug, thiserror::Error)]
+#[error("{key:?}: {source}")]
+pub struct KeyedError {
+    /// The key it happened at.
+    pub key: String,
+    /// What went wrong.
+    #[source]
+    pub source: ZarrHamtError,
 }
 
 /// Reads `range` of a verbatim value; a read cut short by the end of the

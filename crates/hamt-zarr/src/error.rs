@@ -13,7 +13,9 @@ pub enum ZarrHamtError {
     /// The HAMT or its block store failed (boxed: it is large, and rare).
     #[error(transparent)]
     Hamt(Box<hamt::HamtError>),
-    /// A write or erase was attempted on a store opened read-only.
+    /// A write or erase through a view that refuses writes: the data was
+    /// opened read-only, it is frozen (py-hamt's `make_read_only`), or the
+    /// view is read-only ([`Dataset::read_only_reason`](crate::Dataset::read_only_reason) says which).
     #[error("the zarr store is read-only")]
     ReadOnly,
     /// A stored value could not be decrypted: wrong key or header, or the

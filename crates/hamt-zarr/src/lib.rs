@@ -43,7 +43,7 @@ mod sync_impl;
 pub use codec::{
     ENCRYPTION_OVERHEAD, EncryptedValues, NONCE_LEN, PlainValues, TAG_LEN, ValueCodec,
 };
-pub use dataset::{Dataset, ReadGuard, ReadOnlyReason};
+pub use dataset::{Dataset, KeyedError, ReadGuard, ReadOnlyReason};
 pub use error::ZarrHamtError;
 pub use layout::Layout;
 pub use listing::DirListing;

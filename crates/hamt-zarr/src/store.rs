@@ -6,13 +6,15 @@ use std::sync::Arc;
 
 use hamt::{BlockStore, Cid, Hamt, HamtConfig};
 use tokio::runtime::Handle;
-use zarrs_storage::{StoreKey, StoreKeys, StoreKeysPrefixes, StorePrefix, StorePrefixError};
+use zarrs_storage::{
+    StorageError, StoreKey, StoreKeys, StoreKeysPrefixes, StorePrefix, StorePrefixError,
+};
 
 use crate::ZarrHamtError;
 use crate::codec::{EncryptedValues, PlainValues, ValueCodec};
 use crate::dataset::Dataset;
 use crate::layout::Layout;
-use crate::listing::DirListing;
+use crate::listing::split_dir;
 
 /// A zarr v3 store for [`zarrs`](https://docs.rs/zarrs) over a [`Dataset`]
 /// on any [`Layout`].
@@ -165,7 +167,7 @@ impl<L, V: ?Sized> ZarrStore<L, V> {
         self.runtime.as_ref()
     }
 
-    /// Whether writes are refused (the store was opened read-only).
+    /// Whether writes are refused (opened read-only, frozen, or a read-only view).
     pub fn is_read_only(&self) -> bool {
         self.dataset.is_read_only()
     }
@@ -211,21 +213,44 @@ impl<L: Layout, V: ValueCodec + ?Sized> ZarrStore<L, V> {
     }
 }
 
-/// The keys that are valid zarr keys (a layout may hold other things), in order.
+impl<L: Layout, V: ValueCodec + ?Sized> ZarrStore<L, V> {
+    /// The keys under `prefix` that are valid zarr keys (a layout may hold
+    /// other things), sorted.
+    pub(crate) async fn zarr_keys(&self, prefix: &str) -> Result<Vec<String>, ZarrHamtError> {
+        let mut keys = self.dataset.keys_with_prefix(prefix).await?;
+        keys.retain(|key| StoreKey::validate(key));
+        Ok(keys)
+    }
+
+    /// zarrs' `list_dir`: the valid keys directly under `prefix` and the
+    /// prefixes holding the others.
+    pub(crate) async fn zarr_list_dir(
+        &self,
+        prefix: &StorePrefix,
+    ) -> Result<StoreKeysPrefixes, StorageError> {
+        let keys = self.zarr_keys(prefix.as_str()).await?;
+        let listing = split_dir(prefix.as_str(), keys);
+        let prefixes = listing
+            .prefixes
+            .into_iter()
+            .map(StorePrefix::new)
+            .collect::<Result<_, StorePrefixError>>()?;
+        Ok(StoreKeysPrefixes::new(store_keys(listing.keys), prefixes))
+    }
+
+    /// zarrs' `size_prefix`: the total size of the valid keys under `prefix`.
+    pub(crate) async fn zarr_size_prefix(
+        &self,
+        prefix: &StorePrefix,
+    ) -> Result<u64, ZarrHamtError> {
+        let keys = self.zarr_keys(prefix.as_str()).await?;
+        self.dataset.total_size(&keys).await
+    }
+}
+
+/// Keys (already checked to be valid zarr keys) as zarrs takes them.
 pub(crate) fn store_keys(keys: Vec<String>) -> StoreKeys {
     keys.into_iter()
         .filter_map(|key| StoreKey::new(key).ok())
         .collect()
-}
-
-/// A directory listing as zarrs takes it.
-pub(crate) fn store_keys_prefixes(
-    listing: DirListing,
-) -> Result<StoreKeysPrefixes, StorePrefixError> {
-    let prefixes = listing
-        .prefixes
-        .into_iter()
-        .map(StorePrefix::new)
-        .collect::<Result<_, _>>()?;
-    Ok(StoreKeysPrefixes::new(store_keys(listing.keys), prefixes))
 }

@@ -16,7 +16,7 @@ use zarrs_storage::{
     WritableStorageTraits,
 };
 
-use crate::store::{store_keys, store_keys_prefixes};
+use crate::store::store_keys;
 use crate::{Layout, ValueCodec, ZarrHamtError, ZarrStore};
 
 const CURRENT_THREAD: &str = "a synchronous zarrs call inside a current-thread tokio runtime would block \
@@ -101,21 +101,18 @@ impl<L: Layout, V: ValueCodec + ?Sized> WritableStorageTraits for ZarrStore<L, V
 
 impl<L: Layout, V: ValueCodec + ?Sized> ListableStorageTraits for ZarrStore<L, V> {
     fn list(&self) -> Result<StoreKeys, StorageError> {
-        self.run(self.dataset().keys_with_prefix(""))
-            .map(store_keys)
+        self.run(self.zarr_keys("")).map(store_keys)
     }
 
     fn list_prefix(&self, prefix: &StorePrefix) -> Result<StoreKeys, StorageError> {
-        self.run(self.dataset().keys_with_prefix(prefix.as_str()))
-            .map(store_keys)
+        self.run(self.zarr_keys(prefix.as_str())).map(store_keys)
     }
 
     fn list_dir(&self, prefix: &StorePrefix) -> Result<StoreKeysPrefixes, StorageError> {
-        let listing = self.run(self.dataset().list_dir(prefix.as_str()))?;
-        Ok(store_keys_prefixes(listing)?)
+        self.block_on(self.zarr_list_dir(prefix))?
     }
 
     fn size_prefix(&self, prefix: &StorePrefix) -> Result<u64, StorageError> {
-        self.run(self.dataset().size_prefix(prefix.as_str()))
+        self.run(self.zarr_size_prefix(prefix))
     }
 }

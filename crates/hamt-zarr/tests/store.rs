@@ -321,3 +321,75 @@ async fn tampered_or_wrongly_keyed_values_fail_to_decrypt() {
         Err(ZarrHamtError::Decrypt { .. })
     ));
 }
+
+/// An encrypted value's size is its stored size less the nonce and tag,
+/// known without decrypting (so without the right key, and for a value
+/// tampered with); a stored value too short to be encrypted at all is an error.
+#[tokio::test]
+async fn encrypted_sizes_come_from_stored_sizes() {
+    let blocks = Arc::new(MemoryStore::new());
+    let store =
+        ZarrHamtStore::create(blocks.clone(), HamtConfig::default()).encrypted([1; 32], "hdr");
+    store
+        .set_value("c/0", Bytes::from_static(b"chunk bytes"))
+        .await
+        .unwrap();
+    assert_eq!(store.size_key(&key("c/0")).await.unwrap(), Some(11));
+    let root = store.flush().await.unwrap();
+    let wrong = ZarrHamtStore::open(blocks.clone(), root, HamtConfig::default())
+        .await
+        .unwrap()
+        .encrypted([2; 32], "hdr");
+    assert_eq!(wrong.size_key(&key("c/0")).await.unwrap(), Some(11));
+
+    let plain = ZarrHamtStore::create(blocks.clone(), HamtConfig::default());
+    plain
+        .set_value("tiny", Bytes::from_static(b"abc"))
+        .await
+        .unwrap();
+    let root = plain.flush().await.unwrap();
+    let enc = ZarrHamtStore::open(blocks, root, HamtConfig::default())
+        .await
+        .unwrap()
+        .encrypted([1; 32], "hdr");
+    assert!(enc.size_key(&key("tiny")).await.is_err());
+}
+
+/// Views of one dataset share its metadata cache: a write through one
+/// (here an encrypted view) is seen by the others at once.
+#[tokio::test]
+async fn views_share_the_metadata_cache() {
+    let plain =
+        hamt_zarr::Dataset::writable(hamt::Hamt::new(MemoryStore::new(), HamtConfig::default()));
+    plain
+        .set("a/zarr.json", Bytes::from_static(b"{}"))
+        .await
+        .unwrap();
+    assert_eq!(plain.get("a/zarr.json").await.unwrap().unwrap(), "{}");
+    let secret = plain.with_codec(hamt_zarr::EncryptedValues::new([5; 32], "h"));
+    secret
+        .set("a/zarr.json", Bytes::from_static(b"{\"x\":1}"))
+        .await
+        .unwrap();
+    // The plain view now reads the ciphertext, not its cached "{}".
+    let stored = plain.get("a/zarr.json").await.unwrap().unwrap();
+    assert_eq!(stored.len(), 7 + hamt_zarr::ENCRYPTION_OVERHEAD);
+    assert_eq!(
+        secret.get("a/zarr.json").await.unwrap().unwrap(),
+        "{\"x\":1}"
+    );
+    // A read-only view refuses writes; freezing refuses them through every view.
+    let reader = plain.with_read_only(true);
+    assert!(matches!(
+        reader.set("b", Bytes::new()).await,
+        Err(ZarrHamtError::ReadOnly)
+    ));
+    let root = plain.flush_and_freeze().await.unwrap();
+    assert!(matches!(
+        secret.set("b", Bytes::new()).await,
+        Err(ZarrHamtError::ReadOnly)
+    ));
+    plain.unfreeze();
+    secret.set("b", Bytes::new()).await.unwrap();
+    assert_ne!(plain.flush().await.unwrap(), root);
+}

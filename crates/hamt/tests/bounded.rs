@@ -4,14 +4,13 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use common::{BinaryHasher, FlakyStore, SharedPrefixHasher, config};
+use common::{BinaryHasher, FlakyStore, SharedPrefixHasher, config, reachable_blocks};
 use hamt::{Hamt, HamtConfig, KeyHasher};
-use hamt_codec::{Blake3KeyHasher, Cid, Node, Slot};
-use hamt_store::{BlockStore, Bytes, MemoryStore};
+use hamt_codec::Blake3KeyHasher;
+use hamt_store::MemoryStore;
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -64,28 +63,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// Every block reachable from `root` (nodes and values), with its bytes.
-async fn reachable<S: BlockStore>(store: &S, root: Cid) -> BTreeMap<Cid, Bytes> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root];
-    while let Some(cid) = stack.pop() {
-        let bytes = store.get(&cid).await.unwrap();
-        let node = Node::decode(&bytes, usize::MAX).unwrap();
-        out.insert(cid, bytes);
-        for (_, slot) in node.iter() {
-            match slot {
-                Slot::Child(child) => stack.push(*child),
-                Slot::Bucket(bucket) => {
-                    for (_, link) in bucket.iter() {
-                        out.insert(*link, store.get(link).await.unwrap());
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(cases()))]
 
@@ -130,8 +107,8 @@ proptest! {
             let root = free.flush().await.unwrap();
             assert_eq!(tight.flush().await.unwrap(), root);
             assert_eq!(
-                reachable(&*free_store, root).await,
-                reachable(&*tight_store, root).await
+                reachable_blocks(&*free_store, root).await,
+                reachable_blocks(&*tight_store, root).await
             );
         });
     }
@@ -172,8 +149,8 @@ proptest! {
             let root = one.flush().await.unwrap();
             assert_eq!(many.flush().await.unwrap(), root);
             assert_eq!(
-                reachable(&*one_store, root).await,
-                reachable(&*many_store, root).await
+                reachable_blocks(&*one_store, root).await,
+                reachable_blocks(&*many_store, root).await
             );
         });
     }

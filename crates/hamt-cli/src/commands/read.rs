@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::backend::Backend;
 use crate::error::{CliError, Context, Result, fail};
 use crate::output::{Output, size};
-use crate::walk::{BlockKind, DagWalk};
+use crate::walk::{BlockKind, HamtWalk};
 
 /// `hamt get ROOT KEY`: the value (or a range of it) on stdout, as raw bytes.
 pub(crate) async fn get(
@@ -171,7 +171,7 @@ pub(crate) async fn stat(backend: &Backend, out: Output, root: &str) -> Result<(
 /// Walks every block; a value's bytes count its UnixFS blocks under "unixfs parts".
 async fn count_blocks(backend: &Backend, root: hamt::Cid) -> BlockCounts {
     let mut counts = BlockCounts::default();
-    let mut walk = DagWalk::new(backend.blocks.as_ref(), root);
+    let mut walk = HamtWalk::new(backend.blocks.as_ref(), root);
     while let Some(batch) = walk.next_batch().await {
         for block in batch {
             counts.blocks += 1;

@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::backend::Backend;
 use crate::error::{Exit, Result};
 use crate::output::{Output, mib};
-use crate::walk::{BlockKind, DagWalk, Problem};
+use crate::walk::{BlockKind, HamtWalk, Problem};
 
 /// A bad block and where it was found.
 struct Finding {
@@ -19,7 +19,7 @@ struct Finding {
 
 pub(crate) async fn run(backend: &Backend, out: Output, root: &str) -> Result<Exit> {
     let cid = backend.resolve_root(root)?;
-    let mut walk = DagWalk::new(backend.blocks.as_ref(), cid);
+    let mut walk = HamtWalk::new(backend.blocks.as_ref(), cid);
     let (mut blocks, mut bytes) = (0u64, 0u64);
     let mut findings = Vec::new();
     let bar = out.block_spinner("verifying");

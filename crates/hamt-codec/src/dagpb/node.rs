@@ -63,35 +63,49 @@ impl PbNode {
     /// fields). The data is a zero-copy slice of `bytes`; allocation is
     /// bounded by the input size.
     pub fn decode(bytes: &Bytes) -> Result<Self, DecodeError> {
-        let mut reader = Reader::new(bytes, WHAT);
-        let mut node = PbNode::default();
-        while !reader.is_done() {
-            let at = reader.offset();
-            let (field, wire_type) = reader.key()?;
-            if wire_type != pb::LEN {
-                return Err(
-                    reader.error_at(at, DecodeErrorKind::WrongWireType { field, wire_type })
-                );
-            }
-            // Data is last and appears at most once: anything after it is out of order.
-            if node.data.is_some() {
-                return Err(reader.error_at(at, DecodeErrorKind::FieldOrder));
-            }
-            match field {
-                1 => node.data = Some(bytes.slice_ref(reader.bytes()?)),
-                2 => {
-                    let body_at = reader.offset();
-                    let body = reader.bytes()?;
-                    node.links.push(decode_link(body).map_err(|mut e| {
-                        e.offset += body_at;
-                        e
-                    })?);
-                }
-                _ => return Err(reader.error_at(at, DecodeErrorKind::UnknownField(field))),
-            }
-        }
-        Ok(node)
+        let (links, data) = decode_parts(bytes)?;
+        Ok(PbNode {
+            links,
+            data: data.map(|range| bytes.slice(range)),
+        })
     }
+}
+
+/// The links of a dag-pb node and where its data lies, read strictly.
+fn decode_parts(
+    bytes: &[u8],
+) -> Result<(Vec<PbLink>, Option<std::ops::Range<usize>>), DecodeError> {
+    let mut reader = Reader::new(bytes, WHAT);
+    let mut links = Vec::new();
+    let mut data = None;
+    while !reader.is_done() {
+        let at = reader.offset();
+        let (field, wire_type) = reader.key()?;
+        if wire_type != pb::LEN {
+            return Err(reader.error_at(at, DecodeErrorKind::WrongWireType { field, wire_type }));
+        }
+        // Data is last and appears at most once: anything after it is out of order.
+        if data.is_some() {
+            return Err(reader.error_at(at, DecodeErrorKind::FieldOrder));
+        }
+        match field {
+            1 => {
+                let body = reader.bytes()?;
+                let end = reader.offset();
+                data = Some(end - body.len()..end);
+            }
+            2 => {
+                let body_at = reader.offset();
+                let body = reader.bytes()?;
+                links.push(decode_link(body).map_err(|mut e| {
+                    e.offset += body_at;
+                    e
+                })?);
+            }
+            _ => return Err(reader.error_at(at, DecodeErrorKind::UnknownField(field))),
+        }
+    }
+    Ok((links, data))
 }
 
 impl PbLink {
@@ -163,14 +177,10 @@ fn parse_name(reader: &Reader<'_>, bytes: &[u8], at: usize) -> Result<String, De
 /// let leaves = [b"one".as_slice(), b"two"].map(|d| block_cid(BlockCodec::Raw, HashAlgorithm::Blake3, d));
 /// let links = leaves.iter().map(|&cid| PbLink { cid, name: Some(String::new()), tsize: Some(3) });
 /// let node = PbNode { links: links.collect(), data: None };
-/// assert_eq!(dag_pb_links(&node.encode().into()).unwrap(), leaves);
+/// assert_eq!(dag_pb_links(&node.encode()).unwrap(), leaves);
 /// ```
-pub fn dag_pb_links(bytes: &Bytes) -> Result<Vec<Cid>, DecodeError> {
-    Ok(PbNode::decode(bytes)?
-        .links
-        .into_iter()
-        .map(|l| l.cid)
-        .collect())
+pub fn dag_pb_links(bytes: &[u8]) -> Result<Vec<Cid>, DecodeError> {
+    Ok(decode_parts(bytes)?.0.into_iter().map(|l| l.cid).collect())
 }
 
 #[cfg(test)]

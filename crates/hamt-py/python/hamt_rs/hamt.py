@@ -34,9 +34,12 @@ class HAMT:
         self._core = _native.HamtCore.new(backend, cache_bytes)
 
     @classmethod
-    def _wrap(cls, core: _native.HamtCore) -> Self:
+    def _wrap(cls, core: _native.HamtCore, frozen: bool = False) -> Self:
+        # `frozen`: pickles made before the core kept the frozen state.
         hamt = cls.__new__(cls)
         hamt._core = core
+        if frozen:
+            core.freeze()
         return hamt
 
     @classmethod
@@ -106,9 +109,7 @@ class HAMT:
     async def make_read_only(self) -> str:
         """py-hamt's ``make_read_only``: flushes, then refuses writes until
         :meth:`enable_write`. Returns the root CID."""
-        root = await self.flush()
-        self._core.freeze()
-        return root
+        return await resolved(self._core.flush_and_freeze())
 
     async def enable_write(self) -> None:
         """Accepts writes again after :meth:`make_read_only`. A HAMT opened

@@ -213,3 +213,21 @@ pub fn key_in_slot(hasher: &dyn KeyHasher, prefix: &str, slot: u8) -> String {
         .find(|k| hasher.hash(k.as_bytes())[0] == slot)
         .unwrap()
 }
+
+/// Every block reachable from `root` (nodes and values) with its bytes, by
+/// the one DAG walk (`hamt_store::dag`).
+pub async fn reachable_blocks<S: BlockStore>(
+    store: &S,
+    root: Cid,
+) -> std::collections::BTreeMap<Cid, Bytes> {
+    let mut walk = hamt_store::dag::DagWalk::new(store, hamt_store::dag::BlockLinks::default());
+    walk.add_root(root, ());
+    let mut out = std::collections::BTreeMap::new();
+    while let Some(batch) = walk.next_batch().await {
+        for visit in batch {
+            let data = visit.result.unwrap().expect("every block is read");
+            out.insert(visit.cid, data);
+        }
+    }
+    out
+}

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use futures::TryStreamExt;
 use hamt::{Hamt, HamtConfig};
-use hamt_codec::{Cid, Node, Slot};
+use hamt_codec::Cid;
 use hamt_store::{Block, BlockStore, Bytes, MemoryStore};
 use serde_json::Value;
 
@@ -56,25 +56,6 @@ fn config_for(vector: &Value) -> HamtConfig {
     );
     let bucket = params["max_bucket_size"].as_u64().unwrap_or(4);
     HamtConfig::default().with_max_bucket_size(usize::try_from(bucket).unwrap())
-}
-
-/// Every CID reachable from `root` in `store`: nodes and values.
-async fn reachable<S: BlockStore>(store: &S, root: Cid) -> BTreeSet<Cid> {
-    let mut seen = BTreeSet::new();
-    let mut stack = vec![root];
-    while let Some(cid) = stack.pop() {
-        if !seen.insert(cid) {
-            continue;
-        }
-        let node = Node::decode(&store.get(&cid).await.unwrap(), usize::MAX).unwrap();
-        for (_, slot) in node.iter() {
-            match slot {
-                Slot::Bucket(bucket) => seen.extend(bucket.iter().map(|(_, l)| *l)),
-                Slot::Child(child) => stack.push(*child),
-            }
-        }
-    }
-    seen
 }
 
 pub async fn replay<S: BlockStore>(path: &Path, store: Arc<S>) {
@@ -123,7 +104,10 @@ pub async fn replay<S: BlockStore>(path: &Path, store: Arc<S>) {
         .map(|c| cid(c.as_str().unwrap()))
         .collect();
     assert_eq!(
-        reachable(&store, root).await,
+        super::reachable_blocks(&*store, root)
+            .await
+            .into_keys()
+            .collect::<BTreeSet<Cid>>(),
         expected_reachable,
         "{name}: reachable set"
     );
