@@ -123,6 +123,39 @@ pub fn entry(bytes: &[u8], expected: u64, index: u64) -> Result<Option<Cid>, Lin
     next_entry(&mut reader)
 }
 
+/// Where each entry of a list of exactly `expected` entries starts, read in
+/// one pass without decoding any CID: then [`entry_at`] decodes any one
+/// entry alone. (Offsets are `u32`: a longer list is refused.)
+pub fn offsets(bytes: &[u8], expected: u64) -> Result<Vec<u32>, LinkListError> {
+    let mut reader = Reader {
+        input: bytes,
+        pos: 0,
+    };
+    header(&mut reader, expected)?;
+    let too_long = || LinkListError {
+        offset: 0,
+        kind: DecodeErrorKind::UnexpectedEnd,
+    };
+    let mut offsets = Vec::with_capacity(reader.bounded_len(expected)?);
+    for _ in 0..expected {
+        offsets.push(u32::try_from(reader.pos).map_err(|_| too_long())?);
+        skip_entry(&mut reader)?;
+    }
+    if reader.pos != bytes.len() {
+        return Err(reader.error(DecodeErrorKind::TrailingBytes).into());
+    }
+    Ok(offsets)
+}
+
+/// The entry starting at `offset` (one of [`offsets`]).
+pub fn entry_at(bytes: &[u8], offset: u32) -> Result<Option<Cid>, LinkListError> {
+    let mut reader = Reader {
+        input: bytes,
+        pos: offset as usize,
+    };
+    next_entry(&mut reader)
+}
+
 /// Steps over one entry without building its CID.
 fn skip_entry(reader: &mut Reader<'_>) -> Result<(), LinkListError> {
     match reader.peek()? {
@@ -166,8 +199,10 @@ mod tests {
         let reference = serde_ipld_dagcbor::to_vec(&as_ipld).unwrap();
         assert_eq!(bytes, reference);
         assert_eq!(decode(&bytes, 30).unwrap(), entries);
+        let offsets = offsets(&bytes, 30).unwrap();
         for (i, expected) in entries.iter().enumerate() {
             assert_eq!(entry(&bytes, 30, i as u64).unwrap(), *expected);
+            assert_eq!(entry_at(&bytes, offsets[i]).unwrap(), *expected);
         }
         assert_eq!(encode(&[]), [0x80]);
     }

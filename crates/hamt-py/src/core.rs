@@ -14,8 +14,12 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use hamt::{ByteRange, Hamt, HamtConfig};
-use hamt_zarr::{Dataset, EncryptedValues, PlainValues, ValueCodec, ZarrHamtError};
+use futures::FutureExt;
+use hamt::{ByteRange, Cid, Hamt, HamtConfig};
+use hamt_zarr::{
+    AnyLayout, Dataset, EncryptedValues, LayoutKind, PlainValues, ShardedConfig, ShardedMap,
+    ValueCodec, ZarrHamtError,
+};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
@@ -25,9 +29,12 @@ use crate::backend::{DynStore, Registry, blocks_on_io, new_token, parse_cid, sto
 use crate::errors::Error;
 use crate::ready::{Nothing, block_on, ready_or_await};
 
-/// A dataset as the Python package holds it: a HAMT on any backend, values
-/// through a codec chosen at run time.
-type PyDataset = Dataset<Hamt<DynStore>, dyn ValueCodec>;
+/// A dataset as the Python package holds it: either layout on any backend,
+/// values through a codec chosen at run time.
+type PyDataset = Dataset<AnyLayout<DynStore>, dyn ValueCodec>;
+
+/// A layout on any backend.
+type PyLayout = AnyLayout<DynStore>;
 
 /// Values below this size are hashed with the GIL held when the backend
 /// cannot block: releasing and retaking the GIL costs more than the work,
@@ -38,12 +45,36 @@ const SMALL_VALUE: usize = 64 * 1024;
 struct State {
     token: u64,
     store: DynStore,
-    config: HamtConfig,
+    config: Configs,
+    /// Which layout the dataset is (it never changes: a migration stays sharded).
+    kind: LayoutKind,
     /// The Python backend object (kept for `backend` and pickling).
     backend: Py<PyAny>,
     /// Whether the backend reads and writes synchronously (RocksDB), so a
     /// first poll may wait on the disk and must not hold the GIL.
     blocking_io: bool,
+}
+
+/// How layouts opened for a HAMT use memory.
+#[derive(Clone)]
+struct Configs {
+    hamt: HamtConfig,
+    sharded: ShardedConfig,
+}
+
+impl Configs {
+    /// The defaults, with `cache_bytes` bounding the node or shard cache.
+    fn new(cache_bytes: Option<usize>) -> Self {
+        let mut configs = Configs {
+            hamt: HamtConfig::default(),
+            sharded: ShardedConfig::default(),
+        };
+        if let Some(bytes) = cache_bytes {
+            configs.hamt = configs.hamt.with_cache_bytes(bytes);
+            configs.sharded.cache_bytes = bytes as u64;
+        }
+        configs
+    }
 }
 
 /// Live HAMTs of this process by token, so unpickling finds them again.
@@ -113,24 +144,26 @@ impl HamtCore {
         &self.shared.0
     }
 
-    fn from_hamt(
+    fn from_layout(
         backend: &Bound<'_, PyAny>,
-        hamt: Hamt<DynStore>,
+        layout: PyLayout,
+        config: Configs,
         writable: bool,
         token: u64,
     ) -> PyResult<HamtCore> {
         let store = store_of(backend)?;
-        let config = hamt.config().clone();
+        let kind = layout.kind();
         let dataset = if writable {
-            Dataset::writable(hamt)
+            Dataset::writable(layout)
         } else {
-            Dataset::read_only(Arc::new(hamt))
+            Dataset::read_only(Arc::new(layout))
         };
         let dataset = dataset.with_shared_codec(Arc::new(PlainValues) as Arc<dyn ValueCodec>);
         let state = State {
             token,
             store,
             config,
+            kind,
             backend: backend.clone().unbind(),
             blocking_io: blocks_on_io(backend),
         };
@@ -159,12 +192,35 @@ impl HamtCore {
         }
     }
 
-    fn config(cache_bytes: Option<usize>) -> HamtConfig {
-        let config = HamtConfig::default();
-        match cache_bytes {
-            Some(bytes) => config.with_cache_bytes(bytes),
-            None => config,
-        }
+    /// Runs `op` on the sharded layout of this view (refused for a HAMT).
+    fn sharded<'py, T>(
+        &self,
+        py: Python<'py>,
+        what: &'static str,
+        op: impl for<'a> FnOnce(
+            &'a mut ShardedMap<DynStore>,
+        )
+            -> futures::future::BoxFuture<'a, Result<T, hamt_zarr::ShardedError>>
+        + Send
+        + 'static,
+    ) -> PyResult<Bound<'py, PyAny>>
+    where
+        T: for<'a> IntoPyObject<'a> + Send + 'static,
+    {
+        let dataset = self.dataset.clone();
+        ready_or_await(py, true, async move {
+            dataset
+                .update(move |layout| match layout {
+                    AnyLayout::Sharded(map) => {
+                        op(map).map(|r| r.map_err(ZarrHamtError::from)).boxed()
+                    }
+                    AnyLayout::Hamt(_) => {
+                        futures::future::ready(Err(ZarrHamtError::NotSharded)).boxed()
+                    }
+                })
+                .await
+                .map_err(doing(&dataset, what))
+        })
     }
 
     /// This view's dataset and whether its first poll may block on I/O.
@@ -194,8 +250,25 @@ impl HamtCore {
     #[pyo3(signature = (backend, cache_bytes = None))]
     fn new(backend: &Bound<'_, PyAny>, cache_bytes: Option<usize>) -> PyResult<HamtCore> {
         let store = store_of(backend)?;
-        let hamt = Hamt::new(store, Self::config(cache_bytes));
-        Self::from_hamt(backend, hamt, true, new_token())
+        let config = Configs::new(cache_bytes);
+        let hamt = Hamt::new(store, config.hamt.clone());
+        Self::from_layout(backend, AnyLayout::Hamt(hamt), config, true, new_token())
+    }
+
+    /// A new, empty, writable sharded store (py-hamt's `ShardedZarrStore`,
+    /// v2) on `backend`, `chunks_per_shard` chunks per shard.
+    #[staticmethod]
+    #[pyo3(signature = (backend, chunks_per_shard, cache_bytes = None))]
+    fn new_sharded(
+        backend: &Bound<'_, PyAny>,
+        chunks_per_shard: u64,
+        cache_bytes: Option<usize>,
+    ) -> PyResult<HamtCore> {
+        let store = store_of(backend)?;
+        let config = Configs::new(cache_bytes);
+        let map = ShardedMap::with_config(store, chunks_per_shard, config.sharded.clone())
+            .map_err(|e| Error::Value(e.to_string()))?;
+        Self::from_layout(backend, AnyLayout::Sharded(map), config, true, new_token())
     }
 
     /// The HAMT whose root is `root` on `backend` (read-only unless
@@ -212,12 +285,13 @@ impl HamtCore {
         let cid = parse_cid(root)?;
         let store = store_of(backend)?;
         let backend = backend.clone().unbind();
-        let config = Self::config(cache_bytes);
+        let config = Configs::new(cache_bytes);
         ready_or_await(py, true, async move {
-            let hamt = open_hamt(store, cid, config).await?;
+            let layout = open_layout(store, cid, &config).await?;
             Ok(Opened {
                 backend,
-                hamt,
+                layout,
+                config,
                 writable,
                 encryption: None,
             })
@@ -251,10 +325,11 @@ impl HamtCore {
                     "the HAMT has unflushed changes: flush() before making a writable copy".into(),
                 ));
             };
-            let hamt = open_hamt(store, root, config).await?;
+            let layout = open_layout(store, root, &config).await?;
             Ok(Opened {
                 backend,
-                hamt,
+                layout,
+                config,
                 writable: true,
                 encryption,
             })
@@ -320,6 +395,101 @@ impl HamtCore {
     #[getter]
     fn root_cid(&self) -> Option<String> {
         self.dataset.try_root_cid().map(|cid| cid.to_string())
+    }
+
+    /// The layout: `"hamt"` (py-hamt's `ZarrHAMTStore`) or `"sharded"`
+    /// (its `ShardedZarrStore`).
+    #[getter]
+    fn layout(&self) -> &'static str {
+        match self.state().kind {
+            LayoutKind::Sharded => "sharded",
+            LayoutKind::Hamt => "hamt",
+        }
+    }
+
+    // ------------------------------------------------------ sharded layout
+
+    /// Points `key` at the existing block `cid` (py-hamt's `set_pointer`).
+    fn set_pointer<'py>(
+        &self,
+        py: Python<'py>,
+        key: String,
+        cid: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let cid = parse_cid(cid)?;
+        self.sharded(py, "set_pointer", move |map| {
+            async move { map.set_pointer(&key, cid).await.map(|()| Nothing) }.boxed()
+        })
+    }
+
+    /// Links every chunk of another sharded store in at a chunk offset
+    /// (py-hamt's `graft_store`).
+    #[pyo3(signature = (source_root, chunk_offset, source_array = None, target_array = None))]
+    fn graft<'py>(
+        &self,
+        py: Python<'py>,
+        source_root: &str,
+        chunk_offset: Vec<u64>,
+        source_array: Option<String>,
+        target_array: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let root = parse_cid(source_root)?;
+        self.sharded(py, "graft_store", move |map| {
+            async move {
+                map.graft(
+                    root,
+                    &chunk_offset,
+                    source_array.as_deref(),
+                    target_array.as_deref(),
+                )
+                .await
+                .map(|()| Nothing)
+            }
+            .boxed()
+        })
+    }
+
+    /// Resizes an array's shard index (py-hamt's `resize_store`).
+    #[pyo3(signature = (shape, array = None))]
+    fn resize<'py>(
+        &self,
+        py: Python<'py>,
+        shape: Vec<u64>,
+        array: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.sharded(py, "resize_store", move |map| {
+            async move { map.resize(shape, array.as_deref()).await.map(|()| Nothing) }.boxed()
+        })
+    }
+
+    /// Sets a variable's shape in its `zarr.json` and resizes its index
+    /// (py-hamt's `resize_variable`).
+    fn resize_variable<'py>(
+        &self,
+        py: Python<'py>,
+        name: String,
+        shape: Vec<u64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.sharded(py, "resize_variable", move |map| {
+            async move { map.resize_variable(&name, &shape).await.map(|()| Nothing) }.boxed()
+        })
+    }
+
+    /// Rewrites a v1 manifest as v2 and flushes (py-hamt's
+    /// `migrate_v1_to_v2`); returns the new root.
+    fn migrate_v1_to_v2<'py>(
+        &self,
+        py: Python<'py>,
+        primary_array_path: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.sharded(py, "migrate_v1_to_v2", move |map| {
+            async move {
+                map.migrate_v1_to_v2(&primary_array_path)
+                    .await
+                    .map(|root| root.to_string())
+            }
+            .boxed()
+        })
     }
 
     // ------------------------------------------------------------- reads
@@ -577,23 +747,22 @@ impl HamtCore {
     }
 }
 
-async fn open_hamt(
-    store: DynStore,
-    root: hamt::Cid,
-    config: HamtConfig,
-) -> Result<Hamt<DynStore>, Error> {
-    Hamt::open(store, root, config)
+/// The dataset whose root is `root`, on whichever layout it is.
+async fn open_layout(store: DynStore, root: Cid, config: &Configs) -> Result<PyLayout, Error> {
+    AnyLayout::open(store, root, config.hamt.clone(), config.sharded.clone())
         .await
-        .map_err(|source| Error::Hamt {
-            op: format!("open the HAMT at root {root}"),
-            source: Box::new(source),
+        .map_err(|source| Error::Dataset {
+            op: format!("open the dataset at root {root}"),
+            source,
+            read_only: None,
         })
 }
 
-/// A HAMT just opened, made into a `HamtCore` (with the GIL) when returned.
+/// A dataset just opened, made into a `HamtCore` (with the GIL) when returned.
 struct Opened {
     backend: Py<PyAny>,
-    hamt: Hamt<DynStore>,
+    layout: PyLayout,
+    config: Configs,
     writable: bool,
     encryption: Option<Encryption>,
 }
@@ -604,14 +773,44 @@ impl<'py> IntoPyObject<'py> for Opened {
     type Error = PyErr;
 
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
-        let core =
-            HamtCore::from_hamt(self.backend.bind(py), self.hamt, self.writable, new_token())?;
+        let core = HamtCore::from_layout(
+            self.backend.bind(py),
+            self.layout,
+            self.config,
+            self.writable,
+            new_token(),
+        )?;
         let core = match self.encryption {
             Some(encryption) => core.view(Some(encryption), false),
             None => core,
         };
         Bound::new(py, core)
     }
+}
+
+/// Converts the HAMT dataset at `hamt_root` on `backend` to a new sharded
+/// store (py-hamt's `convert_hamt_to_sharded`), copying CIDs only; returns
+/// its root.
+#[pyfunction]
+#[pyo3(signature = (backend, hamt_root, chunks_per_shard = hamt_zarr::DEFAULT_CHUNKS_PER_SHARD))]
+pub(crate) fn convert_hamt_to_sharded<'py>(
+    py: Python<'py>,
+    backend: &Bound<'py, PyAny>,
+    hamt_root: &str,
+    chunks_per_shard: u64,
+) -> PyResult<Bound<'py, PyAny>> {
+    let root = parse_cid(hamt_root)?;
+    let store = store_of(backend)?;
+    ready_or_await(py, true, async move {
+        let sharded = hamt_zarr::convert::hamt_to_sharded(store, root, chunks_per_shard)
+            .await
+            .map_err(|e| Error::Dataset {
+                op: format!("convert the HAMT at root {root}"),
+                source: e.into(),
+                read_only: None,
+            })?;
+        Ok(sharded.to_string())
+    })
 }
 
 /// Rebuilds a pickled `HamtCore` (see `HamtCore.__reduce__`). Not for direct use.
@@ -645,15 +844,15 @@ pub(crate) fn restore_core(
         ));
     } else {
         let store = store_of(backend)?;
-        let config = HamtCore::config(None);
-        let hamt = match root {
+        let config = Configs::new(None);
+        let layout = match root {
             Some(root) => {
                 let cid = parse_cid(&root)?;
-                block_on(py, open_hamt(store, cid, config))?
+                block_on(py, open_layout(store, cid, &config))?
             }
-            None => Hamt::new(store, config),
+            None => AnyLayout::Hamt(Hamt::new(store, config.hamt.clone())),
         };
-        let core = HamtCore::from_hamt(backend, hamt, writable, token)?;
+        let core = HamtCore::from_layout(backend, layout, config, writable, token)?;
         if frozen {
             core.dataset.freeze();
         }

@@ -2,7 +2,7 @@
 //! naming the operation's key or the CID at fault.
 
 use hamt::{HamtError, StoreError};
-use hamt_zarr::{Dataset, ReadOnlyReason, ZarrHamtError};
+use hamt_zarr::{Dataset, ReadOnlyReason, ShardedError, ZarrHamtError};
 use pyo3::PyErr;
 use pyo3::exceptions::PyValueError;
 
@@ -31,8 +31,6 @@ pub(crate) enum Error {
         /// Why the dataset refuses writes, if it does (for a read-only error).
         read_only: Option<ReadOnlyReason>,
     },
-    /// Opening a HAMT failed.
-    Hamt { op: String, source: Box<HamtError> },
     /// A string that is not a CID.
     InvalidCid { text: String, reason: String },
     /// Bad input, described.
@@ -65,7 +63,6 @@ impl From<Error> for PyErr {
                 source,
                 read_only,
             } => dataset_error(&op, source, read_only),
-            Error::Hamt { op, source } => hamt_error(&op, *source),
             Error::InvalidCid { text, reason } => {
                 InvalidCidError::new_err(format!("{text:?} is not a CID: {reason}"))
             }
@@ -77,6 +74,7 @@ impl From<Error> for PyErr {
 fn dataset_error(op: &str, error: ZarrHamtError, read_only: Option<ReadOnlyReason>) -> PyErr {
     match error {
         ZarrHamtError::Hamt(source) => hamt_error(op, *source),
+        ZarrHamtError::Sharded(source) => sharded_error(op, *source),
         ZarrHamtError::Decrypt { key } => DecryptionError::new_err(format!(
             "value of {key:?} failed to decrypt: wrong encryption key or header, or tampered data"
         )),
@@ -91,6 +89,20 @@ fn dataset_error(op: &str, error: ZarrHamtError, read_only: Option<ReadOnlyReaso
         }),
         ZarrHamtError::ByteRange(range) => PyValueError::new_err(format!("{op}: {range}")),
         other => py::HamtError::new_err(format!("{op}: {other}")),
+    }
+}
+
+fn sharded_error(op: &str, error: ShardedError) -> PyErr {
+    let message = format!("{op}: {error}");
+    match error {
+        ShardedError::Store(store) => store_error(op, store),
+        ShardedError::Hamt(source) => hamt_error(op, *source),
+        ShardedError::File { .. }
+        | ShardedError::BadRoot { .. }
+        | ShardedError::BadShard { .. }
+        | ShardedError::Manifest(_) => CorruptBlockError::new_err(message),
+        ShardedError::ReadOnly(_) => ReadOnlyError::new_err(format!("{READ_ONLY} ({op})")),
+        _ => PyValueError::new_err(message),
     }
 }
 

@@ -33,6 +33,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<core::HamtCore>()?;
     m.add_function(wrap_pyfunction!(backend::restore_backend, m)?)?;
     m.add_function(wrap_pyfunction!(core::restore_core, m)?)?;
+    m.add_function(wrap_pyfunction!(core::convert_hamt_to_sharded, m)?)?;
     m.add("HAS_ROCKSDB", cfg!(feature = "rocksdb"))?;
     m.add("HAS_KUBO", cfg!(feature = "kubo"))?;
     m.add("ENCRYPTION_OVERHEAD", hamt_zarr::ENCRYPTION_OVERHEAD)?;

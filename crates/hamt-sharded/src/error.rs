@@ -3,6 +3,29 @@ use hamt_store::StoreError;
 
 use crate::keys::KeyError;
 
+/// A shard block that is not a list of the expected number of links and nulls.
+#[derive(Debug, thiserror::Error)]
+#[error("shard {cid} of array {array:?} is invalid: {source}")]
+pub struct BadShard {
+    /// The array's path.
+    pub array: String,
+    /// The shard's CID.
+    pub cid: Cid,
+    /// What is wrong with it.
+    #[source]
+    pub source: LinkListError,
+}
+
+impl ShardedError {
+    pub(crate) fn bad_shard(array: &str, cid: Cid, source: LinkListError) -> Self {
+        ShardedError::BadShard(Box::new(BadShard {
+            array: array.to_owned(),
+            cid,
+            source,
+        }))
+    }
+}
+
 /// Everything a sharded store operation can fail with.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -33,22 +56,17 @@ pub enum ShardedError {
     /// An array's chunk grid is invalid (bad shape, chunk shape or shard size).
     #[error("invalid array geometry: {0}")]
     Geometry(String),
-    /// A shard block is not a list of the expected number of links and nulls.
-    #[error("shard {cid} of array {array:?} is invalid: {source}")]
-    BadShard {
-        /// The array's path.
-        array: String,
-        /// The shard's CID.
-        cid: Cid,
-        /// What is wrong with it.
-        #[source]
-        source: LinkListError,
-    },
+    /// A shard block is not a list of the expected number of links and
+    /// nulls (boxed: it is large, and rare).
+    #[error(transparent)]
+    BadShard(Box<BadShard>),
     /// A chunk key that does not fit its array (bad coordinates).
     #[error(transparent)]
     Key(#[from] KeyError),
     /// A chunk of an array the manifest has no index for.
-    #[error("no array index registered for chunk key {key:?} (array {array:?}): write its zarr.json first")]
+    #[error(
+        "no array index registered for chunk key {key:?} (array {array:?}): write its zarr.json first"
+    )]
     UnknownArray {
         /// The chunk key.
         key: String,
@@ -75,6 +93,17 @@ pub enum ShardedError {
     /// A write to a store opened read-only, or to a v1 manifest (read-only here: migrate it first).
     #[error("the sharded store is read-only: {0}")]
     ReadOnly(&'static str),
+    /// The HAMT being converted could not be read.
+    #[error(transparent)]
+    Hamt(#[from] Box<hamt::HamtError>),
+    /// A HAMT key the converter to the sharded layout cannot place.
+    #[error("key {key:?}: {reason}")]
+    Convert {
+        /// The key.
+        key: String,
+        /// Why.
+        reason: &'static str,
+    },
     /// An operation that needs an argument it did not get, or got wrong.
     #[error("{0}")]
     Invalid(String),
@@ -84,7 +113,9 @@ impl From<hamt_unixfs::ReadError> for ShardedError {
     fn from(error: hamt_unixfs::ReadError) -> Self {
         match error {
             hamt_unixfs::ReadError::Store(store) => ShardedError::Store(store),
-            hamt_unixfs::ReadError::File { root, source } => ShardedError::File { cid: root, source },
+            hamt_unixfs::ReadError::File { root, source } => {
+                ShardedError::File { cid: root, source }
+            }
         }
     }
 }

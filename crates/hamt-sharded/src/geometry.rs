@@ -20,6 +20,26 @@ pub struct ArrayIndex {
     pub(crate) shard_cids: Vec<Option<Cid>>,
 }
 
+/// The most chunks one shard may hold: a shard of 2^20 links is a 41 MiB
+/// block, and a manifest claiming more is refused before anything is
+/// allocated for it (py-hamt's default is 6,250).
+pub const MAX_CHUNKS_PER_SHARD: u64 = 1 << 20;
+
+/// Checks a shard size.
+pub(crate) fn check_chunks_per_shard(chunks_per_shard: u64) -> Result<(), ShardedError> {
+    if chunks_per_shard == 0 {
+        return Err(ShardedError::Geometry(
+            "chunks_per_shard must be a positive integer.".into(),
+        ));
+    }
+    if chunks_per_shard > MAX_CHUNKS_PER_SHARD {
+        return Err(ShardedError::Geometry(format!(
+            "chunks_per_shard {chunks_per_shard} is over the limit of {MAX_CHUNKS_PER_SHARD}"
+        )));
+    }
+    Ok(())
+}
+
 /// Why chunk coordinates are not in an array's grid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CoordsError {
@@ -32,7 +52,9 @@ pub enum CoordsError {
         found: usize,
     },
     /// A coordinate past the grid's end.
-    #[error("chunk coordinate {coord} at dimension {dim} is out of bounds for dimension size {size}")]
+    #[error(
+        "chunk coordinate {coord} at dimension {dim} is out of bounds for dimension size {size}"
+    )]
     OutOfBounds {
         /// The dimension.
         dim: usize,
@@ -101,11 +123,7 @@ impl ArrayIndex {
 
     /// Checks the geometry (py-hamt's `_validate_geometry`) and derives the grid.
     fn recompute(&mut self) -> Result<(), ShardedError> {
-        if self.chunks_per_shard == 0 {
-            return Err(ShardedError::Geometry(
-                "chunks_per_shard must be a positive integer.".into(),
-            ));
-        }
+        check_chunks_per_shard(self.chunks_per_shard)?;
         if self.shape.len() != self.chunk_shape.len() {
             return Err(ShardedError::Geometry(
                 "array_shape and chunk_shape must have the same rank.".into(),
@@ -126,7 +144,9 @@ impl ArrayIndex {
             .chunks_per_dim
             .iter()
             .try_fold(1u64, |acc, n| acc.checked_mul(*n))
-            .ok_or_else(|| ShardedError::Geometry("the chunk grid has more than 2^64 chunks".into()))?;
+            .ok_or_else(|| {
+                ShardedError::Geometry("the chunk grid has more than 2^64 chunks".into())
+            })?;
         Ok(())
     }
 
@@ -268,11 +288,18 @@ mod tests {
         assert_eq!(index.slot_of(9), ShardSlot { shard: 3, slot: 0 });
         assert_eq!(index.coords_of(9), [2, 1]);
         for linear in 0..16 {
-            assert_eq!(index.linear_index(&index.coords_of(linear)).unwrap(), linear);
+            assert_eq!(
+                index.linear_index(&index.coords_of(linear)).unwrap(),
+                linear
+            );
         }
         assert!(matches!(
             index.linear_index(&[4, 0]),
-            Err(CoordsError::OutOfBounds { dim: 0, coord: 4, size: 4 })
+            Err(CoordsError::OutOfBounds {
+                dim: 0,
+                coord: 4,
+                size: 4
+            })
         ));
         assert!(index.linear_index(&[1]).is_err());
     }

@@ -64,7 +64,10 @@ fn python_int(text: &str) -> Option<Coord> {
         Some(b'+') => (false, &t[1..]),
         _ => (false, t),
     };
-    if digits.is_empty() || digits.starts_with('_') || digits.ends_with('_') || digits.contains("__")
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
     {
         return None;
     }
@@ -74,7 +77,9 @@ fn python_int(text: &str) -> Option<Coord> {
             '_' => {}
             '0'..='9' => {
                 let d = u64::from(c as u8 - b'0');
-                value = value.and_then(|v| v.checked_mul(10)).and_then(|v| v.checked_add(d));
+                value = value
+                    .and_then(|v| v.checked_mul(10))
+                    .and_then(|v| v.checked_add(d));
             }
             _ => return None,
         }
@@ -83,6 +88,15 @@ fn python_int(text: &str) -> Option<Coord> {
         Some(0) => Coord::Valid(0),
         Some(v) if !negative => Coord::Valid(v),
         _ => Coord::OutOfRange,
+    })
+}
+
+/// A chunk coordinate as Python's `int()` reads it: `None` if it is not an
+/// integer, `Err(())` inside if it is one no grid holds (negative, or past `u64`).
+pub(crate) fn parse_coordinate(text: &str) -> Option<Result<u64, ()>> {
+    python_int(text).map(|c| match c {
+        Coord::Valid(v) => Ok(v),
+        Coord::OutOfRange => Err(()),
     })
 }
 
@@ -226,7 +240,10 @@ fn parse_classic(key: &str, arrays: &impl ArrayPaths) -> Result<Option<ChunkKey>
         let coord_part = if path.is_empty() {
             key
         } else {
-            match key.strip_prefix(path).and_then(|rest| rest.strip_prefix('/')) {
+            match key
+                .strip_prefix(path)
+                .and_then(|rest| rest.strip_prefix('/'))
+            {
                 Some(rest) => rest,
                 None => continue,
             }
@@ -292,11 +309,18 @@ mod tests {
 
     fn arrays() -> Arrays {
         Arrays(vec![
-            ("temp".into(), ArrayIndex::new(vec![10, 4], vec![5, 2], 3).unwrap()),
-            ("g/precip".into(), ArrayIndex::new(vec![6], vec![2], 2).unwrap()),
+            (
+                "temp".into(),
+                ArrayIndex::new(vec![10, 4], vec![5, 2], 3).unwrap(),
+            ),
+            (
+                "g/precip".into(),
+                ArrayIndex::new(vec![6], vec![2], 2).unwrap(),
+            ),
         ])
     }
 
+    #[allow(clippy::unnecessary_wraps)] // compared with parse results
     fn chunk(path: &str, coords: &[u64]) -> Option<ChunkKey> {
         Some(ChunkKey {
             array_path: path.into(),
@@ -307,13 +331,25 @@ mod tests {
     #[test]
     fn v3_keys_and_metadata() {
         let a = arrays();
-        assert_eq!(parse_chunk_key_v2("temp/c/1/1", &a), Ok(chunk("temp", &[1, 1])));
-        assert_eq!(parse_chunk_key_v2("g/precip/c/2", &a), Ok(chunk("g/precip", &[2])));
+        assert_eq!(
+            parse_chunk_key_v2("temp/c/1/1", &a),
+            Ok(chunk("temp", &[1, 1]))
+        );
+        assert_eq!(
+            parse_chunk_key_v2("g/precip/c/2", &a),
+            Ok(chunk("g/precip", &[2]))
+        );
         assert_eq!(parse_chunk_key_v2("temp/zarr.json", &a), Ok(None));
         assert_eq!(parse_chunk_key_v2("attrs.zattrs", &a), Ok(None));
         // Python's int(): whitespace, sign, underscores.
-        assert_eq!(parse_chunk_key_v2("temp/c/ 1/+0", &a), Ok(chunk("temp", &[1, 0])));
-        assert!(parse_chunk_key_v2("temp/c/2/0", &a).is_err(), "out of bounds");
+        assert_eq!(
+            parse_chunk_key_v2("temp/c/ 1/+0", &a),
+            Ok(chunk("temp", &[1, 0]))
+        );
+        assert!(
+            parse_chunk_key_v2("temp/c/2/0", &a).is_err(),
+            "out of bounds"
+        );
         assert!(parse_chunk_key_v2("temp/c/-1/0", &a).is_err());
         assert!(parse_chunk_key_v2("temp/c/1", &a).is_err(), "rank");
         assert!(matches!(
@@ -321,17 +357,33 @@ mod tests {
             Err(KeyError::NotAnInteger { .. })
         ));
         // An unregistered array's chunk is a chunk key with no grid to check.
-        assert_eq!(parse_chunk_key_v2("other/c/9", &a), Ok(chunk("other", &[9])));
+        assert_eq!(
+            parse_chunk_key_v2("other/c/9", &a),
+            Ok(chunk("other", &[9]))
+        );
         assert_eq!(parse_chunk_key_v2("c/0", &a), Ok(chunk("", &[0])));
     }
 
     #[test]
     fn classic_v2_keys() {
         let a = arrays();
-        assert_eq!(parse_chunk_key_v2("temp/1.0", &a), Ok(chunk("temp", &[1, 0])));
-        assert_eq!(parse_chunk_key_v2("temp/1/1", &a), Ok(chunk("temp", &[1, 1])));
-        assert_eq!(parse_chunk_key_v2("g/precip/2", &a), Ok(chunk("g/precip", &[2])));
-        assert_eq!(parse_chunk_key_v2("temp/1", &a), Ok(None), "wrong rank: metadata");
+        assert_eq!(
+            parse_chunk_key_v2("temp/1.0", &a),
+            Ok(chunk("temp", &[1, 0]))
+        );
+        assert_eq!(
+            parse_chunk_key_v2("temp/1/1", &a),
+            Ok(chunk("temp", &[1, 1]))
+        );
+        assert_eq!(
+            parse_chunk_key_v2("g/precip/2", &a),
+            Ok(chunk("g/precip", &[2]))
+        );
+        assert_eq!(
+            parse_chunk_key_v2("temp/1", &a),
+            Ok(None),
+            "wrong rank: metadata"
+        );
         assert!(parse_chunk_key_v2("temp/9.0", &a).is_err());
         assert_eq!(parse_chunk_key_v2("nothing", &Arrays(vec![])), Ok(None));
     }
@@ -340,7 +392,10 @@ mod tests {
     fn python_int_rules() {
         assert_eq!(python_int("1_000"), Some(Coord::Valid(1000)));
         assert_eq!(python_int("-0"), Some(Coord::Valid(0)));
-        assert_eq!(python_int("99999999999999999999999"), Some(Coord::OutOfRange));
+        assert_eq!(
+            python_int("99999999999999999999999"),
+            Some(Coord::OutOfRange)
+        );
         for bad in ["", "_1", "1_", "1__0", "1.0", "0x1", "+", " "] {
             assert_eq!(python_int(bad), None, "{bad:?}");
         }

@@ -123,10 +123,16 @@ impl V2 {
     /// A new, empty manifest (py-hamt's `_initialize_new_root_v2`).
     pub(crate) fn new(chunks_per_shard: u64) -> Self {
         let mut extra = BTreeMap::new();
-        extra.insert("manifest_version".into(), Ipld::String(SHARDED_ZARR_V2.into()));
+        extra.insert(
+            "manifest_version".into(),
+            Ipld::String(SHARDED_ZARR_V2.into()),
+        );
         extra.insert("store_type".into(), Ipld::String(STORE_TYPE.into()));
         extra.insert("zarr_format".into(), Ipld::Integer(3));
-        extra.insert("sharding_config".into(), sharding_config(chunks_per_shard, true));
+        extra.insert(
+            "sharding_config".into(),
+            sharding_config(chunks_per_shard, true),
+        );
         V2 {
             extra,
             metadata: BTreeMap::new(),
@@ -177,7 +183,10 @@ pub(crate) enum Manifest {
 
 fn sharding_config(chunks_per_shard: u64, with_order: bool) -> Ipld {
     let mut config = BTreeMap::new();
-    config.insert("chunks_per_shard".into(), Ipld::Integer(chunks_per_shard.into()));
+    config.insert(
+        "chunks_per_shard".into(),
+        Ipld::Integer(chunks_per_shard.into()),
+    );
     if with_order {
         config.insert("order".into(), Ipld::String("C".into()));
     }
@@ -228,10 +237,12 @@ pub(crate) fn decode(cid: &Cid, bytes: &[u8]) -> Result<Manifest, ShardedError> 
         return Err(bad("Root object is not a valid dictionary.".into()));
     };
     match root.get("manifest_version") {
-        Some(Ipld::String(v)) if v == SHARDED_ZARR_V2 => decode_v2(root).map(Manifest::V2).map_err(bad),
-        Some(Ipld::String(v)) if v == SHARDED_ZARR_V1 => {
-            decode_v1(root).map(|v1| Manifest::V1(Box::new(v1))).map_err(bad)
+        Some(Ipld::String(v)) if v == SHARDED_ZARR_V2 => {
+            decode_v2(root).map(Manifest::V2).map_err(bad)
         }
+        Some(Ipld::String(v)) if v == SHARDED_ZARR_V1 => decode_v1(&root)
+            .map(|v1| Manifest::V1(Box::new(v1)))
+            .map_err(bad),
         other => Err(bad(format!(
             "Incompatible manifest version: {}. Expected '{SHARDED_ZARR_V1}' or '{SHARDED_ZARR_V2}'.",
             other.map_or_else(|| "None".to_owned(), |v| format!("{v:?}"))
@@ -303,7 +314,9 @@ fn chunks_per_shard(config: Option<&Ipld>) -> Result<u64, String> {
         return Err("Only row-major ('C') shard ordering is supported.".into());
     }
     match config.get("chunks_per_shard") {
-        Some(Ipld::Integer(n)) if *n > 0 => u64::try_from(*n).map_err(|_| "chunks_per_shard is too large".into()),
+        Some(Ipld::Integer(n)) if *n > 0 => {
+            u64::try_from(*n).map_err(|_| "chunks_per_shard is too large".into())
+        }
         _ => Err("chunks_per_shard must be a positive integer.".into()),
     }
 }
@@ -311,14 +324,21 @@ fn chunks_per_shard(config: Option<&Ipld>) -> Result<u64, String> {
 fn array_index(map: &BTreeMap<String, Ipld>) -> Result<ArrayIndex, String> {
     let shards = shard_cids(map)?;
     let per_shard = chunks_per_shard(map.get("sharding_config"))?;
-    ArrayIndex::with_shards(dims(map, "array_shape")?, dims(map, "chunk_shape")?, per_shard, shards)
-        .map_err(|e| e.to_string())
+    ArrayIndex::with_shards(
+        dims(map, "array_shape")?,
+        dims(map, "chunk_shape")?,
+        per_shard,
+        shards,
+    )
+    .map_err(|e| e.to_string())
 }
 
 fn decode_v2(mut root: BTreeMap<String, Ipld>) -> Result<V2, String> {
     let (metadata, _) = decode_metadata(root.get("metadata"))?;
     let Some(Ipld::Map(arrays_ipld)) = root.remove("arrays") else {
-        return Err("Root object is not a valid v2 dictionary with 'metadata' and 'arrays' keys.".into());
+        return Err(
+            "Root object is not a valid v2 dictionary with 'metadata' and 'arrays' keys.".into(),
+        );
     };
     root.remove("metadata");
     let mut default_chunks_per_shard = match root.get("sharding_config") {
@@ -355,7 +375,7 @@ fn decode_v2(mut root: BTreeMap<String, Ipld>) -> Result<V2, String> {
     })
 }
 
-fn decode_v1(root: BTreeMap<String, Ipld>) -> Result<V1, String> {
+fn decode_v1(root: &BTreeMap<String, Ipld>) -> Result<V1, String> {
     let Some(Ipld::Map(chunks)) = root.get("chunks") else {
         return Err("Root object is not a valid dictionary with 'chunks' key.".into());
     };
@@ -383,7 +403,8 @@ fn decode_v1(root: BTreeMap<String, Ipld>) -> Result<V1, String> {
 
 /// The DAG-CBOR bytes of a root object.
 pub(crate) fn encode(root: &Ipld) -> Result<Vec<u8>, ShardedError> {
-    serde_ipld_dagcbor::to_vec(root).map_err(|e| ShardedError::Manifest(format!("cannot encode the root: {e}")))
+    serde_ipld_dagcbor::to_vec(root)
+        .map_err(|e| ShardedError::Manifest(format!("cannot encode the root: {e}")))
 }
 
 #[cfg(test)]
@@ -419,19 +440,43 @@ mod tests {
         let root = cid(0);
         let cases: Vec<Ipld> = vec![
             Ipld::List(vec![]),
-            Ipld::Map([("manifest_version".into(), Ipld::String("sharded_zarr_v9".into()))].into()),
-            Ipld::Map([("manifest_version".into(), Ipld::String(SHARDED_ZARR_V2.into()))].into()),
-            Ipld::Map([("manifest_version".into(), Ipld::String(SHARDED_ZARR_V1.into()))].into()),
+            Ipld::Map(
+                [(
+                    "manifest_version".into(),
+                    Ipld::String("sharded_zarr_v9".into()),
+                )]
+                .into(),
+            ),
+            Ipld::Map(
+                [(
+                    "manifest_version".into(),
+                    Ipld::String(SHARDED_ZARR_V2.into()),
+                )]
+                .into(),
+            ),
+            Ipld::Map(
+                [(
+                    "manifest_version".into(),
+                    Ipld::String(SHARDED_ZARR_V1.into()),
+                )]
+                .into(),
+            ),
         ];
         for case in cases {
             let bytes = serde_ipld_dagcbor::to_vec(&case).unwrap();
-            assert!(matches!(decode(&root, &bytes), Err(ShardedError::BadRoot { .. })), "{case:?}");
+            assert!(
+                matches!(decode(&root, &bytes), Err(ShardedError::BadRoot { .. })),
+                "{case:?}"
+            );
         }
         assert!(decode(&root, &[0xff]).is_err());
         // Wrong shard count for the geometry.
         let mut v2 = V2::new(2);
-        v2.arrays.insert("a".into(), ArrayIndex::new(vec![4], vec![1], 2).unwrap());
-        let Ipld::Map(mut map) = v2.to_ipld() else { unreachable!() };
+        v2.arrays
+            .insert("a".into(), ArrayIndex::new(vec![4], vec![1], 2).unwrap());
+        let Ipld::Map(mut map) = v2.to_ipld() else {
+            unreachable!()
+        };
         if let Some(Ipld::Map(arrays)) = map.get_mut("arrays")
             && let Some(Ipld::Map(a)) = arrays.get_mut("a")
         {

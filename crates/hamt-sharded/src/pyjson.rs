@@ -235,7 +235,8 @@ impl Parser<'_> {
             return text.parse().ok().map(Json::Float);
         }
         let digits = &text[int_start..int_end];
-        Some(Json::Int(if digits == "0" || text.starts_with('-') && digits == "0" {
+        // `-0` is the integer 0.
+        Some(Json::Int(if digits == "0" {
             "0".into()
         } else {
             text.to_owned()
@@ -378,6 +379,11 @@ fn write_string(out: &mut String, s: &str) {
 /// Python's `repr(float)`: the shortest digits that read back to the same
 /// float, in fixed notation when the decimal point falls within 16 digits
 /// of them, else in exponent notation with a signed two-digit exponent.
+#[allow(
+    clippy::cast_possible_wrap,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)] // digit counts and exponents of an f64 are tiny
 pub(crate) fn float_repr(f: f64) -> String {
     if f.is_nan() {
         return "NaN".into();
@@ -409,7 +415,11 @@ pub(crate) fn float_repr(f: f64) -> String {
         let (first, rest) = digits.split_at(1);
         let exp = decpt - 1;
         let exp_sign = if exp < 0 { '-' } else { '+' };
-        let point = if rest.is_empty() { String::new() } else { format!(".{rest}") };
+        let point = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
         format!("{first}{point}e{exp_sign}{:02}", exp.unsigned_abs())
     };
     format!("{sign}{body}")
@@ -454,14 +464,32 @@ mod tests {
             dumps(&value, Some(2)),
             "{\n  \"zarr_format\": 3,\n  \"node_type\": \"group\",\n  \"attributes\": {\n    \"t\\u00e9\": [\n      1,\n      2.5,\n      0,\n      100000.0,\n      NaN,\n      null,\n      true\n    ]\n  }\n}"
         );
-        assert_eq!(dumps(&loads(b"{\"a\": [], \"b\": {}}").unwrap(), Some(2)), "{\n  \"a\": [],\n  \"b\": {}\n}");
-        assert_eq!(dumps(&Json::Str("😀\n\"".into()), None), r#""\ud83d\ude00\n\"""#);
-        assert_eq!(loads(b"[\"\\ud83d\\ude00\"]"), Some(Json::Array(vec![Json::Str("😀".into())])));
+        assert_eq!(
+            dumps(&loads(b"{\"a\": [], \"b\": {}}").unwrap(), Some(2)),
+            "{\n  \"a\": [],\n  \"b\": {}\n}"
+        );
+        assert_eq!(
+            dumps(&Json::Str("😀\n\"".into()), None),
+            r#""\ud83d\ude00\n\"""#
+        );
+        assert_eq!(
+            loads(b"[\"\\ud83d\\ude00\"]"),
+            Some(Json::Array(vec![Json::Str("😀".into())]))
+        );
     }
 
     #[test]
     fn what_python_refuses_is_none() {
-        for bad in [&b"{"[..], b"[1,]", b"01", b"{\"a\" 1}", b"\"\x01\"", b"1 2", b"", b"nul"] {
+        for bad in [
+            &b"{"[..],
+            b"[1,]",
+            b"01",
+            b"{\"a\" 1}",
+            b"\"\x01\"",
+            b"1 2",
+            b"",
+            b"nul",
+        ] {
             assert_eq!(loads(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
         let deep = "[".repeat(600) + &"]".repeat(600);

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::{Bytes, BytesMut};
+use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt, future, stream};
 use hamt::{ByteRange as HamtRange, Cid};
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -20,7 +21,7 @@ use zarrs_storage::byte_range::{ByteRange, InvalidByteRangeError};
 
 use crate::codec::{PlainValues, ValueCodec};
 use crate::layout::Layout;
-use crate::listing::{DirListing, dir_base, split_dir};
+use crate::listing::{DirListing, dir_base};
 use crate::metadata::{MetadataCache, is_metadata};
 use crate::{ZarrHamtError, range};
 
@@ -472,9 +473,17 @@ impl<L: Layout, V: ValueCodec + ?Sized> Dataset<L, V> {
     /// What is directly under `prefix` (a trailing `/` is implied): the keys
     /// there, and the child prefixes holding the rest.
     pub async fn list_dir(&self, prefix: &str) -> Result<DirListing, ZarrHamtError> {
+        self.list_dir_where(prefix, &|_| true).await
+    }
+
+    /// [`list_dir`](Self::list_dir) listing only the keys `keep` accepts.
+    pub async fn list_dir_where(
+        &self,
+        prefix: &str,
+        keep: &(dyn for<'k> Fn(&'k str) -> bool + Sync),
+    ) -> Result<DirListing, ZarrHamtError> {
         let base = dir_base(prefix);
-        let keys = self.keys_with_prefix(&base).await?;
-        Ok(split_dir(&base, keys))
+        self.reader().await.list_dir(&base, keep).await
     }
 
     /// The total length of the values of every key starting with `prefix`.
@@ -545,19 +554,26 @@ impl<L: Layout, V: ValueCodec + ?Sized> Dataset<L, V> {
         let mut layout = self.writer().await?;
         // First: a removal failing part-way must not leave removed keys cached.
         self.shared.metadata.forget_prefix(prefix);
-        let keys = layout.keys_with_prefix(prefix).await?;
-        for key in &keys {
-            layout.remove(key).await?;
-        }
-        Ok(keys.len())
+        layout.remove_prefix(prefix).await
+    }
+
+    /// Runs `f` on the layout, write-locked, for a change beyond zarr's
+    /// operations (a sharded store's graft or resize, say). The metadata
+    /// cache is emptied first: `f` may change any key.
+    pub async fn update<R>(
+        &self,
+        f: impl for<'a> FnOnce(&'a mut L) -> BoxFuture<'a, Result<R, ZarrHamtError>>,
+    ) -> Result<R, ZarrHamtError> {
+        let mut layout = self.writer().await?;
+        self.shared.metadata.forget_prefix("");
+        f(&mut layout).await
     }
 
     /// Removes every key.
     pub async fn clear(&self) -> Result<(), ZarrHamtError> {
         let mut layout = self.writer().await?;
-        layout.clear();
         self.shared.metadata.forget_prefix("");
-        Ok(())
+        layout.clear()
     }
 }
 

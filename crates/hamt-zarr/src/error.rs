@@ -13,6 +13,13 @@ pub enum ZarrHamtError {
     /// The HAMT or its block store failed (boxed: it is large, and rare).
     #[error(transparent)]
     Hamt(Box<hamt::HamtError>),
+    /// The sharded layout failed (its store, its manifest, or a key that
+    /// does not fit it; boxed: it is large, and rare).
+    #[error(transparent)]
+    Sharded(Box<hamt_sharded::ShardedError>),
+    /// An operation of the sharded layout on a dataset that is a HAMT.
+    #[error("this dataset is a HAMT, not a sharded store")]
+    NotSharded,
     /// A write or erase through a view that refuses writes: the data was
     /// opened read-only, it is frozen (py-hamt's `make_read_only`), or the
     /// view is read-only ([`Dataset::read_only_reason`](crate::Dataset::read_only_reason) says which).
@@ -47,6 +54,15 @@ pub enum ZarrHamtError {
 impl From<hamt::HamtError> for ZarrHamtError {
     fn from(error: hamt::HamtError) -> Self {
         ZarrHamtError::Hamt(Box::new(error))
+    }
+}
+
+impl From<hamt_sharded::ShardedError> for ZarrHamtError {
+    fn from(error: hamt_sharded::ShardedError) -> Self {
+        match error {
+            hamt_sharded::ShardedError::ReadOnly(_) => ZarrHamtError::ReadOnly,
+            other => ZarrHamtError::Sharded(Box::new(other)),
+        }
     }
 }
 

@@ -1,14 +1,16 @@
 //! How a dataset's keys find their values: the [`Layout`] trait, and its
-//! implementation for the HAMT. py-hamt 3.6.0 has two layouts: the HAMT
-//! (`ZarrHAMTStore`) and the sharded one (`ShardedZarrStore`); a
+//! implementations for py-hamt 3.6.0's two layouts: the HAMT
+//! (`ZarrHAMTStore`) and the sharded one (`ShardedZarrStore`). A
 //! [`Dataset`](crate::Dataset) runs the same zarr store over either.
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::TryStreamExt;
 use hamt::{BlockStore, ByteRange, Cid, Hamt};
+use hamt_sharded::ShardedMap;
 
 use crate::ZarrHamtError;
+use crate::listing::{DirListing, split_dir};
 
 /// A map of zarr keys to values stored as content-addressed blocks, with
 /// changes kept in memory until [`flush`](Layout::flush) writes them and
@@ -56,8 +58,32 @@ pub trait Layout: Send + Sync + 'static {
     /// Removes `key`; whether it was there.
     async fn remove(&mut self, key: &str) -> Result<bool, ZarrHamtError>;
 
+    /// Removes every key starting with `prefix`; how many (or, where the
+    /// layout removes whole arrays at once, how many keys it removed one by one).
+    async fn remove_prefix(&mut self, prefix: &str) -> Result<usize, ZarrHamtError> {
+        let keys = self.keys_with_prefix(prefix).await?;
+        for key in &keys {
+            self.remove(key).await?;
+        }
+        Ok(keys.len())
+    }
+
+    /// What is directly under `base` (`""` or a prefix ending in `/`): the
+    /// keys there that `keep` accepts, and the child prefixes holding the
+    /// rest. By default, from every key under `base`.
+    async fn list_dir(
+        &self,
+        base: &str,
+        keep: &(dyn for<'k> Fn(&'k str) -> bool + Sync),
+    ) -> Result<DirListing, ZarrHamtError> {
+        let mut keys = self.keys_with_prefix(base).await?;
+        keys.retain(|key| keep(key));
+        keys.sort_unstable();
+        Ok(split_dir(base, keys))
+    }
+
     /// Removes every key (on the same block store, with the same settings).
-    fn clear(&mut self);
+    fn clear(&mut self) -> Result<(), ZarrHamtError>;
 
     /// Writes every change and returns the root CID.
     async fn flush(&mut self) -> Result<Cid, ZarrHamtError>;
@@ -112,11 +138,89 @@ impl<S: BlockStore + 'static> Layout for Hamt<S> {
         Ok(Hamt::remove(self, key).await?.is_some())
     }
 
-    fn clear(&mut self) {
+    fn clear(&mut self) -> Result<(), ZarrHamtError> {
         Hamt::clear(self);
+        Ok(())
     }
 
     async fn flush(&mut self) -> Result<Cid, ZarrHamtError> {
         Ok(Hamt::flush(self).await?)
+    }
+}
+
+#[async_trait]
+impl<S: BlockStore + 'static> Layout for ShardedMap<S> {
+    fn root_cid(&self) -> Option<Cid> {
+        ShardedMap::root_cid(self)
+    }
+
+    fn is_dirty(&self) -> bool {
+        ShardedMap::is_dirty(self)
+    }
+
+    async fn get_link(&self, key: &str) -> Result<Option<Cid>, ZarrHamtError> {
+        Ok(ShardedMap::get_link(self, key).await?)
+    }
+
+    async fn read_value(&self, link: &Cid, range: ByteRange) -> Result<Bytes, ZarrHamtError> {
+        Ok(ShardedMap::read_value(self, link, range).await?)
+    }
+
+    async fn value_len(&self, link: &Cid) -> Result<u64, ZarrHamtError> {
+        Ok(ShardedMap::value_len(self, link).await?)
+    }
+
+    async fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>, ZarrHamtError> {
+        let mut keys = self.keys().await?;
+        keys.retain(|key| key.starts_with(prefix));
+        Ok(keys)
+    }
+
+    async fn len(&self) -> Result<u64, ZarrHamtError> {
+        Ok(self.keys().await?.len() as u64)
+    }
+
+    async fn insert(&mut self, key: &str, value: Bytes) -> Result<(), ZarrHamtError> {
+        Ok(self.set(key, value).await?)
+    }
+
+    async fn insert_many(&mut self, entries: Vec<(String, Bytes)>) -> Result<(), ZarrHamtError> {
+        for (key, value) in entries {
+            self.set(&key, value).await?;
+        }
+        Ok(())
+    }
+
+    async fn remove(&mut self, key: &str) -> Result<bool, ZarrHamtError> {
+        Ok(self.delete(key).await?)
+    }
+
+    /// py-hamt's `delete_dir`: metadata under `prefix` and every array at or
+    /// under it, whole.
+    async fn remove_prefix(&mut self, prefix: &str) -> Result<usize, ZarrHamtError> {
+        let before = self.metadata().len();
+        self.delete_dir(prefix).await?;
+        Ok(before.saturating_sub(self.metadata().len()))
+    }
+
+    async fn list_dir(
+        &self,
+        base: &str,
+        keep: &(dyn for<'k> Fn(&'k str) -> bool + Sync),
+    ) -> Result<DirListing, ZarrHamtError> {
+        let (keys, prefixes) = ShardedMap::list_dir(self, base, keep).await?;
+        Ok(DirListing {
+            base: base.to_owned(),
+            keys,
+            prefixes,
+        })
+    }
+
+    fn clear(&mut self) -> Result<(), ZarrHamtError> {
+        Ok(ShardedMap::clear(self)?)
+    }
+
+    async fn flush(&mut self) -> Result<Cid, ZarrHamtError> {
+        Ok(ShardedMap::flush(self).await?)
     }
 }

@@ -2,7 +2,8 @@
 //! [`BlockStore`](hamt::BlockStore).
 //!
 //! A [`Dataset`] is the one handle on a dataset's keys and values: a
-//! [`Layout`] (the [`Hamt`](hamt::Hamt)) behind its access mode, a value
+//! [`Layout`] (the [`Hamt`](hamt::Hamt), or py-hamt's sharded layout,
+//! [`ShardedMap`]) behind its access mode, a value
 //! codec, a metadata cache, and the prefix, size and batch operations zarr
 //! needs. [`ZarrStore`] adapts it to `zarrs`' storage traits (sync and
 //! async); the Python package `hamt_rs` adapts the same handle to
@@ -29,6 +30,7 @@
 //! # }).unwrap();
 //! ```
 
+mod any_layout;
 mod async_impl;
 mod codec;
 mod dataset;
@@ -40,6 +42,7 @@ mod range;
 mod store;
 mod sync_impl;
 
+pub use any_layout::{AnyLayout, LayoutKind, layout_of};
 pub use codec::{
     ENCRYPTION_OVERHEAD, EncryptedValues, NONCE_LEN, PlainValues, TAG_LEN, ValueCodec,
 };
@@ -47,6 +50,9 @@ pub use dataset::{Dataset, KeyedError, ReadGuard, ReadOnlyReason};
 pub use error::ZarrHamtError;
 pub use layout::Layout;
 pub use listing::DirListing;
-pub use store::{EncryptedZarrHamtStore, ZarrHamtStore, ZarrStore};
+pub use store::{EncryptedZarrHamtStore, ShardedZarrStore, ZarrHamtStore, ZarrStore};
 
 pub use hamt::{Cid, HamtConfig};
+pub use hamt_sharded::{
+    DEFAULT_CHUNKS_PER_SHARD, ManifestVersion, ShardedConfig, ShardedError, ShardedMap, convert,
+};

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use hamt::{BlockStore, Cid, Hamt, HamtConfig};
+use hamt_sharded::{ShardedConfig, ShardedMap};
 use tokio::runtime::Handle;
 use zarrs_storage::{
     StorageError, StoreKey, StoreKeys, StoreKeysPrefixes, StorePrefix, StorePrefixError,
@@ -14,7 +15,6 @@ use crate::ZarrHamtError;
 use crate::codec::{EncryptedValues, PlainValues, ValueCodec};
 use crate::dataset::Dataset;
 use crate::layout::Layout;
-use crate::listing::split_dir;
 
 /// A zarr v3 store for [`zarrs`](https://docs.rs/zarrs) over a [`Dataset`]
 /// on any [`Layout`].
@@ -68,6 +68,37 @@ pub type ZarrHamtStore<S, V = PlainValues> = ZarrStore<Hamt<S>, V>;
 /// The [`ZarrHamtStore`] that encrypts every value, py-hamt's `SimpleEncryptedZarrHAMTStore`.
 pub type EncryptedZarrHamtStore<S> = ZarrHamtStore<S, EncryptedValues>;
 
+/// The zarrs store over py-hamt's sharded layout (`ShardedZarrStore`): a
+/// dataset written by either reads on the other, with the same root CID
+/// for the same writes.
+///
+/// ```
+/// use std::sync::Arc;
+/// use hamt_store::MemoryStore;
+/// use hamt_zarr::ShardedZarrStore;
+/// use zarrs::array::{ArrayBuilder, data_type};
+/// use zarrs::group::GroupBuilder;
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let blocks = Arc::new(MemoryStore::new());
+/// let store = Arc::new(ShardedZarrStore::create(blocks.clone(), 100)?);
+/// // py-hamt's v2 layout wants arrays in a group ("0" here).
+/// GroupBuilder::new().build(store.clone(), "/")?.async_store_metadata().await?;
+/// let array = ArrayBuilder::new(vec![8, 8], vec![4, 4], data_type::float32(), 0.0f32)
+///     .build_arc(store.clone(), "/0/temp")?;
+/// array.async_store_metadata().await?;
+/// array.async_store_array_subset(&array.subset_all(), vec![1.5f32; 64]).await?;
+/// let root = store.flush().await?;
+///
+/// let reader = Arc::new(ShardedZarrStore::open(blocks, root, Default::default()).await?);
+/// let array = zarrs::array::Array::async_open(reader, "/0/temp").await?;
+/// let back: Vec<f32> = array.async_retrieve_array_subset(&array.subset_all()).await?;
+/// assert_eq!(back, vec![1.5f32; 64]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub type ShardedZarrStore<S, V = PlainValues> = ZarrStore<ShardedMap<S>, V>;
+
 impl<L, V: ?Sized + std::fmt::Debug> std::fmt::Debug for ZarrStore<L, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ZarrStore")
@@ -86,6 +117,21 @@ impl<S: BlockStore + 'static> ZarrStore<Hamt<S>, PlainValues> {
     pub async fn open(store: S, root: Cid, config: HamtConfig) -> Result<Self, ZarrHamtError> {
         let hamt = Hamt::open(store, root, config).await?;
         Ok(Self::read_only(Arc::new(hamt)))
+    }
+}
+
+impl<S: BlockStore + 'static> ZarrStore<ShardedMap<S>, PlainValues> {
+    /// A writable store over a new, empty sharded layout (v2) on `store`,
+    /// `chunks_per_shard` chunks per shard.
+    pub fn create(store: S, chunks_per_shard: u64) -> Result<Self, ZarrHamtError> {
+        Ok(Self::writable(ShardedMap::new(store, chunks_per_shard)?))
+    }
+
+    /// A read-only store over the sharded dataset whose manifest is `root`
+    /// (v1 or v2).
+    pub async fn open(store: S, root: Cid, config: ShardedConfig) -> Result<Self, ZarrHamtError> {
+        let map = ShardedMap::open(store, root, config).await?;
+        Ok(Self::read_only(Arc::new(map)))
     }
 }
 
@@ -228,8 +274,10 @@ impl<L: Layout, V: ValueCodec + ?Sized> ZarrStore<L, V> {
         &self,
         prefix: &StorePrefix,
     ) -> Result<StoreKeysPrefixes, StorageError> {
-        let keys = self.zarr_keys(prefix.as_str()).await?;
-        let listing = split_dir(prefix.as_str(), keys);
+        let listing = self
+            .dataset
+            .list_dir_where(prefix.as_str(), &StoreKey::validate)
+            .await?;
         let prefixes = listing
             .prefixes
             .into_iter()

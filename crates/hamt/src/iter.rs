@@ -27,7 +27,25 @@ impl<S: BlockStore> Hamt<S> {
     /// # Ok::<(), hamt::HamtError>(()) }).unwrap();
     /// ```
     pub fn links(&self) -> impl Stream<Item = Result<(String, Cid), HamtError>> + Send + '_ {
-        let start = (Walk::new(self.root_ref()), VecDeque::new());
+        self.links_of(Walk::new(self.root_ref()))
+    }
+
+    /// [`links`](Self::links) in the order py-hamt 3.6.0's `keys()` yields
+    /// them: each node's buckets in slot order, then its children from the
+    /// last slot to the first. Where replaying a map's keys in py-hamt's
+    /// order changes the result (its HAMT-to-sharded converter), this gives
+    /// the same one.
+    pub fn links_in_py_hamt_order(
+        &self,
+    ) -> impl Stream<Item = Result<(String, Cid), HamtError>> + Send + '_ {
+        self.links_of(Walk::last_child_first(self.root_ref()))
+    }
+
+    fn links_of<'a>(
+        &'a self,
+        walk: Walk<'a>,
+    ) -> impl Stream<Item = Result<(String, Cid), HamtError>> + Send + 'a {
+        let start = (walk, VecDeque::new());
         stream::try_unfold(start, move |(mut walk, mut ready)| async move {
             loop {
                 if let Some(entry) = ready.pop_front() {

@@ -151,6 +151,8 @@ where
 pub(crate) struct Walk<'a> {
     stack: Vec<(ChildRef<'a>, usize)>,
     children: Vec<ChildRef<'a>>,
+    /// Children from the last slot to the first (py-hamt's order).
+    last_child_first: bool,
 }
 
 impl<'a> Walk<'a> {
@@ -159,6 +161,16 @@ impl<'a> Walk<'a> {
         Walk {
             stack: vec![(start, 0)],
             children: Vec::new(),
+            last_child_first: false,
+        }
+    }
+
+    /// A walk visiting each node's children from the last slot to the first,
+    /// as py-hamt's `_iter_nodes` does (its stack pops the last child pushed).
+    pub(crate) fn last_child_first(start: ChildRef<'a>) -> Self {
+        Walk {
+            last_child_first: true,
+            ..Walk::new(start)
         }
     }
 
@@ -172,9 +184,14 @@ impl<'a> Walk<'a> {
         };
         let view = hamt.resolve(item).await?;
         view.children_into(&mut self.children);
-        // Reversed, so the first child is popped (visited) next.
-        self.stack
-            .extend(self.children.drain(..).rev().map(|c| (c, depth + 1)));
+        if self.last_child_first {
+            self.stack
+                .extend(self.children.drain(..).map(|c| (c, depth + 1)));
+        } else {
+            // Reversed, so the first child is popped (visited) next.
+            self.stack
+                .extend(self.children.drain(..).rev().map(|c| (c, depth + 1)));
+        }
         Ok(Some((view, depth)))
     }
 }

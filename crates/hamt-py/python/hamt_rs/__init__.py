@@ -4,6 +4,8 @@ content-addressed storage, implemented in Rust.
 - :class:`ZarrHamtStore` is a zarr-python v3 store (``xr.open_zarr(store)``,
   ``ds.to_zarr(store)``), optionally encrypted exactly as py-hamt's
   ``SimpleEncryptedZarrHAMTStore``.
+- :class:`ShardedZarrStore` is py-hamt's sharded layout (``ShardedZarrStore``),
+  and :func:`convert_hamt_to_sharded` its converter.
 - :class:`HAMT` is a map of ``str`` keys to ``bytes`` values shaped like
   py-hamt's ``HAMT``.
 - Backends: :class:`MemoryBackend`, :class:`RocksDbBackend` (an embedded
@@ -29,6 +31,7 @@ from .errors import (
     ReadOnlyError,
 )
 from .hamt import HAMT
+from .sharded_store import DEFAULT_CHUNKS_PER_SHARD, ShardedZarrStore, convert_hamt_to_sharded
 from .zarr_store import ZarrHamtStore
 
 if HAS_ROCKSDB:
@@ -37,6 +40,7 @@ if HAS_KUBO:
     from ._native import KuboBackend
 
 __all__ = [
+    "DEFAULT_CHUNKS_PER_SHARD",
     "HAMT",
     "BackendError",
     "CorruptBlockError",
@@ -46,7 +50,9 @@ __all__ = [
     "MemoryBackend",
     "MissingBlockError",
     "ReadOnlyError",
+    "ShardedZarrStore",
     "ZarrHamtStore",
+    "convert_hamt_to_sharded",
     "errors",
 ]
 # Only the backends this build has (a memory-only wheel has neither).

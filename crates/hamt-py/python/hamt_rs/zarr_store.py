@@ -15,6 +15,7 @@ from zarr.abc.store import (
 )
 from zarr.core.buffer import Buffer, BufferPrototype
 
+from . import _native
 from ._ready import resolved
 from .errors import ReadOnlyError
 from .hamt import HAMT
@@ -22,89 +23,17 @@ from .hamt import HAMT
 __all__ = ["ZarrHamtStore"]
 
 
-class ZarrHamtStore(zarr.abc.store.Store):
-    """A zarr v3 store whose keys and values live in a :class:`~hamt_rs.HAMT`.
-
-    Keys are stored verbatim (``"temp/c/0/0/0"``), values as raw blocks,
-    exactly as py-hamt 3.6.0's ``ZarrHAMTStore`` does, so the same dataset
-    gives the same root CID, and a dataset written by either opens on the
-    other.
-
-    With ``encryption_key`` (32 bytes) every value, metadata included, is
-    encrypted as py-hamt's ``SimpleEncryptedZarrHAMTStore(hamt, read_only,
-    encryption_key, header)`` does: XChaCha20-Poly1305 with ``header`` as
-    associated data. A wrong key or header raises
-    :class:`~hamt_rs.DecryptionError` naming the key.
-
-    Write, then read back from the root CID::
-
-        hamt = hamt_rs.HAMT(backend)
-        ds.to_zarr(hamt_rs.ZarrHamtStore(hamt), mode="w", zarr_format=3)
-        root = await hamt.flush()
-        store = await hamt_rs.ZarrHamtStore.from_root(backend, root)
-        xr.open_zarr(store)
-
-    ``read_only=True`` refuses writes (:class:`~hamt_rs.ReadOnlyError`, a
-    ``PermissionError`` and the ``ValueError`` zarr-python expects); a store
-    over a HAMT opened from a root CID must be read-only. Absent keys read
-    as ``None``, as the zarr ``Store`` ABC says.
-    """
+class _CoreStore(zarr.abc.store.Store):
+    """The zarr-python store methods over a native core (``self._core``):
+    shared by :class:`ZarrHamtStore` and
+    :class:`~hamt_rs.ShardedZarrStore`, whose cores differ only in layout."""
 
     supports_writes: bool = True
     supports_deletes: bool = True
     supports_partial_writes: bool = False
     supports_listing: bool = True
 
-    hamt: HAMT
-    """The HAMT holding the data: ``await store.hamt.flush()`` gives the root CID."""
-
-    def __init__(
-        self,
-        hamt: HAMT,
-        *,
-        read_only: bool = False,
-        encryption_key: bytes | None = None,
-        header: bytes = b"",
-    ) -> None:
-        super().__init__(read_only=read_only)
-        if not isinstance(hamt, HAMT):
-            raise TypeError(f"expected a hamt_rs.HAMT, got {type(hamt).__name__}")
-        core = hamt._core
-        if not read_only and core.read_only:
-            raise ValueError(
-                "this HAMT was opened read-only from a root CID: pass read_only=True, "
-                "or open it with HAMT.open(backend, root_cid, read_only=False) to write"
-            )
-        if encryption_key is not None:
-            core = core.with_encryption(bytes(encryption_key), bytes(header))
-        # The native view refuses every write through this store when it is
-        # read-only, or when the HAMT is (opened so, or frozen).
-        self.hamt = hamt
-        self._core = core.with_read_only(read_only)
-        self._encryption = None if encryption_key is None else (bytes(encryption_key), bytes(header))
-
-    @classmethod
-    async def from_root(
-        cls,
-        backend: Any,
-        root_cid: str,
-        *,
-        encryption_key: bytes | None = None,
-        header: bytes = b"",
-        cache_bytes: int | None = None,
-    ) -> Self:
-        """A read-only store over the dataset whose HAMT root is ``root_cid``."""
-        hamt = await HAMT.open(backend, root_cid, read_only=True, cache_bytes=cache_bytes)
-        return cls(hamt, read_only=True, encryption_key=encryption_key, header=header)
-
-    async def flush(self) -> str:
-        """Writes every change to the backend; returns the root CID."""
-        return await self.hamt.flush()
-
-    @property
-    def root_cid(self) -> str | None:
-        """The root CID, or ``None`` while there are unflushed changes."""
-        return self._core.root_cid
+    _core: _native.HamtCore
 
     def _check_writable(self) -> None:
         # What the native view says: this store is read-only, or the HAMT
@@ -114,34 +43,6 @@ class ZarrHamtStore(zarr.abc.store.Store):
             raise ReadOnlyError(
                 "store was opened in read-only mode and does not support writing"
             )
-
-    def with_read_only(self, read_only: bool = False) -> Self:
-        """The same HAMT as a new (not yet open) store with this read-only flag."""
-        key, header = self._encryption or (None, b"")
-        return type(self)(self.hamt, read_only=read_only, encryption_key=key, header=header)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, ZarrHamtStore):
-            return False
-        if self._core.same_as(other._core):
-            return True
-        # Different handles on the same flushed data are the same dataset.
-        root = self._core.root_cid
-        return (
-            root is not None
-            and root == other._core.root_cid
-            and self._core.backend == other._core.backend
-            and self._encryption == other._encryption
-        )
-
-    def __repr__(self) -> str:
-        root = self._core.root_cid or "<unflushed>"
-        kind = "encrypted, " if self._encryption else ""
-        return f"ZarrHamtStore(root={root}, {kind}read_only={self.read_only})"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        key, header = self._encryption or (None, b"")
-        return (_restore_store, (type(self), self.hamt, self.read_only, key, header))
 
     # ------------------------------------------------------------------ reads
 
@@ -231,7 +132,7 @@ class ZarrHamtStore(zarr.abc.store.Store):
     async def set_partial_values(
         self, key_start_values: Iterable[tuple[str, int, bytes | bytearray | memoryview]]
     ) -> None:
-        raise NotImplementedError("ZarrHamtStore does not support partial writes")
+        raise NotImplementedError(f"{type(self).__name__} does not support partial writes")
 
     async def delete(self, key: str) -> None:
         await resolved(self._core.delete(key))
@@ -244,6 +145,113 @@ class ZarrHamtStore(zarr.abc.store.Store):
     async def clear(self) -> None:
         await resolved(self._core.clear())
 
+
+class ZarrHamtStore(_CoreStore):
+    """A zarr v3 store whose keys and values live in a :class:`~hamt_rs.HAMT`.
+
+    Keys are stored verbatim (``"temp/c/0/0/0"``), values as raw blocks,
+    exactly as py-hamt 3.6.0's ``ZarrHAMTStore`` does, so the same dataset
+    gives the same root CID, and a dataset written by either opens on the
+    other.
+
+    With ``encryption_key`` (32 bytes) every value, metadata included, is
+    encrypted as py-hamt's ``SimpleEncryptedZarrHAMTStore(hamt, read_only,
+    encryption_key, header)`` does: XChaCha20-Poly1305 with ``header`` as
+    associated data. A wrong key or header raises
+    :class:`~hamt_rs.DecryptionError` naming the key.
+
+    Write, then read back from the root CID::
+
+        hamt = hamt_rs.HAMT(backend)
+        ds.to_zarr(hamt_rs.ZarrHamtStore(hamt), mode="w", zarr_format=3)
+        root = await hamt.flush()
+        store = await hamt_rs.ZarrHamtStore.from_root(backend, root)
+        xr.open_zarr(store)
+
+    ``read_only=True`` refuses writes (:class:`~hamt_rs.ReadOnlyError`, a
+    ``PermissionError`` and the ``ValueError`` zarr-python expects); a store
+    over a HAMT opened from a root CID must be read-only. Absent keys read
+    as ``None``, as the zarr ``Store`` ABC says.
+    """
+
+    hamt: HAMT
+    """The HAMT holding the data: ``await store.hamt.flush()`` gives the root CID."""
+
+    def __init__(
+        self,
+        hamt: HAMT,
+        *,
+        read_only: bool = False,
+        encryption_key: bytes | None = None,
+        header: bytes = b"",
+    ) -> None:
+        super().__init__(read_only=read_only)
+        if not isinstance(hamt, HAMT):
+            raise TypeError(f"expected a hamt_rs.HAMT, got {type(hamt).__name__}")
+        core = hamt._core
+        if not read_only and core.read_only:
+            raise ValueError(
+                "this HAMT was opened read-only from a root CID: pass read_only=True, "
+                "or open it with HAMT.open(backend, root_cid, read_only=False) to write"
+            )
+        if encryption_key is not None:
+            core = core.with_encryption(bytes(encryption_key), bytes(header))
+        # The native view refuses every write through this store when it is
+        # read-only, or when the HAMT is (opened so, or frozen).
+        self.hamt = hamt
+        self._core = core.with_read_only(read_only)
+        self._encryption = None if encryption_key is None else (bytes(encryption_key), bytes(header))
+
+    @classmethod
+    async def from_root(
+        cls,
+        backend: Any,
+        root_cid: str,
+        *,
+        encryption_key: bytes | None = None,
+        header: bytes = b"",
+        cache_bytes: int | None = None,
+    ) -> Self:
+        """A read-only store over the dataset whose HAMT root is ``root_cid``."""
+        hamt = await HAMT.open(backend, root_cid, read_only=True, cache_bytes=cache_bytes)
+        return cls(hamt, read_only=True, encryption_key=encryption_key, header=header)
+
+    async def flush(self) -> str:
+        """Writes every change to the backend; returns the root CID."""
+        return await self.hamt.flush()
+
+    @property
+    def root_cid(self) -> str | None:
+        """The root CID, or ``None`` while there are unflushed changes."""
+        return self._core.root_cid
+
+    def with_read_only(self, read_only: bool = False) -> Self:
+        """The same HAMT as a new (not yet open) store with this read-only flag."""
+        key, header = self._encryption or (None, b"")
+        return type(self)(self.hamt, read_only=read_only, encryption_key=key, header=header)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ZarrHamtStore):
+            return False
+        if self._core.same_as(other._core):
+            return True
+        # Different handles on the same flushed data are the same dataset.
+        root = self._core.root_cid
+        return (
+            root is not None
+            and root == other._core.root_cid
+            and self._core.backend == other._core.backend
+            and self._encryption == other._encryption
+        )
+
+    def __repr__(self) -> str:
+        root = self._core.root_cid or "<unflushed>"
+        kind = "encrypted, " if self._encryption else ""
+        return f"ZarrHamtStore(root={root}, {kind}read_only={self.read_only})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        key, header = self._encryption or (None, b"")
+        return (_restore_store, (type(self), self.hamt, self.read_only, key, header))
 
 def _range_args(key: str, byte_range: ByteRequest | None) -> tuple[int | None, int | None, int | None]:
     """``(offset, length, suffix)`` for the native core, checked."""
