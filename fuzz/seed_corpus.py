@@ -15,6 +15,9 @@ contents, as libFuzzer names its own). Sources:
 * unixfs_decode: dag-pb UnixFS nodes as Kubo builds them (file roots with
   blocksizes, leaves with inline data, empty names), packed blocksizes,
   a directory, bare UnixFS Data messages.
+* sharded_decode: the manifests and shards of the sharded layout's golden
+  vectors (crates/hamt-sharded/tests/vectors/*.json), each after a byte
+  giving the entry count a shard of it must have (its own, or one off).
 * hamt_ops: deterministic pseudo-random byte strings (arbitrary's format is
   opaque; libFuzzer grows them into operation sequences quickly).
 
@@ -164,6 +167,25 @@ def vector_blocks():
     return nodes, cids
 
 
+def sharded_seeds():
+    """Count byte + DAG-CBOR block for each manifest and shard of the
+    sharded vectors (shards with their count, and one more: a wrong length)."""
+    seeds = []
+    for path in sorted(glob.glob(os.path.join(ROOT, "crates/hamt-sharded/tests/vectors/*.json"))):
+        with open(path) as f:
+            blocks = json.load(f)["blocks"]
+        for cid, hexdata in sorted(blocks.items()):
+            if not cid.startswith("bafyr") or hexdata is None:
+                continue
+            data = bytes.fromhex(hexdata)
+            major, count = data[0] >> 5, data[0] & 0x1F
+            if major == 4 and count < 24:  # a shard of under 24 entries
+                seeds += [bytes([count]) + data, bytes([count + 1]) + data]
+            elif major == 5 and len(data) <= 10_000:  # a manifest
+                seeds.append(b"\x00" + data)
+    return spread(seeds, 40)
+
+
 def spread(items, count):
     if len(items) <= count:
         return list(items)
@@ -255,6 +277,8 @@ def main():
     rng = random.Random(9)
     write("encrypted_value", [bytes(rng.randrange(256) for _ in range(n))
                               for n in (40, 64, 100, 200, 400, 1000)])
+
+    write("sharded_decode", sharded_seeds())
 
     rng = random.Random(8)
     write("hamt_ops", [bytes(rng.randrange(256) for _ in range(n))

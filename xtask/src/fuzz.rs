@@ -17,13 +17,14 @@ use std::process::{Command, Stdio};
 use crate::steps::{root, run as run_step};
 
 /// Every fuzz target, in the order they run.
-const TARGETS: [&str; 7] = [
+const TARGETS: [&str; 8] = [
     "node_decode",
     "node_roundtrip",
     "cid_decode",
     "unixfs_decode",
     "car_decode",
     "encrypted_value",
+    "sharded_decode",
     "hamt_ops",
 ];
 

@@ -5,17 +5,22 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hamt::{Hamt, HamtConfig};
+use futures::TryStreamExt;
+use hamt::{Hamt, HamtConfig, HamtError};
 use hamt_codec::Cid;
 use hamt_kubo::KuboStore;
 use hamt_rocksdb::{RocksDbOptions, RocksDbStore};
 use hamt_store::{BlockStore, MemoryStore};
+use hamt_zarr::{AnyLayout, ShardedConfig};
 
 use crate::cli::StoreArgs;
 use crate::error::{CliError, Context, Result, fail};
 
 /// The HAMT type every command works with: any store behind one pointer.
 pub(crate) type DynHamt = Hamt<Arc<dyn BlockStore>>;
+
+/// A dataset of either layout (a HAMT, or py-hamt's sharded store) on any store.
+pub(crate) type DynDataset = AnyLayout<Arc<dyn BlockStore>>;
 
 /// Whether a command only reads: the embedded store is then opened
 /// read-only, so it runs alongside a writer and never creates a store.
@@ -85,12 +90,35 @@ impl Backend {
         }
     }
 
-    /// Opens the HAMT at a ROOT argument.
-    pub(crate) async fn open_hamt(&self, root: &str) -> Result<DynHamt> {
+    /// Opens the dataset at a ROOT argument, whichever layout it is.
+    pub(crate) async fn open_dataset(&self, root: &str) -> Result<DynDataset> {
         let cid = self.resolve_root(root)?;
-        Hamt::open(self.blocks.clone(), cid, HamtConfig::default())
-            .await
-            .context(|| format!("open root {cid} in {}", self.label))
+        AnyLayout::open(
+            self.blocks.clone(),
+            cid,
+            HamtConfig::default(),
+            ShardedConfig::default(),
+        )
+        .await
+        .context(|| format!("open root {cid} in {}", self.label))
+    }
+
+    /// Every key of a dataset with the link of its value (a HAMT's in its
+    /// order, a sharded store's metadata then chunks in index order).
+    pub(crate) async fn links(
+        &self,
+        dataset: &DynDataset,
+        root: &str,
+    ) -> Result<Vec<(String, Cid)>> {
+        let links = match dataset {
+            AnyLayout::Hamt(map) => map
+                .links()
+                .try_collect()
+                .await
+                .map_err(|e: HamtError| e.to_string()),
+            AnyLayout::Sharded(map) => map.links().await.map_err(|e| e.to_string()),
+        };
+        links.context(|| format!("list the keys of {root}"))
     }
 
     /// Makes everything written so far durable, and names `root` if asked.

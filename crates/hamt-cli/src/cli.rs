@@ -60,6 +60,46 @@ pub(crate) enum Command {
         /// Files read and hashed at once (default: 2 x CPUs).
         #[arg(long, value_name = "N")]
         jobs: Option<usize>,
+        /// Write py-hamt's sharded layout (ShardedZarrStore, v2) instead of a HAMT:
+        /// each array's chunk CIDs in shards, found by arithmetic and one read.
+        #[arg(long)]
+        sharded: bool,
+        /// With --sharded: chunks per shard.
+        #[arg(long, value_name = "N", requires = "sharded", default_value_t = hamt_zarr::DEFAULT_CHUNKS_PER_SHARD)]
+        chunks_per_shard: u64,
+    },
+    /// Rewrite a HAMT dataset in py-hamt's sharded layout by copying CIDs (no chunk is read); prints the new root.
+    Convert {
+        /// Root CID or name of the HAMT dataset.
+        root: String,
+        /// Chunks per shard.
+        #[arg(long, value_name = "N", default_value_t = hamt_zarr::DEFAULT_CHUNKS_PER_SHARD)]
+        chunks_per_shard: u64,
+        /// Record the new root under this name.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Link every chunk of SOURCE's arrays into TARGET at a chunk offset (sharded stores; no data is copied); prints the new root.
+    ///
+    /// By default every array of SOURCE with as many dimensions as --at has
+    /// coordinates is grafted into the array of the same path in TARGET.
+    Graft {
+        /// The sharded store to graft into (root CID or name).
+        target: String,
+        /// The sharded store whose chunks are linked in (root CID or name).
+        source: String,
+        /// Where SOURCE's first chunk lands, in chunk coordinates, e.g. 4,0,0.
+        #[arg(long, value_name = "I,J,...")]
+        at: String,
+        /// Only this array (its path, e.g. 0/temp).
+        #[arg(long, value_name = "PATH")]
+        array: Option<String>,
+        /// First grow each target array (its zarr.json shape and index) to fit SOURCE at --at.
+        #[arg(long)]
+        grow: bool,
+        /// Record the new root under this name.
+        #[arg(long)]
+        name: Option<String>,
     },
     /// Write every key of ROOT as a file under DIR.
     Export {
@@ -113,7 +153,7 @@ pub(crate) enum Command {
         #[arg(long)]
         dirs: bool,
     },
-    /// Keys, nodes, depth histogram, bytes in nodes and values, blocks.
+    /// Keys, nodes and depth histogram (a HAMT) or arrays and shards (a sharded store); bytes and blocks.
     Stat {
         /// Root CID or name.
         root: String,

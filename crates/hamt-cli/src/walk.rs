@@ -1,17 +1,21 @@
-//! What the walk over every block a HAMT root reaches knows about each
-//! block: HAMT nodes, value blocks, and the dag-pb nodes and leaves of
-//! UnixFS values. `verify`, `stat`, `car export` and `car import`'s
-//! completeness check share it. The walk itself (depth first, batches of
-//! concurrent reads, each block once) is `hamt_store::dag::DagWalk`; this
-//! module gives it the HAMT's view of which links are nodes and which are
-//! values, and names where each block sits.
+//! What the walk over every block a dataset root reaches knows about each
+//! block, for either layout: HAMT nodes, or a sharded store's manifest and
+//! shards; value blocks, and the dag-pb nodes and leaves of UnixFS values.
+//! `verify`, `stat`, `car export` and `car import`'s completeness check
+//! share it. The walk itself (depth first, batches of concurrent reads, each
+//! block once) is `hamt_store::dag::DagWalk`; this module gives it the
+//! layout's view of which links are nodes, shards and values, and names
+//! where each block sits (a value by its key).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use hamt_codec::{BlockCodec, Cid, Node, Slot, dagpb};
+use hamt_codec::{BlockCodec, Cid, Node, Slot, dagpb, link_list};
+use hamt_sharded::{ArrayIndex, ShardedConfig, ShardedMap, format_chunk_key};
 use hamt_store::dag::{self, Links, VisitError};
 use hamt_store::{BlockStore, StoreError};
+use hamt_zarr::{LayoutKind, layout_of};
 
 /// The largest bucket accepted when decoding a node (as `HamtConfig`'s default read bound).
 const MAX_READ_BUCKET: usize = 1024;
@@ -21,6 +25,10 @@ const MAX_READ_BUCKET: usize = 1024;
 pub(crate) enum BlockKind {
     /// A HAMT node (dag-cbor).
     Node,
+    /// A sharded store's root manifest.
+    Manifest,
+    /// A sharded store's shard: the chunk CIDs of a run of chunks.
+    Shard,
     /// A value: a raw block, or the root of a UnixFS file (dag-pb).
     Value,
     /// A block inside a UnixFS file: an inner dag-pb node or a raw leaf.
@@ -70,17 +78,33 @@ pub(crate) struct Visited {
 /// What the walk knows of a block before reading it.
 type Tag = (BlockKind, Arc<str>);
 
-/// The walk over every block `root` (a HAMT root node) reaches, each tagged
-/// with what it is in the HAMT.
-pub(crate) struct HamtWalk<'a> {
-    walk: dag::DagWalk<'a, dyn BlockStore + 'a, HamtLinks, Tag>,
+/// The walk over every block `root` (a HAMT root node or a sharded
+/// manifest) reaches, each tagged with what it is in the dataset.
+pub(crate) struct DatasetWalk<'a> {
+    walk: dag::DagWalk<'a, dyn BlockStore + 'a, DatasetLinks, Tag>,
 }
 
-impl<'a> HamtWalk<'a> {
-    pub(crate) fn new(store: &'a dyn BlockStore, root: Cid) -> Self {
-        let mut walk = dag::DagWalk::new(store, HamtLinks);
-        walk.add_root(root, (BlockKind::Node, "root node".into()));
-        HamtWalk { walk }
+impl<'a> DatasetWalk<'a> {
+    /// A walk from `root`, whose layout is read first. A root that cannot be
+    /// read is walked as a HAMT node (the walk reports it missing or
+    /// corrupt); a manifest that does not open is reported undecodable.
+    pub(crate) async fn open(store: &'a dyn BlockStore, root: Cid) -> Self {
+        let (links, tag) = match layout_of(store, &root).await {
+            Ok(LayoutKind::Sharded) => {
+                let manifest = match ShardedMap::open(store, root, ShardedConfig::default()).await {
+                    Ok(map) => Ok(ManifestLinks::of(&map, store).await),
+                    Err(e) => Err(Problem::Undecodable(format!("not a sharded manifest: {e}"))),
+                };
+                (
+                    DatasetLinks::Sharded(manifest),
+                    (BlockKind::Manifest, "root manifest".into()),
+                )
+            }
+            _ => (DatasetLinks::Hamt, (BlockKind::Node, "root node".into())),
+        };
+        let mut walk = dag::DagWalk::new(store, links);
+        walk.add_root(root, tag);
+        DatasetWalk { walk }
     }
 
     /// The next blocks in walk order (read concurrently), or `None` at the end.
@@ -110,11 +134,109 @@ impl<'a> HamtWalk<'a> {
     }
 }
 
-/// The links of a block, by what it is in the HAMT: a node's children and
-/// values, a UnixFS node's parts, nothing for raw blocks.
-struct HamtLinks;
+/// The links of a block, by what it is in the dataset: a node's children
+/// and values, a manifest's metadata values and shards, a shard's chunks, a
+/// UnixFS node's parts, nothing for raw blocks.
+enum DatasetLinks {
+    Hamt,
+    /// The opened manifest's links, or why it did not open.
+    Sharded(Result<ManifestLinks, Problem>),
+}
 
-impl Links<Tag> for HamtLinks {
+/// What a sharded store's manifest links to, read from the opened store
+/// (the walk's own read of the manifest block only checks it).
+struct ManifestLinks {
+    /// Metadata keys and their values.
+    metadata: Vec<(Cid, Tag)>,
+    /// Each shard, tagged with its place.
+    shards: Vec<(Cid, Tag)>,
+    /// Each shard's array and number, to name its chunks by key.
+    places: HashMap<Cid, (String, u64)>,
+    arrays: HashMap<String, ArrayIndex>,
+    /// The entries of shards over 1 MiB, stored as UnixFS files (read
+    /// whole up front: their chunk links are in the file's leaves), or why
+    /// they could not be read.
+    file_shards: HashMap<Cid, Result<Bytes, Problem>>,
+}
+
+impl ManifestLinks {
+    async fn of<S>(map: &ShardedMap<S>, store: &dyn BlockStore) -> Self {
+        let metadata = map
+            .metadata()
+            .iter()
+            .map(|(key, cid)| (*cid, (BlockKind::Value, key.as_str().into())))
+            .collect();
+        let (mut shards, mut places, mut arrays) = (Vec::new(), HashMap::new(), HashMap::new());
+        for (path, index) in map.arrays() {
+            for (number, cid) in index.shard_cids().iter().enumerate() {
+                let Some(cid) = cid else { continue };
+                let place: Arc<str> = format!("shard {number} of array {path:?}").into();
+                shards.push((*cid, (BlockKind::Shard, place)));
+                places.insert(*cid, (path.clone(), number as u64));
+            }
+            arrays.insert(path, index);
+        }
+        let mut file_shards = HashMap::new();
+        for cid in places
+            .keys()
+            .filter(|c| c.codec() == BlockCodec::DagPb.code())
+        {
+            let read = hamt_unixfs::read_file(store, cid, hamt_store::ByteRange::Full)
+                .await
+                .map_err(|e| {
+                    Problem::Undecodable(format!("a shard file that cannot be read: {e}"))
+                });
+            file_shards.insert(*cid, read);
+        }
+        ManifestLinks {
+            metadata,
+            shards,
+            places,
+            arrays,
+            file_shards,
+        }
+    }
+
+    /// A shard's chunk links, each tagged with its chunk key.
+    fn chunks(&self, cid: &Cid, data: &Bytes, out: &mut Vec<(Cid, Tag)>) -> Result<(), Problem> {
+        let Some((path, number)) = self.places.get(cid) else {
+            return Ok(());
+        };
+        let Some(index) = self.arrays.get(path) else {
+            return Ok(());
+        };
+        let per_shard = index.chunks_per_shard();
+        let data = match self.file_shards.get(cid) {
+            Some(Ok(file)) => {
+                // The file's own blocks, then the chunks its bytes list.
+                let parts = dagpb::dag_pb_links(data)
+                    .map_err(|e| Problem::Undecodable(format!("not a dag-pb node: {e}")))?;
+                let place: Arc<str> = format!("part of shard {number} of array {path:?}").into();
+                out.extend(
+                    parts
+                        .into_iter()
+                        .map(|part| (part, (BlockKind::FilePart, place.clone()))),
+                );
+                file
+            }
+            Some(Err(problem)) => return Err(problem.clone()),
+            None => data,
+        };
+        let entries = link_list::decode(data, per_shard).map_err(|e| {
+            Problem::Undecodable(format!("not a shard of {per_shard} entries: {e}"))
+        })?;
+        for (slot, entry) in entries.iter().enumerate() {
+            let linear = number * per_shard + slot as u64;
+            if let (Some(chunk), true) = (entry, linear < index.total_chunks()) {
+                let key = format_chunk_key(path, &index.coords_of(linear));
+                out.push((*chunk, (BlockKind::Value, key.into())));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Links<Tag> for DatasetLinks {
     type Error = Problem;
 
     fn links(
@@ -126,6 +248,19 @@ impl Links<Tag> for HamtLinks {
     ) -> Result<(), Problem> {
         match (kind, BlockCodec::from_code(cid.codec())) {
             (BlockKind::Node, _) => node_children(path, data, out),
+            (BlockKind::Manifest, _) => match self {
+                DatasetLinks::Sharded(Ok(manifest)) => {
+                    out.extend(manifest.metadata.iter().cloned());
+                    out.extend(manifest.shards.iter().cloned());
+                    Ok(())
+                }
+                DatasetLinks::Sharded(Err(problem)) => Err(problem.clone()),
+                DatasetLinks::Hamt => Ok(()),
+            },
+            (BlockKind::Shard, _) => match self {
+                DatasetLinks::Sharded(Ok(manifest)) => manifest.chunks(cid, data, out),
+                _ => Ok(()),
+            },
             (_, Some(BlockCodec::DagPb)) => {
                 let links = dagpb::dag_pb_links(data)
                     .map_err(|e| Problem::Undecodable(format!("not a dag-pb node: {e}")))?;

@@ -156,6 +156,15 @@ pub fn entry_at(bytes: &[u8], offset: u32) -> Result<Option<Cid>, LinkListError>
     next_entry(&mut reader)
 }
 
+/// Whether `head` (the first 9 bytes of an entry) starts a link to a
+/// 36-byte CIDv1 of one-byte codec and hash codes and a 32-byte digest.
+fn common_link(head: Option<&[u8]>) -> bool {
+    matches!(
+        head,
+        Some(&[0xd8, 0x2a, 0x58, 0x25, 0x00, 0x01, codec, hash, 0x20]) if codec < 0x80 && hash < 0x80
+    )
+}
+
 /// Steps over one entry without building its CID.
 fn skip_entry(reader: &mut Reader<'_>) -> Result<(), LinkListError> {
     match reader.peek()? {
@@ -163,11 +172,13 @@ fn skip_entry(reader: &mut Reader<'_>) -> Result<(), LinkListError> {
             reader.pos += 1;
             Ok(())
         }
-        // The common link (`d8 2a 58 25 00 ...`, 41 bytes) is skipped by its
-        // length; anything else is read in full, and checked.
-        0xd8 if reader.input.get(reader.pos..reader.pos + 4) == Some(&[0xd8, 0x2a, 0x58, 0x25]) => {
+        // The common link (`d8 2a 58 25 00 01 CC MM 20` + a 32-byte digest:
+        // 41 bytes, a CIDv1 whose codec and hash codes are one-byte varints)
+        // is a valid canonical CID by its shape, and skipped by its length;
+        // anything else is read in full, and checked.
+        0xd8 if common_link(reader.input.get(reader.pos..reader.pos + 9)) => {
             let end = reader.pos + 41;
-            if end > reader.input.len() || reader.input[reader.pos + 4] != 0x00 {
+            if end > reader.input.len() {
                 return next_entry(reader).map(drop);
             }
             reader.pos = end;
@@ -205,6 +216,25 @@ mod tests {
             assert_eq!(entry_at(&bytes, offsets[i]).unwrap(), *expected);
         }
         assert_eq!(encode(&[]), [0x80]);
+    }
+
+    #[test]
+    fn a_link_of_the_common_length_with_a_bad_cid_is_refused_by_every_reader() {
+        // Found by fuzzing: `offsets` skipped a 41-byte link by its length
+        // alone, so a CID with a bad digest length passed it (not `decode`).
+        let mut bytes = encode(&[Some(cid(1)), Some(cid(2))]);
+        assert_eq!(
+            &bytes[1..10],
+            &[0xd8, 0x2a, 0x58, 0x25, 0x00, 0x01, 0x55, 0x1e, 0x20]
+        );
+        bytes[9] = 0x00; // digest length 0: 32 bytes trail the CID
+        let refused = decode(&bytes, 2).unwrap_err();
+        assert!(
+            matches!(refused.kind, DecodeErrorKind::InvalidCid(_)),
+            "{refused:?}"
+        );
+        assert_eq!(offsets(&bytes, 2).unwrap_err(), refused);
+        assert_eq!(entry(&bytes, 2, 1).unwrap_err(), refused);
     }
 
     #[test]

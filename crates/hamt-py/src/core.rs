@@ -20,7 +20,7 @@ use hamt_zarr::{
     AnyLayout, Dataset, EncryptedValues, LayoutKind, PlainValues, ShardedConfig, ShardedMap,
     ValueCodec, ZarrHamtError,
 };
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyNotImplementedError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyTuple};
@@ -333,6 +333,34 @@ impl HamtCore {
                 writable: true,
                 encryption,
             })
+        })
+    }
+
+    /// A writable copy of this sharded store's state (unflushed changes
+    /// included), made at once without I/O: what `with_read_only(False)`
+    /// gives for a store opened read-only. A HAMT has no such copy (its
+    /// nodes are not all in memory): use `writable_copy`.
+    fn fork_writable(&self, py: Python<'_>) -> PyResult<HamtCore> {
+        let guard = self.dataset.reader().now_or_never().ok_or_else(|| {
+            Error::Value("the store is busy with a write: try again when it is done".into())
+        })?;
+        let AnyLayout::Sharded(map) = &*guard else {
+            return Err(PyNotImplementedError::new_err(
+                "fork_writable is for sharded stores; a HAMT needs writable_copy()",
+            ));
+        };
+        let fork = map.fork();
+        drop(guard);
+        let core = HamtCore::from_layout(
+            self.state().backend.bind(py),
+            AnyLayout::Sharded(fork),
+            self.state().config.clone(),
+            true,
+            new_token(),
+        )?;
+        Ok(match self.encryption.clone() {
+            Some(encryption) => core.view(Some(encryption), false),
+            None => core,
         })
     }
 

@@ -2,9 +2,11 @@
 //! naming the operation's key or the CID at fault.
 
 use hamt::{HamtError, StoreError};
+use hamt_car::dag::DagCarError;
+use hamt_store::dag::VisitError;
 use hamt_zarr::{Dataset, ReadOnlyReason, ShardedError, ZarrHamtError};
 use pyo3::PyErr;
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyPermissionError, PyValueError};
 
 /// The exception classes of `hamt_rs/errors.py`.
 mod py {
@@ -35,6 +37,13 @@ pub(crate) enum Error {
     InvalidCid { text: String, reason: String },
     /// Bad input, described.
     Value(String),
+    /// A file could not be opened, written or renamed during `op`.
+    Io { op: String, source: std::io::Error },
+    /// A CAR export or import failed during `op`.
+    Car {
+        op: String,
+        source: Box<DagCarError>,
+    },
 }
 
 impl Error {
@@ -67,6 +76,15 @@ impl From<Error> for PyErr {
                 InvalidCidError::new_err(format!("{text:?} is not a CID: {reason}"))
             }
             Error::Value(message) => PyValueError::new_err(message),
+            Error::Io { op, source } => {
+                let message = format!("cannot {op}: {source}");
+                match source.kind() {
+                    std::io::ErrorKind::NotFound => PyFileNotFoundError::new_err(message),
+                    std::io::ErrorKind::PermissionDenied => PyPermissionError::new_err(message),
+                    _ => PyOSError::new_err(message),
+                }
+            }
+            Error::Car { op, source } => car_error(&op, *source),
         }
     }
 }
@@ -103,6 +121,25 @@ fn sharded_error(op: &str, error: ShardedError) -> PyErr {
         | ShardedError::Manifest(_) => CorruptBlockError::new_err(message),
         ShardedError::ReadOnly(_) => ReadOnlyError::new_err(format!("{READ_ONLY} ({op})")),
         _ => PyValueError::new_err(message),
+    }
+}
+
+fn car_error(op: &str, error: DagCarError) -> PyErr {
+    let message = format!("{op}: {error}");
+    match error {
+        DagCarError::Car(_) | DagCarError::Corrupt { .. } => CorruptBlockError::new_err(message),
+        DagCarError::Write(_) => PyOSError::new_err(message),
+        DagCarError::Unreadable { source, .. } | DagCarError::Incomplete { source, .. } => {
+            match source {
+                VisitError::Store(StoreError::NotFound(_)) => MissingBlockError::new_err(message),
+                VisitError::Store(StoreError::Corrupt { .. }) | VisitError::Links(_) => {
+                    CorruptBlockError::new_err(message)
+                }
+                VisitError::Store(_) => BackendError::new_err(message),
+            }
+        }
+        DagCarError::Store(store) => store_error(op, store),
+        _ => py::HamtError::new_err(message),
     }
 }
 

@@ -16,6 +16,7 @@
 //! and uses any other value as it is.
 
 mod backend;
+mod car;
 mod core;
 mod errors;
 mod ready;
@@ -34,8 +35,14 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(backend::restore_backend, m)?)?;
     m.add_function(wrap_pyfunction!(core::restore_core, m)?)?;
     m.add_function(wrap_pyfunction!(core::convert_hamt_to_sharded, m)?)?;
+    m.add_function(wrap_pyfunction!(car::export_car, m)?)?;
+    m.add_function(wrap_pyfunction!(car::import_car, m)?)?;
     m.add("HAS_ROCKSDB", cfg!(feature = "rocksdb"))?;
     m.add("HAS_KUBO", cfg!(feature = "kubo"))?;
     m.add("ENCRYPTION_OVERHEAD", hamt_zarr::ENCRYPTION_OVERHEAD)?;
+    m.add(
+        "DEFAULT_CHUNKS_PER_SHARD",
+        hamt_zarr::DEFAULT_CHUNKS_PER_SHARD,
+    )?;
     Ok(())
 }

@@ -9,48 +9,17 @@ import asyncio
 import py_hamt
 import pytest
 import xarray as xr
-from multiformats import CID, multihash
-from py_hamt.store_httpx import ContentAddressedStore
+from multiformats import CID
 
 import hamt_rs
 from hamt_rs import HAMT, ZarrHamtStore
 
 from conftest import kubo_urls, make_kubo_backend
 from datasets import ENCODING, assert_exactly_equal, climate
+from pyhamt_cas import MemoryCAS, backend_to_cas, cas_to_backend
 
 KEY = bytes(range(7, 39))
 HEADER = b"interop-header"
-
-
-class MemoryCAS(ContentAddressedStore):
-    """py-hamt's blocks in a dict, addressed as its KuboCAS addresses them
-    (CIDv1, blake3): py-hamt's own InMemoryCAS uses bare hashes, not CIDs."""
-
-    def __init__(self) -> None:
-        self.blocks: dict[CID, bytes] = {}
-
-    async def save(self, data: bytes, codec) -> CID:
-        cid = CID("base32", 1, codec, multihash.digest(data, "blake3", size=32))
-        self.blocks[cid] = bytes(data)
-        return cid
-
-    async def load(self, id, offset=None, length=None, suffix=None) -> bytes:
-        data = self.blocks[id]
-        if offset is not None:
-            return data[offset:] if length is None else data[offset : offset + length]
-        if suffix is not None:
-            return data[len(data) - suffix :] if suffix else b""
-        return data
-
-
-def cas_to_backend(cas: MemoryCAS, backend: hamt_rs.MemoryBackend) -> None:
-    for cid, data in cas.blocks.items():
-        backend.put_block(str(cid), data)  # verified: the bytes must hash to the CID
-
-
-def backend_to_cas(backend: hamt_rs.MemoryBackend, cas: MemoryCAS) -> None:
-    for cid in backend.cids():
-        cas.blocks[CID.decode(cid)] = backend.get_block(cid)
 
 
 def py_hamt_store(hamt, read_only: bool, encrypted: bool):

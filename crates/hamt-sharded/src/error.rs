@@ -104,6 +104,17 @@ pub enum ShardedError {
         /// Why.
         reason: &'static str,
     },
+    /// A manifest, shard or metadata value (a UnixFS file) larger than it
+    /// can be: refused before it is read.
+    #[error("block {cid} holds a file of {size} bytes, more than the {limit} it may hold here")]
+    TooLarge {
+        /// The file's root.
+        cid: Cid,
+        /// The size its root gives.
+        size: u64,
+        /// The most it may hold.
+        limit: u64,
+    },
     /// An operation that needs an argument it did not get, or got wrong.
     #[error("{0}")]
     Invalid(String),

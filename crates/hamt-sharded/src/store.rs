@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
+use hamt::Change;
 use hamt_codec::{BlockCodec, Cid, link_list};
 use hamt_store::{Block, BlockStore, ByteRange};
 
@@ -40,6 +41,10 @@ pub struct ShardedConfig {
     /// the next change (the manifest waits for the flush), so an import of
     /// any size runs in bounded memory with the same blocks.
     pub dirty_shard_bytes: usize,
+    /// Values of at most 1 MiB are held after a write and written together
+    /// (one `put_many`, which a remote store sends concurrently) past this
+    /// many bytes and at every flush; reads see them at once.
+    pub buffered_value_bytes: usize,
 }
 
 impl Default for ShardedConfig {
@@ -47,6 +52,7 @@ impl Default for ShardedConfig {
         ShardedConfig {
             cache_bytes: 100 << 20,
             dirty_shard_bytes: 64 << 20,
+            buffered_value_bytes: 16 << 20,
         }
     }
 }
@@ -96,9 +102,20 @@ pub struct ShardedMap<S> {
     /// Changed shards, by array and shard number.
     dirty: BTreeMap<String, BTreeMap<u64, Vec<Option<Cid>>>>,
     dirty_bytes: usize,
-    cache: ShardCache,
+    /// Shared by forks (content-addressed: never stale).
+    cache: Arc<ShardCache>,
+    /// Written values (single blocks) not yet in the store.
+    buffered: BufferedBlocks,
     /// py-hamt's `_v2_pending_root_group_write`.
     pending_root_group_write: bool,
+}
+
+/// Blocks written but not yet stored, readable by CID.
+#[derive(Debug, Clone, Default)]
+struct BufferedBlocks {
+    blocks: Vec<Block>,
+    by_cid: std::collections::HashMap<Cid, Bytes>,
+    bytes: usize,
 }
 
 impl<S> std::fmt::Debug for ShardedMap<S> {
@@ -187,6 +204,28 @@ impl<S> ShardedMap<S> {
     }
 }
 
+impl<S: Clone> ShardedMap<S> {
+    /// An independent copy of this map, unflushed changes included, on the
+    /// same block store and sharing its cache of clean shards, made without
+    /// any I/O: e.g. a writable fork of a store opened read-only. Changes to
+    /// either are not seen by the other.
+    #[must_use]
+    pub fn fork(&self) -> Self {
+        ShardedMap {
+            store: self.store.clone(),
+            config: self.config.clone(),
+            manifest: self.manifest.clone(),
+            root_cid: self.root_cid,
+            dirty_root: self.dirty_root,
+            dirty: self.dirty.clone(),
+            dirty_bytes: self.dirty_bytes,
+            cache: Arc::clone(&self.cache),
+            buffered: self.buffered.clone(),
+            pending_root_group_write: self.pending_root_group_write,
+        }
+    }
+}
+
 impl<S: BlockStore> ShardedMap<S> {
     /// A new, empty v2 store whose arrays get `chunks_per_shard` chunks per
     /// shard (py-hamt's `ShardedZarrStore.open(cas, False, chunks_per_shard=N,
@@ -218,13 +257,14 @@ impl<S: BlockStore> ShardedMap<S> {
     ) -> Self {
         ShardedMap {
             store,
-            cache: ShardCache::new(config.cache_bytes),
+            cache: Arc::new(ShardCache::new(config.cache_bytes)),
             config,
             manifest,
             dirty_root: root_cid.is_none(),
             root_cid,
             dirty: BTreeMap::new(),
             dirty_bytes: 0,
+            buffered: BufferedBlocks::default(),
             pending_root_group_write: false,
         }
     }
@@ -233,7 +273,7 @@ impl<S: BlockStore> ShardedMap<S> {
     /// checking the manifest now. A legacy v1 manifest without a
     /// `primary_array_path` has it inferred from the metadata as py-hamt does.
     pub async fn open(store: S, root: Cid, config: ShardedConfig) -> Result<Self, ShardedError> {
-        let bytes = load(&store, &root).await?;
+        let bytes = load(&store, &root, MAX_LOADED_BYTES).await?;
         let mut manifest = manifest::decode(&root, &bytes)?;
         if let Manifest::V1(v1) = &mut manifest
             && !v1.has_primary_field
@@ -281,13 +321,27 @@ impl<S: BlockStore> ShardedMap<S> {
     /// A byte range of the value at `link` (a raw block, or a UnixFS file
     /// for values over 1 MiB), clamped to its end.
     pub async fn read_value(&self, link: &Cid, range: ByteRange) -> Result<Bytes, ShardedError> {
+        if let Some(data) = self.buffered.by_cid.get(link) {
+            return Ok(data.slice(range.to_index_range(data.len())));
+        }
         Ok(hamt_unixfs::read_file(&self.store, link, range).await?)
     }
 
     /// The length of the value at `link`, from a UnixFS root without its
     /// leaves.
     pub async fn value_len(&self, link: &Cid) -> Result<u64, ShardedError> {
+        if let Some(data) = self.buffered.by_cid.get(link) {
+            return Ok(data.len() as u64);
+        }
         Ok(hamt_unixfs::file_size(&self.store, link).await?)
+    }
+
+    /// A block read whole (see [`load`]), from the buffer if it is there.
+    async fn load(&self, cid: &Cid, limit: u64) -> Result<Bytes, ShardedError> {
+        match self.buffered.by_cid.get(cid) {
+            Some(data) => Ok(data.clone()),
+            None => load(&self.store, cid, limit).await,
+        }
     }
 
     /// Chunk CID at `slot` of an array's index: from a changed shard, else
@@ -320,7 +374,7 @@ impl<S: BlockStore> ShardedMap<S> {
     ) -> Result<Arc<ShardView>, ShardedError> {
         self.cache
             .get_or_load(cid, entries, async {
-                let bytes = load(&self.store, &cid).await?;
+                let bytes = load(&self.store, &cid, max_shard_bytes(entries)).await?;
                 ShardView::parse(bytes, entries)
                     .map_err(|source| ShardedError::bad_shard(array, cid, source))
             })
@@ -348,6 +402,113 @@ impl<S: BlockStore> ShardedMap<S> {
             .map_err(|source| ShardedError::bad_shard(array, cid, source))
     }
 
+    /// Whether `key` is a chunk of an array this store has an index for
+    /// (its array and coordinates), or another key (metadata, or a key kept
+    /// in the manifest's metadata map). A malformed chunk key is an error.
+    pub fn chunk_key_of(&self, key: &str) -> Result<Option<ChunkKey>, ShardedError> {
+        match &self.manifest {
+            Manifest::V2(m) => Ok(parse_chunk_key_v2(key, &m.arrays)?
+                .filter(|chunk| m.arrays.get(&chunk.array_path).is_some())),
+            Manifest::V1(m) => v1::parse_chunk_key(key, m),
+        }
+    }
+
+    /// Every key with the link of its value: metadata, then each array's
+    /// chunks in index order (reading every shard), each key once.
+    pub async fn links(&self) -> Result<Vec<(String, Cid)>, ShardedError> {
+        let mut links: Vec<(String, Cid)> = self
+            .metadata()
+            .iter()
+            .map(|(k, c)| (k.clone(), *c))
+            .collect();
+        let mut seen: BTreeSet<String> = links.iter().map(|(k, _)| k.clone()).collect();
+        for (key, cid) in self.chunk_links(None).await? {
+            if seen.insert(key.clone()) {
+                links.push((key, cid));
+            }
+        }
+        Ok(links)
+    }
+
+    /// The keys added, removed and changed from this store to `newer`,
+    /// sorted by key. Shards with the same CID on both sides (and
+    /// unchanged since) are skipped unread, so two versions of a dataset
+    /// that differ in a few chunks cost the shards holding them.
+    pub async fn diff(&self, newer: &ShardedMap<S>) -> Result<Vec<Change>, ShardedError> {
+        let (Manifest::V2(old), Manifest::V2(new)) = (&self.manifest, &newer.manifest) else {
+            return Ok(diff_links(self.links().await?, newer.links().await?));
+        };
+        let mut changes = diff_maps(&old.metadata, &new.metadata);
+        let paths: BTreeSet<&str> = old.arrays.paths().chain(new.arrays.paths()).collect();
+        for path in paths {
+            match (old.arrays.get(path), new.arrays.get(path)) {
+                (Some(a), Some(b))
+                    if a.shape() == b.shape()
+                        && a.chunk_shape() == b.chunk_shape()
+                        && a.chunks_per_shard() == b.chunks_per_shard() =>
+                {
+                    changes.extend(self.diff_shards(newer, path, a, b).await?);
+                }
+                _ => {
+                    let before = self.chunk_links(Some(path)).await?;
+                    let after = newer.chunk_links(Some(path)).await?;
+                    changes.extend(diff_links(before, after));
+                }
+            }
+        }
+        changes.sort_by(|a, b| a.key().cmp(b.key()));
+        // A chunk key may also sit in the metadata map of a legacy root.
+        changes.dedup_by(|a, b| a.key() == b.key());
+        Ok(changes)
+    }
+
+    /// Changes between the same array's shards on both sides (same grid).
+    async fn diff_shards(
+        &self,
+        newer: &ShardedMap<S>,
+        path: &str,
+        old: &ArrayIndex,
+        new: &ArrayIndex,
+    ) -> Result<Vec<Change>, ShardedError> {
+        let mut changes = Vec::new();
+        for shard in 0..old.num_shards() {
+            let clean = self.dirty_entries(path, shard).is_none()
+                && newer.dirty_entries(path, shard).is_none();
+            if clean && old.shard_cid(shard) == new.shard_cid(shard) {
+                continue;
+            }
+            let before = self
+                .shard_entries(path, old, shard)
+                .await?
+                .unwrap_or_default();
+            let after = newer
+                .shard_entries(path, new, shard)
+                .await?
+                .unwrap_or_default();
+            for slot in 0..before.len().max(after.len()) {
+                let linear = shard * old.chunks_per_shard() + slot as u64;
+                if linear >= old.total_chunks() {
+                    break;
+                }
+                let (a, b) = (
+                    before.get(slot).copied().flatten(),
+                    after.get(slot).copied().flatten(),
+                );
+                if a == b {
+                    continue;
+                }
+                let key = format_chunk_key(path, &old.coords_of(linear));
+                changes.push(match (a, b) {
+                    (None, Some(link)) => Change::Added { key, link },
+                    (Some(link), None) => Change::Removed { key, link },
+                    (Some(old), Some(new)) => Change::Changed { key, old, new },
+                    (None, None) => continue,
+                });
+            }
+        }
+        Ok(changes)
+    }
+
     /// Every key: metadata keys, then each array's chunks (reading every
     /// shard), each once (py-hamt's `list`).
     pub async fn keys(&self) -> Result<Vec<String>, ShardedError> {
@@ -363,6 +524,17 @@ impl<S: BlockStore> ShardedMap<S> {
 
     /// The keys of every stored chunk (of one array, or all), in index order.
     async fn chunk_keys(&self, only: Option<&str>) -> Result<Vec<String>, ShardedError> {
+        Ok(self
+            .chunk_links(only)
+            .await?
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect())
+    }
+
+    /// The keys and links of every stored chunk (of one array, or all), in
+    /// index order.
+    async fn chunk_links(&self, only: Option<&str>) -> Result<Vec<(String, Cid)>, ShardedError> {
         let (arrays, v1_prefix) = match &self.manifest {
             Manifest::V2(m) => (
                 m.arrays
@@ -396,11 +568,12 @@ impl<S: BlockStore> ShardedMap<S> {
                 let Some(entries) = entries else { continue };
                 for (slot, entry) in entries.iter().enumerate() {
                     let linear = shard * index.chunks_per_shard() + slot as u64;
-                    if entry.is_none() || linear >= index.total_chunks() {
+                    let Some(cid) = entry else { continue };
+                    if linear >= index.total_chunks() {
                         continue;
                     }
                     let key = format_chunk_key(&listed_as, &index.coords_of(linear));
-                    keys.push(format!("{v1_prefix}{key}"));
+                    keys.push((format!("{v1_prefix}{key}"), *cid));
                 }
             }
         }
@@ -522,7 +695,7 @@ impl<S: BlockStore> ShardedMap<S> {
         let parsed = parse_chunk_key_v2(key, &self.v2()?.arrays)?;
         let Some(chunk) = parsed else {
             let mut link = link;
-            let raw = load(&self.store, &link).await?;
+            let raw = self.load(&link, MAX_LOADED_BYTES).await?;
             let stripped = self.strip_root_consolidated(key, raw.clone());
             if stripped != raw {
                 link = self.save(BlockCodec::Raw, stripped.clone()).await?;
@@ -746,6 +919,8 @@ impl<S: BlockStore> ShardedMap<S> {
     /// Writes the changed shards, then the manifest, and returns the root
     /// CID (py-hamt's `flush`). With nothing changed, returns the root as it is.
     pub async fn flush(&mut self) -> Result<Cid, ShardedError> {
+        // Values before the shards and manifest that link them.
+        self.write_buffered().await?;
         self.write_shards().await?;
         if self.dirty_root || self.root_cid.is_none() {
             let root = match &self.manifest {
@@ -757,7 +932,9 @@ impl<S: BlockStore> ShardedMap<S> {
                 }
             };
             let bytes = Bytes::from(manifest::encode(&root)?);
-            let cid = self.save(BlockCodec::DagCbor, bytes).await?;
+            let (cid, blocks) =
+                encode_save(BlockCodec::DagCbor, self.store.hash_algorithm(), bytes);
+            self.store.put_many(blocks).await?;
             self.root_cid = Some(cid);
             self.dirty_root = false;
         }
@@ -767,10 +944,31 @@ impl<S: BlockStore> ShardedMap<S> {
 
     /// Stores `data` as py-hamt's `KuboCAS.save(data, codec)` does: one
     /// block of `codec` up to 1 MiB, else a UnixFS file (its dag-pb root).
-    async fn save(&self, codec: BlockCodec, data: Bytes) -> Result<Cid, ShardedError> {
-        let (cid, blocks) = encode_save(codec, self.store.hash_algorithm(), data);
-        self.store.put_many(blocks).await?;
+    async fn save(&mut self, codec: BlockCodec, data: Bytes) -> Result<Cid, ShardedError> {
+        let (cid, blocks) = encode_save(codec, self.store.hash_algorithm(), data.clone());
+        if blocks.len() > 1 {
+            // A UnixFS file (over 1 MiB): large enough to write at once.
+            self.store.put_many(blocks).await?;
+            return Ok(cid);
+        }
+        if self.buffered.by_cid.insert(cid, data.clone()).is_none() {
+            self.buffered.bytes += data.len();
+            self.buffered.blocks.extend(blocks);
+        }
+        if self.buffered.bytes > self.config.buffered_value_bytes {
+            self.write_buffered().await?;
+        }
         Ok(cid)
+    }
+
+    /// Stores the buffered values; on a store failure they stay buffered.
+    async fn write_buffered(&mut self) -> Result<(), ShardedError> {
+        if self.buffered.blocks.is_empty() {
+            return Ok(());
+        }
+        self.store.put_many(self.buffered.blocks.clone()).await?;
+        self.buffered = BufferedBlocks::default();
+        Ok(())
     }
 
     // -------------------------------------------- py-hamt's metadata rules
@@ -928,7 +1126,7 @@ impl<S: BlockStore> ShardedMap<S> {
         target_array: Option<&str>,
     ) -> Result<(), ShardedError> {
         self.v2()?;
-        let bytes = load(&self.store, &source_root).await?;
+        let bytes = self.load(&source_root, MAX_LOADED_BYTES).await?;
         let source = manifest::decode(&source_root, &bytes)?;
         let (source_path, source_index) = match &source {
             Manifest::V2(m) => {
@@ -1121,7 +1319,7 @@ impl<S: BlockStore> ShardedMap<S> {
                 key: key.clone(),
                 reason: "Cannot find metadata to resize.".into(),
             })?;
-        let raw = load(&self.store, &old).await?;
+        let raw = self.load(&old, MAX_LOADED_BYTES).await?;
         let mut json = pyjson::loads(&raw).ok_or_else(|| ShardedError::Metadata {
             key: key.clone(),
             reason: "not JSON".into(),
@@ -1176,13 +1374,70 @@ fn to_usize(n: u64) -> Result<usize, ShardedError> {
         .map_err(|_| ShardedError::Geometry(format!("{n} does not fit this platform")))
 }
 
+/// The changes between two maps of keys to links.
+fn diff_maps(old: &BTreeMap<String, Cid>, new: &BTreeMap<String, Cid>) -> Vec<Change> {
+    let mut changes = Vec::new();
+    for (key, &link) in old {
+        match new.get(key) {
+            None => changes.push(Change::Removed {
+                key: key.clone(),
+                link,
+            }),
+            Some(&other) if other != link => changes.push(Change::Changed {
+                key: key.clone(),
+                old: link,
+                new: other,
+            }),
+            Some(_) => {}
+        }
+    }
+    for (key, &link) in new {
+        if !old.contains_key(key) {
+            changes.push(Change::Added {
+                key: key.clone(),
+                link,
+            });
+        }
+    }
+    changes
+}
+
+/// The changes between two listings of keys and links, sorted by key.
+fn diff_links(old: Vec<(String, Cid)>, new: Vec<(String, Cid)>) -> Vec<Change> {
+    let old: BTreeMap<String, Cid> = old.into_iter().collect();
+    let new: BTreeMap<String, Cid> = new.into_iter().collect();
+    let mut changes = diff_maps(&old, &new);
+    changes.sort_by(|a, b| a.key().cmp(b.key()));
+    changes
+}
+
+/// The most bytes a manifest or metadata value read whole may hold.
+pub(crate) const MAX_LOADED_BYTES: u64 = 256 << 20;
+
+/// The most bytes a shard of `entries` entries can take: each entry is at
+/// most a CID link (tag, bytes head, multibase prefix, a CID of a 64-byte
+/// digest), plus the list's head.
+pub(crate) fn max_shard_bytes(entries: u64) -> u64 {
+    entries.saturating_mul(96).saturating_add(16)
+}
+
 /// A block's bytes: a UnixFS file read whole (py-hamt's `KuboCAS` stores
-/// anything over 1 MiB so), else the block itself.
+/// anything over 1 MiB so), else the block itself. A file whose root says
+/// it holds more than `limit` bytes is refused before its leaves are read.
 pub(crate) async fn load<S: BlockStore + ?Sized>(
     store: &S,
     cid: &Cid,
+    limit: u64,
 ) -> Result<Bytes, ShardedError> {
     if cid.codec() == BlockCodec::DagPb.code() {
+        let size = hamt_unixfs::file_size(store, cid).await?;
+        if size > limit {
+            return Err(ShardedError::TooLarge {
+                cid: *cid,
+                size,
+                limit,
+            });
+        }
         return Ok(hamt_unixfs::read_file(store, cid, ByteRange::Full).await?);
     }
     Ok(store.get(cid).await?)

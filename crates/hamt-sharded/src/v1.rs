@@ -16,7 +16,7 @@ use crate::keys::{
 };
 use crate::manifest::{V1, V2};
 use crate::pyjson::{self, Json};
-use crate::store::{encode_save, load};
+use crate::store::{MAX_LOADED_BYTES, encode_save, load};
 
 /// Array names whose chunks a v1 store keeps in the metadata map, never in
 /// its shards (py-hamt's `_V1_COORDINATE_ARRAY_PREFIXES`).
@@ -147,7 +147,7 @@ pub(crate) async fn infer_primary<S: BlockStore + ?Sized>(store: &S, m: &mut V1)
         // higher-ranked `Send` check where this future must be `Send`.
         let cids: Vec<Cid> = batch.iter().map(|(_, c)| *c).collect();
         let loaded: Vec<Result<Bytes, ShardedError>> = stream::iter(cids)
-            .map(|cid| async move { load(store, &cid).await })
+            .map(|cid| async move { load(store, &cid, MAX_LOADED_BYTES).await })
             .buffered(INFERENCE_CONCURRENCY)
             .collect()
             .await;
@@ -276,7 +276,7 @@ async fn add_missing_groups<S: BlockStore + ?Sized>(
         };
         if let Some(&cid) = metadata.get(&key) {
             if !zarr_v2 {
-                let raw = load(store, &cid).await?;
+                let raw = load(store, &cid, MAX_LOADED_BYTES).await?;
                 if let Some(mut json) = pyjson::loads(&raw)
                     && json.get("node_type") == Some(&Json::Str("group".into()))
                     && json.remove("consolidated_metadata")

@@ -2,7 +2,10 @@
 //! a dataset written by py-hamt's `ZarrHAMTStore` (or
 //! `SimpleEncryptedZarrHAMTStore`) is exported as blocks, loaded here and
 //! read with zarrs; a dataset written here is exported and read by
-//! zarr-python through py-hamt (tests/py/interop.py).
+//! zarr-python through py-hamt (tests/py/interop.py). The same for py-hamt's
+//! `ShardedZarrStore`, through CAR files: an xarray Dataset and zarr arrays
+//! written by py-hamt read here with zarrs, and the same written here with
+//! zarrs read there with xarray and zarr-python.
 //!
 //! Needs Python >= 3.12 (scripts/python-env.sh makes the venv). Without it
 //! the tests fail when `CI` is set, and otherwise say so loudly and pass.
@@ -11,14 +14,16 @@
 
 mod common;
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
 use common::Case;
 use hamt::{BlockStore, Cid, HamtConfig};
+use hamt_car::dag::{export_dag, import_car};
 use hamt_store::{Block, MemoryStore};
-use hamt_zarr::{ZarrHamtError, ZarrHamtStore};
+use hamt_zarr::{ShardedConfig, ShardedZarrStore, ZarrHamtError, ZarrHamtStore};
 use serde_json::{Value, json};
 use zarrs::array::data_type;
 use zarrs::group::GroupBuilder;
@@ -145,7 +150,7 @@ fn run_py(python: &Path, args: &[&str]) -> String {
 }
 
 fn temp_file(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("hamt-zarr-{}-{name}.json", std::process::id()))
+    std::env::temp_dir().join(format!("hamt-zarr-{}-{name}", std::process::id()))
 }
 
 fn encryption_args() -> Vec<String> {
@@ -187,8 +192,8 @@ async fn written_by_python(
     name: &str,
     args: &[String],
 ) -> (Arc<MemoryStore>, Cid) {
-    let spec = temp_file(&format!("{name}-spec"));
-    let out = temp_file(&format!("{name}-out"));
+    let spec = temp_file(&format!("{name}-spec.json"));
+    let out = temp_file(&format!("{name}-out.json"));
     std::fs::write(&spec, cases.spec().to_string()).unwrap();
     let mut command = vec!["write", spec.to_str().unwrap(), out.to_str().unwrap()];
     command.extend(args.iter().map(String::as_str));
@@ -211,12 +216,172 @@ fn read_by_python(
     let mut dump = cases.spec();
     dump["root"] = Value::String(root.to_string());
     dump["blocks"] = export(blocks);
-    let input = temp_file(&format!("{name}-in"));
+    let input = temp_file(&format!("{name}-in.json"));
     std::fs::write(&input, dump.to_string()).unwrap();
     let mut command = vec!["read", input.to_str().unwrap()];
     command.extend(args.iter().map(String::as_str));
     let stdout = run_py(python, &command);
     let _ = std::fs::remove_file(input);
+    assert!(stdout.contains("ok"), "{stdout}");
+}
+
+// ----------------------------------------------------------------- sharded
+
+/// The sharded interop's data: an xarray Dataset's variables in group "0"
+/// (named dimensions, every chunk written), and zarr arrays in group "g"
+/// with regions left unwritten (absent chunks: null shard entries).
+struct ShardedCases {
+    temp: Case<f32>,
+    elevation: Case<i16>,
+    bytes: Case<u8>,
+    ints: Case<i32>,
+}
+
+/// Small shards, so every array spans several with a partial last one.
+const INTEROP_CHUNKS_PER_SHARD: u64 = 5;
+
+fn sharded_cases() -> ShardedCases {
+    let mut bytes = Case::whole("/g/u8_1d", &[100], &[30], data_type::uint8(), 7u8, true);
+    bytes.written = std::iter::once(10..70).collect(); // one dimension
+    let mut ints = Case::whole(
+        "/g/i32_4d",
+        &[3, 4, 5, 6],
+        &[2, 3, 2, 4],
+        data_type::int32(),
+        0i32,
+        false,
+    );
+    ints.written = vec![0..2, 0..4, 0..5, 0..6];
+    ShardedCases {
+        temp: Case::whole(
+            "/0/temp",
+            &[6, 10, 12],
+            &[2, 4, 5],
+            data_type::float32(),
+            f32::NAN,
+            true,
+        )
+        .with_dimension_names(),
+        elevation: Case::whole(
+            "/0/elevation",
+            &[37, 23],
+            &[10, 8],
+            data_type::int16(),
+            -9999i16,
+            false,
+        )
+        .with_dimension_names(),
+        bytes,
+        ints,
+    }
+}
+
+impl ShardedCases {
+    fn spec(&self) -> Value {
+        json!({
+            "chunks_per_shard": INTEROP_CHUNKS_PER_SHARD,
+            "xarray": [self.temp.spec(), self.elevation.spec()],
+            "arrays": [self.bytes.spec(), self.ints.spec()],
+        })
+    }
+
+    async fn write(
+        &self,
+        store: &Arc<impl zarrs_storage::AsyncReadableWritableStorageTraits + 'static>,
+    ) {
+        for path in ["/", "/0", "/g"] {
+            let group = GroupBuilder::new().build(store.clone(), path).unwrap();
+            group.async_store_metadata().await.unwrap();
+        }
+        self.temp.write(store).await;
+        self.elevation.write(store).await;
+        self.bytes.write(store).await;
+        self.ints.write(store).await;
+    }
+
+    async fn check(&self, store: &Arc<impl AsyncReadableStorageTraits + 'static>) {
+        self.temp.check(store).await;
+        self.elevation.check(store).await;
+        self.bytes.check(store).await;
+        self.ints.check(store).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharded_dataset_written_by_py_hamt_reads_with_zarrs_through_a_car() {
+    let Some(python) = python() else { return };
+    let cases = sharded_cases();
+    let spec = temp_file("sharded-py-spec.json");
+    let car = temp_file("sharded-py.car");
+    std::fs::write(&spec, cases.spec().to_string()).unwrap();
+    let stdout = run_py(
+        &python,
+        &[
+            "sharded-write",
+            spec.to_str().unwrap(),
+            car.to_str().unwrap(),
+        ],
+    );
+    let root = Cid::try_from(stdout.trim()).unwrap();
+    let blocks = Arc::new(MemoryStore::new());
+    let (roots, transfer) = import_car(&*blocks, File::open(&car).unwrap())
+        .await
+        .unwrap();
+    let _ = std::fs::remove_file(spec);
+    let _ = std::fs::remove_file(car);
+    assert_eq!(roots, [root]);
+    assert_eq!(transfer.blocks, blocks.len() as u64);
+    let store = Arc::new(
+        ShardedZarrStore::open(blocks.clone(), root, ShardedConfig::default())
+            .await
+            .unwrap(),
+    );
+    cases.check(&store).await;
+    // xarray named the dimensions; the unwritten regions are absent chunks.
+    let meta = store
+        .get(&StoreKey::new("0/temp/zarr.json").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let meta: Value = serde_json::from_slice(&meta).unwrap();
+    assert_eq!(
+        meta["dimension_names"],
+        json!(["temp_d0", "temp_d1", "temp_d2"])
+    );
+    let chunks = store
+        .list_prefix(&StorePrefix::new("g/u8_1d/c/").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(chunks.len(), 3, "chunks 0..3 of 4 hold data: {chunks:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharded_dataset_written_with_zarrs_reads_in_py_hamt_through_a_car() {
+    let Some(python) = python() else { return };
+    let cases = sharded_cases();
+    let blocks = Arc::new(MemoryStore::new());
+    let store =
+        Arc::new(ShardedZarrStore::create(blocks.clone(), INTEROP_CHUNKS_PER_SHARD).unwrap());
+    cases.write(&store).await;
+    let root = store.flush().await.unwrap();
+    let spec = temp_file("sharded-rs-spec.json");
+    let car = temp_file("sharded-rs.car");
+    std::fs::write(&spec, cases.spec().to_string()).unwrap();
+    let (file, sent) = export_dag(&*blocks, root, File::create(&car).unwrap())
+        .await
+        .unwrap();
+    drop(file);
+    assert!(sent.blocks > 0);
+    let stdout = run_py(
+        &python,
+        &[
+            "sharded-read",
+            car.to_str().unwrap(),
+            spec.to_str().unwrap(),
+        ],
+    );
+    let _ = std::fs::remove_file(spec);
+    let _ = std::fs::remove_file(car);
     assert!(stdout.contains("ok"), "{stdout}");
 }
 

@@ -8,11 +8,13 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{TempRocksDb, TestBlocks, ipfs_daemon};
+use common::{TEST_CHUNKS_PER_SHARD, TempRocksDb, TestBlocks, ipfs_daemon};
 use hamt::{BlockStore, HamtConfig};
 use hamt_kubo::KuboStore;
 use hamt_store::{BlockCodec, Bytes, MemoryStore};
-use hamt_zarr::{EncryptedZarrHamtStore, ZarrHamtError, ZarrHamtStore};
+use hamt_zarr::{
+    EncryptedZarrHamtStore, ShardedConfig, ShardedZarrStore, ZarrHamtError, ZarrHamtStore,
+};
 use zarrs_storage::byte_range::ByteRange;
 use zarrs_storage::{
     AsyncReadableStorageTraits, AsyncWritableStorageTraits, StorageError, StoreKey, StorePrefix,
@@ -50,9 +52,74 @@ async fn conformance<B: TestBlocks>() {
     store_test::async_store_list_size(&store).await.unwrap();
 }
 
+/// The same suite on py-hamt's sharded layout: zarrs' keys are not zarr
+/// arrays' chunk keys, so they all live in the manifest's metadata map.
+async fn sharded_conformance<B: TestBlocks>() {
+    for per_shard in [1, TEST_CHUNKS_PER_SHARD, 6250] {
+        let store = ShardedZarrStore::create(B::fresh(), per_shard).unwrap();
+        store_test::async_store_write(&store).await.unwrap();
+        store_test::async_store_read(&store).await.unwrap();
+        store_test::async_store_list(&store).await.unwrap();
+        store_test::async_store_list_size(&store).await.unwrap();
+    }
+
+    let blocks = B::fresh();
+    let store = ShardedZarrStore::create(blocks.clone(), TEST_CHUNKS_PER_SHARD).unwrap();
+    store_test::async_store_write(&store).await.unwrap();
+    let root = store.flush().await.unwrap();
+    let reader = ShardedZarrStore::open(blocks, root, ShardedConfig::default())
+        .await
+        .unwrap();
+    assert!(reader.is_read_only());
+    store_test::async_store_read(&reader).await.unwrap();
+    store_test::async_store_list(&reader).await.unwrap();
+    store_test::async_store_list_size(&reader).await.unwrap();
+
+    let store = ShardedZarrStore::create(B::fresh(), TEST_CHUNKS_PER_SHARD)
+        .unwrap()
+        .encrypted([3; 32], "h");
+    store_test::async_store_write(&store).await.unwrap();
+    store_test::async_store_read(&store).await.unwrap();
+    store_test::async_store_list(&store).await.unwrap();
+    store_test::async_store_list_size(&store).await.unwrap();
+}
+
 #[tokio::test]
 async fn passes_zarrs_async_store_conformance_over_memory() {
     conformance::<Arc<MemoryStore>>().await;
+}
+
+#[tokio::test]
+async fn sharded_passes_zarrs_async_store_conformance_over_memory() {
+    sharded_conformance::<Arc<MemoryStore>>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharded_passes_zarrs_async_store_conformance_over_rocksdb() {
+    sharded_conformance::<TempRocksDb>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharded_passes_zarrs_async_store_conformance_through_an_ipfs_daemon() {
+    if ipfs_daemon().is_none() {
+        return;
+    }
+    sharded_conformance::<Arc<KuboStore>>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharded_passes_zarrs_sync_store_conformance_on_a_worker_and_a_plain_thread() {
+    let store =
+        Arc::new(ShardedZarrStore::create(MemoryStore::new(), TEST_CHUNKS_PER_SHARD).unwrap());
+    store_test::store_write(&*store).unwrap();
+    store_test::store_read(&*store).unwrap();
+    let plain_thread = std::thread::spawn(move || {
+        store_test::store_list(&*store).unwrap();
+        store_test::store_list_size(&*store).unwrap();
+        store_test::store_write(&*store).unwrap();
+        store_test::store_read(&*store).unwrap();
+    });
+    plain_thread.join().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

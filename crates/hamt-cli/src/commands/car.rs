@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::backend::Backend;
 use crate::error::{CliError, Context, Result, fail};
 use crate::output::{Output, mib};
-use crate::walk::HamtWalk;
+use crate::walk::DatasetWalk;
 use hamt_car::{CarReader, CarWriter};
 
 /// Blocks written to the store together during an import.
@@ -50,7 +50,7 @@ async fn write_car(backend: &Backend, root: Cid, path: &Path) -> Result<(u64, u6
     let file = File::create(path).context(|| format!("create {}", path.display()))?;
     let mut car = CarWriter::new(BufWriter::new(file), &[root])
         .context(|| format!("write {}", path.display()))?;
-    let mut walk = HamtWalk::new(backend.blocks.as_ref(), root);
+    let mut walk = DatasetWalk::open(backend.blocks.as_ref(), root).await;
     let (mut blocks, mut bytes) = (0u64, 0u64);
     while let Some(batch) = walk.next_batch().await {
         for block in batch {
@@ -158,7 +158,7 @@ async fn put(backend: &Backend, blocks: Vec<Block>) -> Result<()> {
 /// A CAR cut at a section boundary still parses; what is missing shows as
 /// blocks its root reaches but the store does not hold.
 async fn check_complete(backend: &Backend, root: Cid, file: &Path) -> Result<()> {
-    let mut walk = HamtWalk::new(backend.blocks.as_ref(), root);
+    let mut walk = DatasetWalk::open(backend.blocks.as_ref(), root).await;
     while let Some(batch) = walk.next_batch().await {
         if let Some(bad) = batch.into_iter().find(|b| b.data.is_err()) {
             let problem = bad.data.err().map_or("bad", |p| p.label());

@@ -1,9 +1,15 @@
 //! `hamt diff ROOT_A ROOT_B`: keys added, removed and changed. `Hamt::diff`
-//! skips subtrees with the same CID on both sides, so two versions of a
-//! large dataset that differ in a few chunks cost only the paths to them.
+//! skips subtrees with the same CID on both sides, and `ShardedMap::diff`
+//! shards with the same CID, so two versions of a large dataset that differ
+//! in a few chunks cost only the paths or shards holding them. Roots of two
+//! layouts are compared key by key.
+
+use std::collections::BTreeMap;
 
 use futures::TryStreamExt;
 use hamt::diff::Change;
+use hamt_codec::Cid;
+use hamt_zarr::AnyLayout;
 use serde_json::json;
 
 use crate::backend::Backend;
@@ -11,13 +17,18 @@ use crate::error::{Context, Result};
 use crate::output::Output;
 
 pub(crate) async fn run(backend: &Backend, out: Output, root_a: &str, root_b: &str) -> Result<()> {
-    let old = backend.open_hamt(root_a).await?;
-    let new = backend.open_hamt(root_b).await?;
-    let mut changes: Vec<Change> = old
-        .diff(&new)
-        .try_collect()
-        .await
-        .context(|| format!("compare {root_a} with {root_b}"))?;
+    let old = backend.open_dataset(root_a).await?;
+    let new = backend.open_dataset(root_b).await?;
+    let what = || format!("compare {root_a} with {root_b}");
+    let mut changes: Vec<Change> = match (&old, &new) {
+        (AnyLayout::Hamt(a), AnyLayout::Hamt(b)) => a.diff(b).try_collect().await.context(what)?,
+        (AnyLayout::Sharded(a), AnyLayout::Sharded(b)) => a.diff(b).await.context(what)?,
+        // One of each (e.g. a HAMT and its conversion): key by key.
+        _ => diff_links(
+            backend.links(&old, root_a).await?,
+            backend.links(&new, root_b).await?,
+        ),
+    };
     changes.sort_by(|a, b| a.key().cmp(b.key()));
     let keys_where = |wanted: fn(&Change) -> bool| -> Vec<&str> {
         changes
@@ -55,4 +66,27 @@ pub(crate) async fn run(backend: &Backend, out: Output, root_a: &str, root_b: &s
         )
     });
     Ok(())
+}
+
+/// The changes between two listings of keys and links.
+fn diff_links(old: Vec<(String, Cid)>, new: Vec<(String, Cid)>) -> Vec<Change> {
+    let old: BTreeMap<String, Cid> = old.into_iter().collect();
+    let mut new: BTreeMap<String, Cid> = new.into_iter().collect();
+    let mut changes = Vec::new();
+    for (key, link) in old {
+        match new.remove(&key) {
+            None => changes.push(Change::Removed { key, link }),
+            Some(other) if other != link => changes.push(Change::Changed {
+                key,
+                old: link,
+                new: other,
+            }),
+            Some(_) => {}
+        }
+    }
+    changes.extend(
+        new.into_iter()
+            .map(|(key, link)| Change::Added { key, link }),
+    );
+    changes
 }

@@ -1,4 +1,5 @@
-//! Changes to one root: `put` and `rm`. Each prints the new root; the old
+//! Changes to one root of either layout: `put` and `rm`. Each prints the
+//! new root; the old
 //! root is unchanged (content addressing), and `--name` moves a name to the
 //! new one once it is durable.
 
@@ -7,7 +8,9 @@ use std::path::Path;
 use hamt::Cid;
 use serde_json::json;
 
-use crate::backend::{Backend, DynHamt};
+use hamt_zarr::Layout;
+
+use crate::backend::{Backend, DynDataset};
 use crate::error::{Context, Result, fail};
 use crate::output::Output;
 
@@ -24,9 +27,12 @@ pub(crate) async fn put(
         backend.rocks("--name")?;
     }
     let value = std::fs::read(file).context(|| format!("read {}", file.display()))?;
-    let mut map = backend.open_hamt(root).await?;
+    let mut map = backend.open_dataset(root).await?;
     let replaced = map
-        .insert(key, value)
+        .get_link(key)
+        .await
+        .context(|| format!("read key {key:?}"))?;
+    map.insert(key, value.into())
         .await
         .context(|| format!("set key {key:?}"))?;
     let new_root = save(&mut map, backend, name).await?;
@@ -55,12 +61,12 @@ pub(crate) async fn rm(
     if name.is_some() {
         backend.rocks("--name")?;
     }
-    let mut map = backend.open_hamt(root).await?;
+    let mut map = backend.open_dataset(root).await?;
     let removed = map
         .remove(key)
         .await
         .context(|| format!("remove key {key:?}"))?;
-    if removed.is_none() {
+    if !removed {
         fail!("key {key:?} not found in {root}; nothing removed (list keys with `hamt ls {root}`)");
     }
     let new_root = save(&mut map, backend, name).await?;
@@ -68,11 +74,11 @@ pub(crate) async fn rm(
     Ok(())
 }
 
-async fn save(map: &mut DynHamt, backend: &Backend, name: Option<&str>) -> Result<Cid> {
+async fn save(map: &mut DynDataset, backend: &Backend, name: Option<&str>) -> Result<Cid> {
     let root = map
         .flush()
         .await
-        .context(|| format!("write the HAMT to {}", backend.label))?;
+        .context(|| format!("write the dataset to {}", backend.label))?;
     backend.commit_root(&root, name)?;
     Ok(root)
 }

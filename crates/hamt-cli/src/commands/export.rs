@@ -1,11 +1,12 @@
-//! `hamt export ROOT DIR`: every key written as a file under DIR.
+//! `hamt export ROOT DIR`: every key of a dataset (either layout) written
+//! as a file under DIR.
 
 use std::path::{Component, Path, PathBuf};
 use std::time::Instant;
 
-use futures::TryStreamExt;
 use futures::stream::StreamExt;
 use hamt_store::ByteRange;
+use hamt_zarr::Layout;
 use serde_json::json;
 
 use crate::backend::Backend;
@@ -17,14 +18,10 @@ const READ_CONCURRENCY: usize = 16;
 
 pub(crate) async fn run(backend: &Backend, out: Output, root: &str, dir: &Path) -> Result<()> {
     let started = Instant::now();
-    let map = backend.open_hamt(root).await?;
+    let map = backend.open_dataset(root).await?;
     // Check every key before writing anything, so a hostile key (`../x`)
     // stops the export before it starts.
-    let links: Vec<(String, hamt::Cid)> = map
-        .links()
-        .try_collect()
-        .await
-        .context(|| format!("list the keys of {root}"))?;
+    let links = backend.links(&map, root).await?;
     let targets: Vec<(String, hamt::Cid, PathBuf)> = links
         .into_iter()
         .map(|(key, link)| safe_path(dir, &key).map(|path| (key, link, path)))

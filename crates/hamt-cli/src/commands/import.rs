@@ -14,6 +14,7 @@ use std::time::Instant;
 use futures::stream::{self, StreamExt};
 use hamt::{Hamt, HamtConfig};
 use hamt_codec::{BlockCodec, Cid, HashAlgorithm};
+use hamt_sharded::ShardedMap;
 use hamt_store::{Block, Bytes};
 use serde_json::json;
 
@@ -82,6 +83,76 @@ pub(crate) async fn run(
     }
     writer.write(backend).await?;
     let root = flush(&mut map, backend).await?;
+    backend.commit_root(&root, name)?;
+    bar.finish_and_clear();
+    report(out, root, name, file_count, total_bytes, started);
+    Ok(())
+}
+
+/// `hamt import DIR --sharded`: the same tree as a sharded store (py-hamt's
+/// `ShardedZarrStore`, v2) with `chunks_per_shard` chunks per shard. Files
+/// are read and hashed as for a HAMT; metadata goes first (shallowest
+/// first), so every array's index exists before its chunks, which are then
+/// linked into their shards (`set_pointer`: no data is read back). Changed
+/// shards are written out past the map's budget, so memory stays bounded.
+pub(crate) async fn run_sharded(
+    backend: &Backend,
+    out: Output,
+    dir: &Path,
+    name: Option<&str>,
+    jobs: Option<usize>,
+    chunks_per_shard: u64,
+) -> Result<()> {
+    let started = Instant::now();
+    if name.is_some() {
+        backend.rocks("--name")?;
+    }
+    let mut files = list_files(dir)?;
+    files.sort_by(|a, b| {
+        let rank = |f: &SourceFile| {
+            (
+                !hamt_sharded::is_metadata_key(&f.key),
+                f.key.matches('/').count(),
+            )
+        };
+        rank(a).cmp(&rank(b)).then_with(|| a.key.cmp(&b.key))
+    });
+    let total_bytes: u64 = files.iter().map(|f| f.len).sum();
+    let file_count = files.len() as u64;
+    let jobs = jobs.unwrap_or_else(default_jobs).max(1);
+    let bar = out.bytes_bar(total_bytes, "importing");
+
+    let mut map = ShardedMap::new(backend.blocks.clone(), chunks_per_shard)
+        .context(|| "--chunks-per-shard".into())?;
+    let mut writer = BlockBatcher::default();
+    let hash = backend.blocks.hash_algorithm();
+    let mut hashed = stream::iter(files)
+        .map(|file| tokio::task::spawn_blocking(move || read_and_hash(&file, hash)))
+        .buffered(jobs);
+    let mut done = 0u64;
+    while let Some(joined) = hashed.next().await {
+        let file = joined.context(|| "a file-reading task failed".into())??;
+        writer.add(backend, file.blocks).await?;
+        let is_chunk = map
+            .chunk_key_of(&file.key)
+            .context(|| format!("import {:?}", file.key))?
+            .is_some();
+        if !is_chunk {
+            // Metadata is read back (to register arrays): its block must be stored.
+            writer.write(backend).await?;
+        }
+        map.set_pointer(&file.key, file.link)
+            .await
+            .context(|| format!("import {:?}", file.key))?;
+        done += 1;
+        bar.inc(file.len);
+        bar.set_message(format!("{done}/{file_count} files"));
+    }
+    writer.write(backend).await?;
+    let root = map
+        .flush()
+        .await
+        .context(|| format!("write the sharded store to {}", backend.label))?;
     backend.commit_root(&root, name)?;
     bar.finish_and_clear();
     report(out, root, name, file_count, total_bytes, started);

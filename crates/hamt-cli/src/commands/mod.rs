@@ -8,6 +8,7 @@ mod export;
 mod import;
 mod read;
 mod roots;
+mod sharded;
 mod verify;
 
 use crate::backend::{Access, Backend, RocksTuning};
@@ -24,6 +25,8 @@ pub(crate) async fn run(cli: Cli) -> Result<Exit> {
     };
     let access = match &cli.command {
         Command::Import { .. }
+        | Command::Convert { .. }
+        | Command::Graft { .. }
         | Command::Put { .. }
         | Command::Rm { .. }
         | Command::Gc { .. }
@@ -41,8 +44,45 @@ pub(crate) async fn run(cli: Cli) -> Result<Exit> {
     };
     let backend = Backend::open(&cli.store, access, tuning)?;
     match cli.command {
-        Command::Import { dir, name, jobs } => {
-            import::run(&backend, out, &dir, name.as_deref(), jobs).await?;
+        Command::Import {
+            dir,
+            name,
+            jobs,
+            sharded: false,
+            ..
+        } => import::run(&backend, out, &dir, name.as_deref(), jobs).await?,
+        Command::Import {
+            dir,
+            name,
+            jobs,
+            sharded: true,
+            chunks_per_shard,
+        } => {
+            import::run_sharded(&backend, out, &dir, name.as_deref(), jobs, chunks_per_shard)
+                .await?;
+        }
+        Command::Convert {
+            root,
+            chunks_per_shard,
+            name,
+        } => sharded::convert(&backend, out, &root, chunks_per_shard, name.as_deref()).await?,
+        Command::Graft {
+            target,
+            source,
+            at,
+            array,
+            grow,
+            name,
+        } => {
+            let graft = sharded::Graft {
+                target: &target,
+                source: &source,
+                at: &at,
+                array: array.as_deref(),
+                grow,
+                name: name.as_deref(),
+            };
+            sharded::graft(&backend, out, &graft).await?;
         }
         Command::Export { root, dir } => export::run(&backend, out, &root, &dir).await?,
         Command::Get {

@@ -1,16 +1,18 @@
-//! Read-only looks at one root: `get`, `ls`, `stat`.
+//! Read-only looks at one root, of either layout: `get`, `ls`, `stat`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
+use std::sync::Arc;
 
-use futures::TryStreamExt;
-use hamt_store::ByteRange;
+use hamt_sharded::{ArrayIndex, ManifestVersion, SHARDED_ZARR_V1, SHARDED_ZARR_V2, ShardedMap};
+use hamt_store::{BlockStore, ByteRange};
+use hamt_zarr::{AnyLayout, Layout};
 use serde_json::json;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, DynHamt};
 use crate::error::{CliError, Context, Result, fail};
 use crate::output::{Output, size};
-use crate::walk::{BlockKind, HamtWalk};
+use crate::walk::{BlockKind, DatasetWalk};
 
 /// `hamt get ROOT KEY`: the value (or a range of it) on stdout, as raw bytes.
 pub(crate) async fn get(
@@ -25,14 +27,18 @@ pub(crate) async fn get(
         (None, Some(n)) => ByteRange::Suffix(n),
         (None, None) => ByteRange::Full,
     };
-    let map = backend.open_hamt(root).await?;
-    let value = map
-        .get_range(key, range)
+    let dataset = backend.open_dataset(root).await?;
+    let link = dataset
+        .get_link(key)
         .await
         .context(|| format!("read key {key:?} of {root}"))?;
-    let Some(value) = value else {
+    let Some(link) = link else {
         fail!("key {key:?} not found in {root} (list keys with `hamt ls {root}`)");
     };
+    let value = dataset
+        .read_value(&link, range)
+        .await
+        .context(|| format!("read key {key:?} of {root} (value {link})"))?;
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(&value)
@@ -70,14 +76,13 @@ pub(crate) async fn ls(
     prefix: &str,
     dirs: bool,
 ) -> Result<()> {
-    let map = backend.open_hamt(root).await?;
-    let mut names = BTreeSet::new();
-    let mut keys = std::pin::pin!(map.keys());
-    while let Some(key) = keys
-        .try_next()
+    let dataset = backend.open_dataset(root).await?;
+    let keys = dataset
+        .keys_with_prefix(prefix)
         .await
-        .context(|| format!("list the keys of {root}"))?
-    {
+        .context(|| format!("list the keys of {root}"))?;
+    let mut names = BTreeSet::new();
+    for key in keys {
         let Some(rest) = key.strip_prefix(prefix) else {
             continue;
         };
@@ -102,6 +107,9 @@ pub(crate) async fn ls(
 #[derive(Default)]
 struct BlockCounts {
     blocks: u64,
+    /// A sharded store's manifest and shards.
+    index_blocks: u64,
+    index_bytes: u64,
     value_blocks: u64,
     value_bytes: u64,
     file_blocks: u64,
@@ -109,10 +117,139 @@ struct BlockCounts {
     problems: u64,
 }
 
-/// `hamt stat ROOT`: the tree's shape, then what every reachable block adds up to.
+/// `hamt stat ROOT`: the tree's shape (a HAMT) or the arrays' shard indexes
+/// (a sharded store), then what every reachable block adds up to.
 pub(crate) async fn stat(backend: &Backend, out: Output, root: &str) -> Result<()> {
-    let map = backend.open_hamt(root).await?;
+    let dataset = backend.open_dataset(root).await?;
     let cid = backend.resolve_root(root)?;
+    match &dataset {
+        AnyLayout::Hamt(map) => stat_hamt(backend, out, root, cid, map).await,
+        AnyLayout::Sharded(map) => stat_sharded(backend, out, root, cid, map).await,
+    }
+}
+
+/// " (N missing or corrupt: ...)" when the walk found bad blocks.
+fn problems_note(counts: &BlockCounts, root: &str) -> String {
+    if counts.problems > 0 {
+        format!(
+            " ({} missing or corrupt: run `hamt verify {root}`)",
+            counts.problems
+        )
+    } else {
+        String::new()
+    }
+}
+
+/// One array of a sharded store, for `stat`.
+struct ArrayStat {
+    path: String,
+    index: ArrayIndex,
+    chunks_stored: u64,
+}
+
+async fn stat_sharded(
+    backend: &Backend,
+    out: Output,
+    root: &str,
+    cid: hamt::Cid,
+    map: &ShardedMap<Arc<dyn BlockStore>>,
+) -> Result<()> {
+    let mut stored: BTreeMap<String, u64> = BTreeMap::new();
+    let links = map
+        .links()
+        .await
+        .context(|| format!("read the shards of {root}"))?;
+    for (key, _) in &links {
+        if let Ok(Some(chunk)) = map.chunk_key_of(key) {
+            *stored.entry(chunk.array_path).or_default() += 1;
+        }
+    }
+    let arrays: Vec<ArrayStat> = map
+        .arrays()
+        .into_iter()
+        .map(|(path, index)| ArrayStat {
+            chunks_stored: stored.get(&path).copied().unwrap_or(0),
+            path,
+            index,
+        })
+        .collect();
+    let version = match map.version() {
+        ManifestVersion::V1 => SHARDED_ZARR_V1,
+        ManifestVersion::V2 => SHARDED_ZARR_V2,
+    };
+    let counts = count_blocks(backend, cid).await;
+    out.print(
+        || {
+            let rows: Vec<String> = arrays
+                .iter()
+                .map(|a| {
+                    let written = a.index.shard_cids().iter().filter(|c| c.is_some()).count();
+                    format!(
+                        "  {:<12} shape {:?}, chunks {:?}: {} of {} chunks stored, {} of {} shards written ({} chunks each)",
+                        a.path,
+                        a.index.shape(),
+                        a.index.chunk_shape(),
+                        a.chunks_stored,
+                        a.index.total_chunks(),
+                        written,
+                        a.index.num_shards(),
+                        a.index.chunks_per_shard(),
+                    )
+                })
+                .collect();
+            format!(
+                "root          {cid}\nlayout        sharded ({version})\nkeys          {}\nmetadata      {} keys\nindex         {} blocks ({}): the manifest and shards\nvalues        {} blocks ({})\nunixfs parts  {} blocks ({})\nblocks        {} distinct{}\narrays\n{}",
+                links.len(),
+                map.metadata().len(),
+                counts.index_blocks,
+                size(counts.index_bytes),
+                counts.value_blocks,
+                size(counts.value_bytes),
+                counts.file_blocks,
+                size(counts.file_bytes),
+                counts.blocks,
+                problems_note(&counts, root),
+                rows.join("\n"),
+            )
+        },
+        || {
+            json!({
+                "root": cid.to_string(),
+                "layout": "sharded",
+                "manifest_version": version,
+                "keys": links.len(),
+                "metadata_keys": map.metadata().len(),
+                "arrays": arrays.iter().map(|a| json!({
+                    "path": a.path,
+                    "shape": a.index.shape(),
+                    "chunk_shape": a.index.chunk_shape(),
+                    "chunks_per_shard": a.index.chunks_per_shard(),
+                    "chunks": a.index.total_chunks(),
+                    "chunks_stored": a.chunks_stored,
+                    "shards": a.index.num_shards(),
+                    "shards_written": a.index.shard_cids().iter().filter(|c| c.is_some()).count(),
+                })).collect::<Vec<_>>(),
+                "index_blocks": counts.index_blocks,
+                "index_bytes": counts.index_bytes,
+                "value_blocks": counts.value_blocks,
+                "value_bytes": counts.value_bytes,
+                "unixfs_blocks": counts.file_blocks,
+                "unixfs_bytes": counts.file_bytes,
+                "blocks": counts.blocks,
+                "unreadable_blocks": counts.problems,
+            })
+        },
+    );
+    Ok(())
+}
+
+async fn stat_hamt(
+    backend: &Backend,
+    out: Output,
+    root: &str,
+    cid: hamt::Cid,
+    map: &DynHamt,
+) -> Result<()> {
     let shape = map
         .stats()
         .await
@@ -130,7 +267,7 @@ pub(crate) async fn stat(backend: &Backend, out: Output, root: &str) -> Result<(
                 })
                 .collect();
             format!(
-                "root          {cid}\nkeys          {}\nnodes         {} ({})\nvalues        {} blocks ({})\nunixfs parts  {} blocks ({})\nblocks        {} distinct{}\ndepths\n{}",
+                "root          {cid}\nlayout        hamt\nkeys          {}\nnodes         {} ({})\nvalues        {} blocks ({})\nunixfs parts  {} blocks ({})\nblocks        {} distinct{}\ndepths\n{}",
                 shape.keys,
                 shape.nodes,
                 size(shape.node_bytes),
@@ -139,17 +276,14 @@ pub(crate) async fn stat(backend: &Backend, out: Output, root: &str) -> Result<(
                 counts.file_blocks,
                 size(counts.file_bytes),
                 counts.blocks,
-                if counts.problems > 0 {
-                    format!(" ({} missing or corrupt: run `hamt verify {root}`)", counts.problems)
-                } else {
-                    String::new()
-                },
+                problems_note(&counts, root),
                 histogram.join("\n"),
             )
         },
         || {
             json!({
                 "root": cid.to_string(),
+                "layout": "hamt",
                 "keys": shape.keys,
                 "nodes": shape.nodes,
                 "node_bytes": shape.node_bytes,
@@ -171,7 +305,7 @@ pub(crate) async fn stat(backend: &Backend, out: Output, root: &str) -> Result<(
 /// Walks every block; a value's bytes count its UnixFS blocks under "unixfs parts".
 async fn count_blocks(backend: &Backend, root: hamt::Cid) -> BlockCounts {
     let mut counts = BlockCounts::default();
-    let mut walk = HamtWalk::new(backend.blocks.as_ref(), root);
+    let mut walk = DatasetWalk::open(backend.blocks.as_ref(), root).await;
     while let Some(batch) = walk.next_batch().await {
         for block in batch {
             counts.blocks += 1;
@@ -182,6 +316,10 @@ async fn count_blocks(backend: &Backend, root: hamt::Cid) -> BlockCounts {
             let len = data.len() as u64;
             match block.kind {
                 BlockKind::Node => {}
+                BlockKind::Manifest | BlockKind::Shard => {
+                    counts.index_blocks += 1;
+                    counts.index_bytes += len;
+                }
                 BlockKind::Value => {
                     counts.value_blocks += 1;
                     counts.value_bytes += len;

@@ -1,13 +1,14 @@
 //! `hamt verify ROOT`: read every reachable block (the stores re-hash what
 //! they read) and report each missing, corrupt or undecodable one with where
-//! it is: the key for values, the slot path for HAMT nodes.
+//! it is: the key for values, the slot path for HAMT nodes, the array and
+//! number for a sharded store's shards.
 
 use serde_json::json;
 
 use crate::backend::Backend;
 use crate::error::{Exit, Result};
 use crate::output::{Output, mib};
-use crate::walk::{BlockKind, HamtWalk, Problem};
+use crate::walk::{BlockKind, DatasetWalk, Problem};
 
 /// A bad block and where it was found.
 struct Finding {
@@ -19,7 +20,7 @@ struct Finding {
 
 pub(crate) async fn run(backend: &Backend, out: Output, root: &str) -> Result<Exit> {
     let cid = backend.resolve_root(root)?;
-    let mut walk = HamtWalk::new(backend.blocks.as_ref(), cid);
+    let mut walk = DatasetWalk::open(backend.blocks.as_ref(), cid).await;
     let (mut blocks, mut bytes) = (0u64, 0u64);
     let mut findings = Vec::new();
     let bar = out.block_spinner("verifying");
@@ -81,7 +82,7 @@ fn print_findings(out: Output, root: hamt::Cid, blocks: u64, bytes: u64, finding
 
 fn describe(finding: &Finding) -> String {
     let place = match finding.kind {
-        BlockKind::Node => finding.path.clone(),
+        BlockKind::Node | BlockKind::Manifest | BlockKind::Shard => finding.path.clone(),
         BlockKind::Value => format!("value of key {:?}", finding.path),
         BlockKind::FilePart => format!("UnixFS block of key {:?}", finding.path),
     };
@@ -100,6 +101,8 @@ fn describe(finding: &Finding) -> String {
 fn kind_name(kind: BlockKind) -> &'static str {
     match kind {
         BlockKind::Node => "node",
+        BlockKind::Manifest => "manifest",
+        BlockKind::Shard => "shard",
         BlockKind::Value => "value",
         BlockKind::FilePart => "unixfs",
     }

@@ -6,6 +6,8 @@ content-addressed storage, implemented in Rust.
   ``SimpleEncryptedZarrHAMTStore``.
 - :class:`ShardedZarrStore` is py-hamt's sharded layout (``ShardedZarrStore``),
   and :func:`convert_hamt_to_sharded` its converter.
+- :func:`export_car` and :func:`import_car` move a dataset of either layout
+  as one CAR file (as ``ipfs dag export`` / ``import``).
 - :class:`HAMT` is a map of ``str`` keys to ``bytes`` values shaped like
   py-hamt's ``HAMT``.
 - Backends: :class:`MemoryBackend`, :class:`RocksDbBackend` (an embedded
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 from . import errors
 from ._native import HAS_KUBO, HAS_ROCKSDB, MemoryBackend
+from .car import CarTransfer, export_car, import_car
 from .errors import (
     BackendError,
     CorruptBlockError,
@@ -43,6 +46,7 @@ __all__ = [
     "DEFAULT_CHUNKS_PER_SHARD",
     "HAMT",
     "BackendError",
+    "CarTransfer",
     "CorruptBlockError",
     "DecryptionError",
     "HamtError",
@@ -54,6 +58,8 @@ __all__ = [
     "ZarrHamtStore",
     "convert_hamt_to_sharded",
     "errors",
+    "export_car",
+    "import_car",
 ]
 # Only the backends this build has (a memory-only wheel has neither).
 if HAS_ROCKSDB:

@@ -15,8 +15,8 @@ from .zarr_store import _CoreStore
 
 __all__ = ["DEFAULT_CHUNKS_PER_SHARD", "ShardedZarrStore", "convert_hamt_to_sharded"]
 
-#: py-hamt's default chunks per shard (its converter's CLI default).
-DEFAULT_CHUNKS_PER_SHARD = 6250
+#: py-hamt's default chunks per shard (its converter's default).
+DEFAULT_CHUNKS_PER_SHARD: int = _native.DEFAULT_CHUNKS_PER_SHARD
 
 
 class ShardedZarrStore(_CoreStore):
@@ -64,7 +64,14 @@ class ShardedZarrStore(_CoreStore):
             core = await resolved(
                 _native.HamtCore.open(backend, str(root_cid), not read_only, cache_bytes)
             )
-        return cls(core, read_only=read_only)
+        store = cls(core, read_only=read_only)
+        await store._open()
+        return store
+
+    @classmethod
+    async def from_root(cls, backend: Any, root_cid: str, *, cache_bytes: int | None = None) -> Self:
+        """A read-only store over the sharded dataset whose manifest is ``root_cid``."""
+        return await cls.open(backend, True, root_cid, cache_bytes=cache_bytes)
 
     async def flush(self) -> str:
         """Writes changed shards, then the manifest; returns the root CID."""
@@ -76,8 +83,13 @@ class ShardedZarrStore(_CoreStore):
         return self._base.root_cid
 
     def with_read_only(self, read_only: bool = False) -> Self:
-        """The same store as a view with this read-only flag."""
-        return type(self)(self._base, read_only=read_only)
+        """The same store as a view with this read-only flag; for a store
+        opened read-only, ``read_only=False`` gives a writable fork of it
+        (made in memory, without I/O), whose writes this store does not see."""
+        base = self._base
+        if not read_only and base.read_only:
+            base = base.fork_writable()
+        return type(self)(base, read_only=read_only)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ShardedZarrStore):

@@ -50,36 +50,15 @@ from multiformats import CID, multihash
 from py_hamt import HAMT, ShardedZarrStore
 from py_hamt.hamt_to_sharded_converter import convert_hamt_to_sharded
 from py_hamt.sharded_zarr_store import SHARDED_ZARR_V2
-from py_hamt.store_httpx import ContentAddressedStore, KuboCAS
+from py_hamt.store_httpx import KuboCAS
 from zarr.core.buffer import default_buffer_prototype
 
 warnings.simplefilter("ignore")  # v1's deprecation warning
 
 BIG = 64 * 1024
 
-
-class MemoryCAS(ContentAddressedStore):
-    """Blocks in a dict, addressed as KuboCAS(hasher="blake3") addresses them
-    (for data of at most 1 MiB, which every vector but "large_value" holds)."""
-
-    def __init__(self) -> None:
-        self.blocks: dict[CID, bytes] = {}
-
-    async def save(self, data: bytes, codec) -> CID:
-        assert len(data) <= 1 << 20, "MemoryCAS holds no UnixFS files"
-        cid = CID("base32", 1, codec, multihash.digest(data, "blake3", size=32))
-        self.blocks[cid] = bytes(data)
-        return cid
-
-    async def load(self, id, offset=None, length=None, suffix=None) -> bytes:
-        if isinstance(id, str):
-            id = CID.decode(id)
-        data = self.blocks[id]
-        if offset is not None:
-            return data[offset:] if length is None else data[offset : offset + length]
-        if suffix is not None:
-            return data[len(data) - suffix :] if suffix else b""
-        return data
+sys.path.insert(0, str(Path(__file__).resolve().parents[4] / "scripts"))
+from pyhamt_blocks import MemoryCAS  # noqa: E402  (the project's shared py-hamt CAS)
 
 
 def pattern(seed: int, length: int) -> bytes:

@@ -19,10 +19,11 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use hamt::{BlockStore, Cid};
+use hamt::{BlockStore, Cid, Hamt, HamtConfig};
 use hamt_kubo::KuboStore;
 use hamt_rocksdb::{RocksDbOptions, RocksDbStore};
 use hamt_store::{Block, BlockCodec, ByteRange, Bytes, HashAlgorithm, MemoryStore, StoreError};
+use hamt_zarr::{Layout, ShardedConfig, ShardedMap, ShardedZarrStore, ZarrHamtStore, ZarrStore};
 use tempfile::TempDir;
 use zarrs::array::builder::ArrayBuilderFillValue;
 use zarrs::array::codec::GzipCodec;
@@ -118,6 +119,47 @@ impl TestBlocks for Arc<KuboStore> {
                 .build()
                 .unwrap(),
         )
+    }
+}
+
+/// A layout the suites run over (the HAMT, or py-hamt's sharded layout):
+/// how a fresh store is made on some blocks and a root reopened read-only.
+pub trait TestLayout<B: TestBlocks>: Layout + Sized + 'static {
+    /// What the test names say it is.
+    const NAME: &'static str;
+    /// An empty, writable store.
+    fn create(blocks: B) -> ZarrStore<Self>;
+    /// The store at `root`, read-only.
+    async fn open(blocks: B, root: Cid) -> ZarrStore<Self>;
+}
+
+impl<B: TestBlocks> TestLayout<B> for Hamt<B> {
+    const NAME: &'static str = "HAMT";
+    fn create(blocks: B) -> ZarrStore<Self> {
+        ZarrHamtStore::create(blocks, HamtConfig::default())
+    }
+    async fn open(blocks: B, root: Cid) -> ZarrStore<Self> {
+        ZarrHamtStore::open(blocks, root, HamtConfig::default())
+            .await
+            .unwrap()
+    }
+}
+
+/// Shards of 5 chunks, so the suites' arrays span several shards with a
+/// partial last one.
+pub const TEST_CHUNKS_PER_SHARD: u64 = 5;
+
+impl<B: TestBlocks> TestLayout<B> for ShardedMap<B> {
+    const NAME: &'static str = "sharded";
+    fn create(blocks: B) -> ZarrStore<Self> {
+        ShardedZarrStore::create(blocks, TEST_CHUNKS_PER_SHARD).unwrap()
+    }
+    async fn open(blocks: B, root: Cid) -> ZarrStore<Self> {
+        let store = ShardedZarrStore::open(blocks, root, ShardedConfig::default())
+            .await
+            .unwrap();
+        assert!(store.is_read_only());
+        store
     }
 }
 
@@ -281,6 +323,8 @@ pub struct Case<T> {
     fill: T,
     gzip: bool,
     pub written: Vec<Range<u64>>,
+    /// Named dimensions (`{name}_d0`, ...), as an xarray variable has.
+    pub dimension_names: bool,
 }
 
 impl<T: Sample> Case<T> {
@@ -300,7 +344,25 @@ impl<T: Sample> Case<T> {
             data_type,
             fill,
             gzip,
+            dimension_names: false,
         }
+    }
+
+    /// The same array as an xarray variable: with named dimensions.
+    #[must_use]
+    pub fn with_dimension_names(mut self) -> Self {
+        self.dimension_names = true;
+        self
+    }
+
+    /// The names of its dimensions, if it has them.
+    pub fn dimensions(&self) -> Option<Vec<String>> {
+        let name = self.path.rsplit('/').next().unwrap_or(self.path);
+        self.dimension_names.then(|| {
+            (0..self.shape.len())
+                .map(|i| format!("{name}_d{i}"))
+                .collect()
+        })
     }
 
     /// The value at `index`: data inside the written region, else the fill value.
@@ -327,6 +389,7 @@ impl<T: Sample> Case<T> {
             "fill": self.fill.to_json(),
             "gzip": self.gzip,
             "written": self.written.iter().map(|r| [r.start, r.end]).collect::<Vec<_>>(),
+            "dims": self.dimensions(),
         })
     }
 
@@ -339,6 +402,9 @@ impl<T: Sample> Case<T> {
         );
         if self.gzip {
             builder.bytes_to_bytes_codecs(vec![Arc::new(GzipCodec::new(5).unwrap())]);
+        }
+        if let Some(dimensions) = self.dimensions() {
+            builder.dimension_names(Some(dimensions));
         }
         builder
     }

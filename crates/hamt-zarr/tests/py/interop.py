@@ -9,6 +9,15 @@
       Loads {"root", "blocks", "arrays": [spec...]} from IN.json (written by
       the Rust side), opens it read-only with py-hamt + zarr-python, and checks
       every array, the group listing and the metadata. Prints "ok".
+  python interop.py sharded-write SPEC.json OUT.car
+      Writes SPEC's "xarray" arrays as one xarray Dataset (group "0") and its
+      "arrays" with zarr-python, through py-hamt's ShardedZarrStore (v2,
+      SPEC's chunks_per_shard) over an in-memory CAS, then every block to
+      the CAR file OUT.car with the root. Prints the root.
+  python interop.py sharded-read IN.car SPEC.json
+      Opens the CAR's root (written by the Rust side) read-only with py-hamt's
+      ShardedZarrStore and checks the Dataset with xarray and the arrays with
+      zarr-python. Prints "ok".
 
 Element values follow the Rust tests' `Sample::sample(flat index)`; cells
 outside an array's "written" region must read as its fill value.
@@ -17,34 +26,19 @@ outside an array's "written" region must read as its fill value.
 import asyncio
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
+import xarray as xr
 import zarr
 import zarr.api.asynchronous as zasync
-from multiformats import CID, multihash
-from py_hamt import HAMT, SimpleEncryptedZarrHAMTStore, ZarrHAMTStore
-from py_hamt.store_httpx import ContentAddressedStore
+from multiformats import CID
+from py_hamt import HAMT, ShardedZarrStore, SimpleEncryptedZarrHAMTStore, ZarrHAMTStore
+from py_hamt.sharded_zarr_store import SHARDED_ZARR_V2
 from zarr.codecs import GzipCodec
 
-
-class MemoryCAS(ContentAddressedStore):
-    """Blocks in a dict, addressed as KuboCAS(hasher="blake3") would address them."""
-
-    def __init__(self, blocks=None):
-        self.blocks: dict[CID, bytes] = dict(blocks or {})
-
-    async def save(self, data: bytes, codec) -> CID:
-        cid = CID("base32", 1, codec, multihash.digest(data, "blake3", size=32))
-        self.blocks[cid] = bytes(data)
-        return cid
-
-    async def load(self, id, offset=None, length=None, suffix=None) -> bytes:
-        data = self.blocks[id]
-        if offset is not None:
-            return data[offset:] if length is None else data[offset : offset + length]
-        if suffix is not None:
-            return data[len(data) - suffix :] if suffix else b""
-        return data
+sys.path.insert(0, str(Path(__file__).resolve().parents[4] / "scripts"))
+from pyhamt_blocks import MemoryCAS, read_car, write_car  # noqa: E402  (shared py-hamt CAS, CAR files)
 
 
 def sample(dtype: str, flat: np.ndarray) -> np.ndarray:
@@ -130,12 +124,72 @@ async def read(in_path, argv):
     print("ok")
 
 
+def as_dataset(specs) -> xr.Dataset:
+    """SPEC's "xarray" arrays as one Dataset: each variable named by its
+    path's last part, with its spec's dimension names."""
+    return xr.Dataset({a["path"].rsplit("/", 1)[-1]: (a["dims"], expected(a)) for a in specs})
+
+
+async def check_arrays(store, specs) -> None:
+    root_group = await zasync.open_group(store=store, mode="r", zarr_format=3)
+    for a in specs:
+        array = await root_group.getitem(a["path"])
+        got = await array.getitem(tuple(slice(None) for _ in a["shape"]))
+        want = expected(a)
+        assert str(array.dtype) == a["dtype"], (a["path"], array.dtype)
+        assert np.array_equal(got, want, equal_nan=want.dtype.kind == "f"), (a["path"], got, want)
+
+
+async def sharded_write(spec_path, car_path):
+    spec = json.loads(open(spec_path).read())
+    cas = MemoryCAS()
+    store = await ShardedZarrStore.open(cas=cas, read_only=False, chunks_per_shard=spec["chunks_per_shard"],
+                                        manifest_version=SHARDED_ZARR_V2)
+    encoding = {
+        a["path"].rsplit("/", 1)[-1]: {"chunks": tuple(a["chunks"]),
+                                       "compressors": [GzipCodec(level=5)] if a["gzip"] else None}
+        for a in spec["xarray"]
+    }
+    as_dataset(spec["xarray"]).to_zarr(store, mode="w", zarr_format=3, group="0", consolidated=False,
+                                       encoding=encoding)
+    group = await zasync.open_group(store=store, mode="a", zarr_format=3)
+    for a in spec["arrays"]:
+        array = await group.create_array(
+            a["path"], shape=tuple(a["shape"]), chunks=tuple(a["chunks"]), dtype=a["dtype"],
+            fill_value=fill_of(a), compressors=[GzipCodec(level=5)] if a["gzip"] else None,
+        )
+        region = tuple(slice(s, e) for s, e in a["written"])
+        await array.setitem(region, expected(a)[region])
+    root = CID.decode(str(await store.flush()))
+    write_car(car_path, [root], cas.blocks)
+    print(root.encode("base32"))
+
+
+async def sharded_read(car_path, spec_path):
+    spec = json.loads(open(spec_path).read())
+    roots, blocks = read_car(car_path)
+    store = await ShardedZarrStore.open(cas=MemoryCAS(blocks), read_only=True, root_cid=roots[0])
+    ds = xr.open_zarr(store, group="0", consolidated=False).load()
+    want = as_dataset(spec["xarray"])
+    for name, var in want.data_vars.items():
+        got = ds[name]
+        assert got.dims == var.dims, (name, got.dims, var.dims)
+        assert got.dtype == var.dtype, (name, got.dtype, var.dtype)
+        assert np.array_equal(got.values, var.values, equal_nan=var.dtype.kind == "f"), name
+    await check_arrays(store, spec["arrays"])
+    print("ok")
+
+
 def main():
     mode, *args = sys.argv[1:]
     if mode == "write":
         asyncio.run(write(args[0], args[1], args[2:]))
     elif mode == "read":
         asyncio.run(read(args[0], args[1:]))
+    elif mode == "sharded-write":
+        asyncio.run(sharded_write(args[0], args[1]))
+    elif mode == "sharded-read":
+        asyncio.run(sharded_read(args[0], args[1]))
     else:
         raise SystemExit(f"unknown mode {mode}")
 

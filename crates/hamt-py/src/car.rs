@@ -1,0 +1,80 @@
+//! CAR v1 files for Python (`hamt_rs.export_car`, `hamt_rs.import_car`): a
+//! dataset of either layout out of a backend as one file, or into one, as
+//! `ipfs dag export` / `ipfs dag import` move it between IPFS nodes.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::PathBuf;
+
+use hamt_car::dag::{export_dag, import_car as import_dag};
+use pyo3::prelude::*;
+
+use crate::backend::{parse_cid, store_of};
+use crate::errors::Error;
+use crate::ready::ready_or_await;
+
+/// Writes `root` and every block it reaches to the CAR file `path` (through
+/// `path.partial`, renamed when complete, so a failed export leaves no CAR
+/// that looks whole); returns `(blocks, bytes)`.
+#[pyfunction]
+pub(crate) fn export_car<'py>(
+    py: Python<'py>,
+    backend: &Bound<'py, PyAny>,
+    root: &str,
+    path: PathBuf,
+) -> PyResult<Bound<'py, PyAny>> {
+    let root = parse_cid(root)?;
+    let store = store_of(backend)?;
+    ready_or_await(py, true, async move {
+        let mut partial = path.clone().into_os_string();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        let io = |op: &str, source| Error::Io {
+            op: format!("{op} {}", partial.display()),
+            source,
+        };
+        let file = File::create(&partial).map_err(|e| io("create", e))?;
+        let written = export_dag(store.as_ref(), root, BufWriter::new(file)).await;
+        let result = match written {
+            Ok((mut out, sent)) => out
+                .flush()
+                .map_err(|e| io("write", e))
+                .and_then(|()| std::fs::rename(&partial, &path).map_err(|e| io("rename", e)))
+                .map(|()| (sent.blocks, sent.bytes)),
+            Err(source) => Err(Error::Car {
+                op: format!("export {root} to {}", path.display()),
+                source: Box::new(source),
+            }),
+        };
+        if result.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        result
+    })
+}
+
+/// Reads the CAR file `path` into the backend, every block verified against
+/// its CID and every root's DAG checked complete; returns `(roots, blocks,
+/// bytes)`.
+#[pyfunction]
+pub(crate) fn import_car<'py>(
+    py: Python<'py>,
+    backend: &Bound<'py, PyAny>,
+    path: PathBuf,
+) -> PyResult<Bound<'py, PyAny>> {
+    let store = store_of(backend)?;
+    ready_or_await(py, true, async move {
+        let file = File::open(&path).map_err(|source| Error::Io {
+            op: format!("open {}", path.display()),
+            source,
+        })?;
+        let (roots, received) = import_dag(store.as_ref(), BufReader::new(file))
+            .await
+            .map_err(|source| Error::Car {
+                op: format!("import {}", path.display()),
+                source: Box::new(source),
+            })?;
+        let roots: Vec<String> = roots.iter().map(ToString::to_string).collect();
+        Ok((roots, received.blocks, received.bytes))
+    })
+}
