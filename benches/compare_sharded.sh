@@ -9,6 +9,8 @@
 #
 #   bash benches/compare_sharded.sh [T_MEMORY=365] [T_IPFS=60] [REPEATS=5]
 #
+# Then the same array through zarrs alone (benches/examples/compare_sharded.rs:
+# ShardedZarrStore against ZarrHamtStore, no zarr-python in the way).
 # Builds hamt_rs in release into the project's venv first. Run it alone:
 # the load average is printed before and after.
 set -euo pipefail
@@ -28,6 +30,9 @@ if [ -z "${IPFS_API_URL:-}" ]; then
   trap 'bash "$ROOT/../shared/ipfs-node/start-ipfs-node.sh" stop --repo "$IPFS_PATH" >/dev/null 2>&1 || true' EXIT
 fi
 
+# The Rust side alone (zarrs, no zarr-python), built before anything is timed.
+(cd "$ROOT" && cargo build --release --quiet -p hamt-benches --example compare_sharded)
+
 echo "load: $(uptime)"
 for run in "memory $T_MEMORY" "ipfs $T_IPFS"; do
   set -- $run
@@ -45,5 +50,6 @@ for name, r in m.items():
     ratio = "  ".join(f"{base[k] / r[k]:5.1f}x" for k in ("write", "series", "whole"))
     print(f"  {name:16} {r['write']:8.3f}s {r['series']:8.3f}s {r['whole']:8.3f}s   {ratio}")
 PYEOF
+  (cd "$ROOT" && cargo run --release --quiet -p hamt-benches --example compare_sharded -- "$1" "$2" "$REPEATS")
 done
 echo "load: $(uptime)"

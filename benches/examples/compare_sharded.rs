@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hamt::{BlockStore, Cid, HamtConfig};
-use hamt_benches::runtime;
 use hamt_kubo::KuboStore;
 use hamt_store::MemoryStore;
 use hamt_zarr::{ShardedConfig, ShardedZarrStore, ZarrHamtStore};
@@ -192,7 +191,10 @@ fn main() -> Result<(), Error> {
     let backend = args.first().map_or("memory", String::as_str).to_owned();
     let steps: u64 = args.get(1).map_or(Ok(365), |s| s.parse())?;
     let repeats: usize = args.get(2).map_or(Ok(5), |s| s.parse())?;
-    let rt = runtime();
+    // The IPFS store's HTTP client needs the timer and I/O drivers.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     match backend.as_str() {
         "memory" => rt.block_on(run(Arc::new(MemoryStore::new()), "memory", steps, repeats)),
         "ipfs" => {

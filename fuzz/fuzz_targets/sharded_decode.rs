@@ -48,6 +48,7 @@ fn check_manifest(bytes: Bytes) {
         let config = ShardedConfig {
             cache_bytes: 1 << 20,
             dirty_shard_bytes: 1 << 20,
+            ..ShardedConfig::default()
         };
         let Ok(mut map) = ShardedMap::open(&store, root, config.clone()).await else {
             return;

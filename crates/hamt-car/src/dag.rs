@@ -78,6 +78,11 @@ pub enum DagCarError {
 /// order `ipfs dag export` uses), as a CAR v1 with that one root; returns
 /// the writer and what was written. Every block is verified as it is read.
 ///
+/// `also` names blocks the root reaches in ways its blocks' links do not
+/// show, walked after it: what a sharded store's manifest or shards stored
+/// as UnixFS files link inside their bytes
+/// (`hamt_sharded::ShardedMap::links_inside_files`). Empty for a HAMT.
+///
 /// ```
 /// use hamt_car::dag::{export_dag, import_car};
 /// use hamt_store::{BlockCodec, BlockStore, MemoryStore};
@@ -85,7 +90,7 @@ pub enum DagCarError {
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let store = MemoryStore::new();
 /// let root = store.put(BlockCodec::Raw, b"one block".to_vec().into()).await?;
-/// let (car, sent) = export_dag(&store, root, Vec::new()).await?;
+/// let (car, sent) = export_dag(&store, root, &[], Vec::new()).await?;
 /// let other = MemoryStore::new();
 /// let (roots, received) = import_car(&other, &car[..]).await?;
 /// assert_eq!((roots, sent), (vec![root], received));
@@ -100,10 +105,15 @@ pub enum DagCarError {
 pub async fn export_dag<S: BlockStore + ?Sized, W: Write>(
     store: &S,
     root: Cid,
+    also: &[Cid],
     out: W,
 ) -> Result<(W, Transfer), DagCarError> {
     let mut car = CarWriter::new(out, &[root]).map_err(DagCarError::Write)?;
     let mut walk = DagWalk::new(store, BlockLinks::default());
+    // Last added, first walked: the root first, then what it links unseen.
+    for cid in also.iter().rev() {
+        walk.add_root(*cid, ());
+    }
     walk.add_root(root, ());
     let mut sent = Transfer::default();
     while let Some(batch) = walk.next_batch().await {
@@ -167,19 +177,37 @@ pub async fn import_car<S: BlockStore + ?Sized, R: Read>(
     }
     store.put_many(pending).await?;
     for &root in &roots {
-        let mut walk = DagWalk::new(store, BlockLinks::default()).read_leaves(false);
-        walk.add_root(root, ());
-        while let Some(batch) = walk.next_batch().await {
-            for visit in batch {
-                visit.result.map_err(|source| DagCarError::Incomplete {
-                    root,
-                    cid: visit.cid,
-                    source,
-                })?;
-            }
-        }
+        check_complete(store, root, &[]).await?;
     }
     Ok((roots, received))
+}
+
+/// Checks that every block `root` reaches (and `also` reach, as for
+/// [`export_dag`]) is in the store, reading the blocks that hold links.
+///
+/// # Errors
+/// [`DagCarError::Incomplete`] naming the first block missing, corrupt or
+/// undecodable.
+pub async fn check_complete<S: BlockStore + ?Sized>(
+    store: &S,
+    root: Cid,
+    also: &[Cid],
+) -> Result<(), DagCarError> {
+    let mut walk = DagWalk::new(store, BlockLinks::default()).read_leaves(false);
+    for cid in also.iter().rev() {
+        walk.add_root(*cid, ());
+    }
+    walk.add_root(root, ());
+    while let Some(batch) = walk.next_batch().await {
+        for visit in batch {
+            visit.result.map_err(|source| DagCarError::Incomplete {
+                root,
+                cid: visit.cid,
+                source,
+            })?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -207,7 +235,7 @@ mod tests {
     async fn a_dag_round_trips_each_block_once() {
         let store = MemoryStore::new();
         let (root, _, _) = dag(&store).await;
-        let (car, sent) = export_dag(&store, root, Vec::new()).await.unwrap();
+        let (car, sent) = export_dag(&store, root, &[], Vec::new()).await.unwrap();
         assert_eq!(sent.blocks, 3);
         let other = MemoryStore::new();
         let (roots, received) = import_car(&other, &car[..]).await.unwrap();
@@ -221,7 +249,7 @@ mod tests {
         let store = MemoryStore::new();
         let (root, _, b) = dag(&store).await;
         store.remove(&b);
-        match export_dag(&store, root, Vec::new()).await {
+        match export_dag(&store, root, &[], Vec::new()).await {
             Err(DagCarError::Unreadable { root: r, cid, .. }) => assert_eq!((r, cid), (root, b)),
             other => panic!("expected Unreadable, got {other:?}"),
         }
@@ -231,7 +259,7 @@ mod tests {
     async fn truncated_and_corrupt_cars_are_refused() {
         let store = MemoryStore::new();
         let (root, a, _) = dag(&store).await;
-        let (car, _) = export_dag(&store, root, Vec::new()).await.unwrap();
+        let (car, _) = export_dag(&store, root, &[], Vec::new()).await.unwrap();
         // Cut after the root's section and the first block's: parses, but
         // the root reaches a block that is not there.
         let mut cut = CarWriter::new(Vec::new(), &[root]).unwrap();

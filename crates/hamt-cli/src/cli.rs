@@ -68,13 +68,16 @@ pub(crate) enum Command {
         #[arg(long, value_name = "N", requires = "sharded", default_value_t = hamt_zarr::DEFAULT_CHUNKS_PER_SHARD)]
         chunks_per_shard: u64,
     },
-    /// Rewrite a HAMT dataset in py-hamt's sharded layout by copying CIDs (no chunk is read); prints the new root.
+    /// Rewrite a HAMT dataset in py-hamt's sharded layout by copying CIDs (no chunk is read), or migrate a sharded_zarr_v1 store to v2; prints the new root.
     Convert {
-        /// Root CID or name of the HAMT dataset.
+        /// Root CID or name of the HAMT dataset (or v1 sharded store).
         root: String,
         /// Chunks per shard.
         #[arg(long, value_name = "N", default_value_t = hamt_zarr::DEFAULT_CHUNKS_PER_SHARD)]
         chunks_per_shard: u64,
+        /// For a v1 sharded store: the array path its one index belongs to in v2 (e.g. 0/t2m).
+        #[arg(long, value_name = "PATH")]
+        primary_array: Option<String>,
         /// Record the new root under this name.
         #[arg(long)]
         name: Option<String>,

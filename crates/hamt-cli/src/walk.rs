@@ -82,6 +82,9 @@ type Tag = (BlockKind, Arc<str>);
 /// manifest) reaches, each tagged with what it is in the dataset.
 pub(crate) struct DatasetWalk<'a> {
     walk: dag::DagWalk<'a, dyn BlockStore + 'a, DatasetLinks, Tag>,
+    /// A sharded store, to read the chunk links of shards stored as UnixFS
+    /// files (their dag-pb blocks link only the file's parts).
+    sharded: Option<(ShardedMap<&'a dyn BlockStore>, Arc<ManifestLinks>)>,
 }
 
 impl<'a> DatasetWalk<'a> {
@@ -89,10 +92,15 @@ impl<'a> DatasetWalk<'a> {
     /// read is walked as a HAMT node (the walk reports it missing or
     /// corrupt); a manifest that does not open is reported undecodable.
     pub(crate) async fn open(store: &'a dyn BlockStore, root: Cid) -> Self {
+        let mut sharded = None;
         let (links, tag) = match layout_of(store, &root).await {
             Ok(LayoutKind::Sharded) => {
                 let manifest = match ShardedMap::open(store, root, ShardedConfig::default()).await {
-                    Ok(map) => Ok(ManifestLinks::of(&map, store).await),
+                    Ok(map) => {
+                        let links = Arc::new(ManifestLinks::of(&map));
+                        sharded = Some((map, links.clone()));
+                        Ok(links)
+                    }
                     Err(e) => Err(Problem::Undecodable(format!("not a sharded manifest: {e}"))),
                 };
                 (
@@ -104,33 +112,56 @@ impl<'a> DatasetWalk<'a> {
         };
         let mut walk = dag::DagWalk::new(store, links);
         walk.add_root(root, tag);
-        DatasetWalk { walk }
+        DatasetWalk { walk, sharded }
     }
 
     /// The next blocks in walk order (read concurrently), or `None` at the end.
     pub(crate) async fn next_batch(&mut self) -> Option<Vec<Visited>> {
         let batch = self.walk.next_batch().await?;
-        Some(
-            batch
-                .into_iter()
-                .map(|visit| {
-                    let (kind, path) = visit.tag;
-                    let data = match visit.result {
-                        Ok(Some(data)) => Ok(data),
-                        // Only a walk that skips reading leaves gives no bytes; this one reads all.
-                        Ok(None) => Err(Problem::Unreadable("the walk did not read it".into())),
-                        Err(VisitError::Store(error)) => Err(classify(&error)),
-                        Err(VisitError::Links(problem)) => Err(problem),
-                    };
-                    Visited {
-                        cid: visit.cid,
-                        kind,
-                        path,
-                        data,
+        let mut visited: Vec<Visited> = batch
+            .into_iter()
+            .map(|visit| {
+                let (kind, path) = visit.tag;
+                let data = match visit.result {
+                    Ok(Some(data)) => Ok(data),
+                    // Only a walk that skips reading leaves gives no bytes; this one reads all.
+                    Ok(None) => Err(Problem::Unreadable("the walk did not read it".into())),
+                    Err(VisitError::Store(error)) => Err(classify(&error)),
+                    Err(VisitError::Links(problem)) => Err(problem),
+                };
+                Visited {
+                    cid: visit.cid,
+                    kind,
+                    path,
+                    data,
+                }
+            })
+            .collect();
+        // A shard stored as a file: its chunks, read through the store's
+        // bounded shard reader, join the walk (one shard at a time).
+        if let Some((map, manifest)) = &self.sharded {
+            for block in &mut visited {
+                let file_shard = block.kind == BlockKind::Shard
+                    && block.cid.codec() == BlockCodec::DagPb.code()
+                    && block.data.is_ok();
+                let Some((path, number)) = manifest.places.get(&block.cid).filter(|_| file_shard)
+                else {
+                    continue;
+                };
+                match map.shard_links(path, *number).await {
+                    Ok(chunks) => {
+                        for (key, chunk) in chunks {
+                            self.walk.add_root(chunk, (BlockKind::Value, key.into()));
+                        }
                     }
-                })
-                .collect(),
-        )
+                    Err(e) => {
+                        block.data =
+                            Err(Problem::Undecodable(format!("not a readable shard: {e}")));
+                    }
+                }
+            }
+        }
+        Some(visited)
     }
 }
 
@@ -140,7 +171,7 @@ impl<'a> DatasetWalk<'a> {
 enum DatasetLinks {
     Hamt,
     /// The opened manifest's links, or why it did not open.
-    Sharded(Result<ManifestLinks, Problem>),
+    Sharded(Result<Arc<ManifestLinks>, Problem>),
 }
 
 /// What a sharded store's manifest links to, read from the opened store
@@ -150,17 +181,14 @@ struct ManifestLinks {
     metadata: Vec<(Cid, Tag)>,
     /// Each shard, tagged with its place.
     shards: Vec<(Cid, Tag)>,
-    /// Each shard's array and number, to name its chunks by key.
+    /// A shard's array and number (the first place a shard's CID has), to
+    /// name its chunks by key.
     places: HashMap<Cid, (String, u64)>,
     arrays: HashMap<String, ArrayIndex>,
-    /// The entries of shards over 1 MiB, stored as UnixFS files (read
-    /// whole up front: their chunk links are in the file's leaves), or why
-    /// they could not be read.
-    file_shards: HashMap<Cid, Result<Bytes, Problem>>,
 }
 
 impl ManifestLinks {
-    async fn of<S>(map: &ShardedMap<S>, store: &dyn BlockStore) -> Self {
+    fn of<S>(map: &ShardedMap<S>) -> Self {
         let metadata = map
             .metadata()
             .iter()
@@ -172,32 +200,20 @@ impl ManifestLinks {
                 let Some(cid) = cid else { continue };
                 let place: Arc<str> = format!("shard {number} of array {path:?}").into();
                 shards.push((*cid, (BlockKind::Shard, place)));
-                places.insert(*cid, (path.clone(), number as u64));
+                places.entry(*cid).or_insert((path.clone(), number as u64));
             }
             arrays.insert(path, index);
-        }
-        let mut file_shards = HashMap::new();
-        for cid in places
-            .keys()
-            .filter(|c| c.codec() == BlockCodec::DagPb.code())
-        {
-            let read = hamt_unixfs::read_file(store, cid, hamt_store::ByteRange::Full)
-                .await
-                .map_err(|e| {
-                    Problem::Undecodable(format!("a shard file that cannot be read: {e}"))
-                });
-            file_shards.insert(*cid, read);
         }
         ManifestLinks {
             metadata,
             shards,
             places,
             arrays,
-            file_shards,
         }
     }
 
-    /// A shard's chunk links, each tagged with its chunk key.
+    /// A shard block's chunk links, each tagged with its chunk key (every
+    /// link is followed, even one past the grid's end).
     fn chunks(&self, cid: &Cid, data: &Bytes, out: &mut Vec<(Cid, Tag)>) -> Result<(), Problem> {
         let Some((path, number)) = self.places.get(cid) else {
             return Ok(());
@@ -206,31 +222,18 @@ impl ManifestLinks {
             return Ok(());
         };
         let per_shard = index.chunks_per_shard();
-        let data = match self.file_shards.get(cid) {
-            Some(Ok(file)) => {
-                // The file's own blocks, then the chunks its bytes list.
-                let parts = dagpb::dag_pb_links(data)
-                    .map_err(|e| Problem::Undecodable(format!("not a dag-pb node: {e}")))?;
-                let place: Arc<str> = format!("part of shard {number} of array {path:?}").into();
-                out.extend(
-                    parts
-                        .into_iter()
-                        .map(|part| (part, (BlockKind::FilePart, place.clone()))),
-                );
-                file
-            }
-            Some(Err(problem)) => return Err(problem.clone()),
-            None => data,
-        };
         let entries = link_list::decode(data, per_shard).map_err(|e| {
             Problem::Undecodable(format!("not a shard of {per_shard} entries: {e}"))
         })?;
         for (slot, entry) in entries.iter().enumerate() {
+            let Some(chunk) = entry else { continue };
             let linear = number * per_shard + slot as u64;
-            if let (Some(chunk), true) = (entry, linear < index.total_chunks()) {
-                let key = format_chunk_key(path, &index.coords_of(linear));
-                out.push((*chunk, (BlockKind::Value, key.into())));
-            }
+            let key = if linear < index.total_chunks() {
+                format_chunk_key(path, &index.coords_of(linear))
+            } else {
+                format!("slot {slot} of shard {number} of array {path:?}, past the grid")
+            };
+            out.push((*chunk, (BlockKind::Value, key.into())));
         }
         Ok(())
     }
@@ -246,10 +249,15 @@ impl Links<Tag> for DatasetLinks {
         data: &Bytes,
         out: &mut Vec<(Cid, Tag)>,
     ) -> Result<(), Problem> {
-        match (kind, BlockCodec::from_code(cid.codec())) {
+        let codec = BlockCodec::from_code(cid.codec());
+        match (kind, codec) {
             (BlockKind::Node, _) => node_children(path, data, out),
             (BlockKind::Manifest, _) => match self {
                 DatasetLinks::Sharded(Ok(manifest)) => {
+                    if codec == Some(BlockCodec::DagPb) {
+                        // A manifest over 1 MiB: a UnixFS file, its parts too.
+                        file_parts(data, &"part of the root manifest".into(), out)?;
+                    }
                     out.extend(manifest.metadata.iter().cloned());
                     out.extend(manifest.shards.iter().cloned());
                     Ok(())
@@ -257,23 +265,31 @@ impl Links<Tag> for DatasetLinks {
                 DatasetLinks::Sharded(Err(problem)) => Err(problem.clone()),
                 DatasetLinks::Hamt => Ok(()),
             },
+            // A shard over 1 MiB is a file: its parts here, its chunks from
+            // `DatasetWalk::next_batch`.
+            (BlockKind::Shard, Some(BlockCodec::DagPb)) => {
+                file_parts(data, &format!("part of {path}").into(), out)
+            }
             (BlockKind::Shard, _) => match self {
                 DatasetLinks::Sharded(Ok(manifest)) => manifest.chunks(cid, data, out),
                 _ => Ok(()),
             },
-            (_, Some(BlockCodec::DagPb)) => {
-                let links = dagpb::dag_pb_links(data)
-                    .map_err(|e| Problem::Undecodable(format!("not a dag-pb node: {e}")))?;
-                out.extend(
-                    links
-                        .into_iter()
-                        .map(|cid| (cid, (BlockKind::FilePart, path.clone()))),
-                );
-                Ok(())
-            }
+            (_, Some(BlockCodec::DagPb)) => file_parts(data, path, out),
             _ => Ok(()),
         }
     }
+}
+
+/// The parts of a UnixFS file's dag-pb node, each tagged with `place`.
+fn file_parts(data: &Bytes, place: &Arc<str>, out: &mut Vec<(Cid, Tag)>) -> Result<(), Problem> {
+    let links = dagpb::dag_pb_links(data)
+        .map_err(|e| Problem::Undecodable(format!("not a dag-pb node: {e}")))?;
+    out.extend(
+        links
+            .into_iter()
+            .map(|cid| (cid, (BlockKind::FilePart, place.clone()))),
+    );
+    Ok(())
 }
 
 fn node_children(path: &str, data: &Bytes, out: &mut Vec<(Cid, Tag)>) -> Result<(), Problem> {

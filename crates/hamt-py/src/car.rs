@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::PathBuf;
 
-use hamt_car::dag::{export_dag, import_car as import_dag};
+use hamt_car::dag::{check_complete, export_dag, import_car as import_dag};
 use pyo3::prelude::*;
 
 use crate::backend::{parse_cid, store_of};
@@ -33,8 +33,15 @@ pub(crate) fn export_car<'py>(
             op: format!("{op} {}", partial.display()),
             source,
         };
+        let also = hamt_zarr::links_inside_files(store.clone(), root)
+            .await
+            .map_err(|source| Error::Dataset {
+                op: format!("read the index of {root}, which cannot be exported without it"),
+                source,
+                read_only: None,
+            })?;
         let file = File::create(&partial).map_err(|e| io("create", e))?;
-        let written = export_dag(store.as_ref(), root, BufWriter::new(file)).await;
+        let written = export_dag(store.as_ref(), root, &also, BufWriter::new(file)).await;
         let result = match written {
             Ok((mut out, sent)) => out
                 .flush()
@@ -68,12 +75,28 @@ pub(crate) fn import_car<'py>(
             op: format!("open {}", path.display()),
             source,
         })?;
+        let car_error = |source| Error::Car {
+            op: format!("import {}", path.display()),
+            source: Box::new(source),
+        };
         let (roots, received) = import_dag(store.as_ref(), BufReader::new(file))
             .await
-            .map_err(|source| Error::Car {
-                op: format!("import {}", path.display()),
-                source: Box::new(source),
-            })?;
+            .map_err(car_error)?;
+        // A sharded store's index may hold links its blocks' links do not show.
+        for &root in &roots {
+            let also = hamt_zarr::links_inside_files(store.clone(), root)
+                .await
+                .map_err(|source| Error::Dataset {
+                    op: format!("read the index of {root} from {}", path.display()),
+                    source,
+                    read_only: None,
+                })?;
+            if !also.is_empty() {
+                check_complete(store.as_ref(), root, &also)
+                    .await
+                    .map_err(car_error)?;
+            }
+        }
         let roots: Vec<String> = roots.iter().map(ToString::to_string).collect();
         Ok((roots, received.blocks, received.bytes))
     })

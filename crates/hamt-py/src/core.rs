@@ -818,7 +818,7 @@ impl<'py> IntoPyObject<'py> for Opened {
 
 /// Converts the HAMT dataset at `hamt_root` on `backend` to a new sharded
 /// store (py-hamt's `convert_hamt_to_sharded`), copying CIDs only; returns
-/// its root.
+/// its root and the chunk keys dropped (outside their arrays' grids).
 #[pyfunction]
 #[pyo3(signature = (backend, hamt_root, chunks_per_shard = hamt_zarr::DEFAULT_CHUNKS_PER_SHARD))]
 pub(crate) fn convert_hamt_to_sharded<'py>(
@@ -830,14 +830,14 @@ pub(crate) fn convert_hamt_to_sharded<'py>(
     let root = parse_cid(hamt_root)?;
     let store = store_of(backend)?;
     ready_or_await(py, true, async move {
-        let sharded = hamt_zarr::convert::hamt_to_sharded(store, root, chunks_per_shard)
+        let converted = hamt_zarr::convert::hamt_to_sharded(store, root, chunks_per_shard)
             .await
             .map_err(|e| Error::Dataset {
                 op: format!("convert the HAMT at root {root}"),
                 source: e.into(),
                 read_only: None,
             })?;
-        Ok(sharded.to_string())
+        Ok((converted.root.to_string(), converted.dropped))
     })
 }
 

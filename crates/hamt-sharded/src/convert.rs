@@ -16,6 +16,18 @@ fn is_metadata(key: &str) -> bool {
     METADATA_SUFFIXES.iter().any(|s| key.ends_with(s))
 }
 
+/// What [`hamt_to_sharded`] made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversion {
+    /// The sharded store's root.
+    pub root: Cid,
+    /// HAMT keys that look like chunks but have no place in their array's
+    /// grid (outside it, or coordinates that are not integers): py-hamt's
+    /// converter drops them silently, and so does this one, to give the
+    /// same root; they are listed here.
+    pub dropped: Vec<String>,
+}
+
 /// Converts the zarr dataset whose HAMT root is `hamt_root` into a new v2
 /// sharded store on the same block store with `chunks_per_shard` chunks per
 /// shard (py-hamt's CLI default: 6,250), writing only shards, the manifest
@@ -24,16 +36,17 @@ fn is_metadata(key: &str) -> bool {
 ///
 /// As py-hamt: metadata first (so each array registers its index), then
 /// every chunk, with zarr v2 chunk keys (`a/0.1`, `a/0/1`) renamed to v3
-/// (`a/c/0/1`); keys in py-hamt's HAMT order.
+/// (`a/c/0/1`); keys in py-hamt's HAMT order. A chunk key its array's grid
+/// has no place for is dropped, as py-hamt drops it ([`Conversion::dropped`]).
 ///
 /// # Errors
 /// The HAMT cannot be read, a key is neither metadata nor a chunk, or a
-/// chunk does not fit its array.
+/// chunk belongs to an array with no metadata (py-hamt fails on both).
 pub async fn hamt_to_sharded<S: BlockStore>(
     store: S,
     hamt_root: Cid,
     chunks_per_shard: u64,
-) -> Result<Cid, ShardedError> {
+) -> Result<Conversion, ShardedError> {
     let hamt = Hamt::open(&store, hamt_root, HamtConfig::default())
         .await
         .map_err(Box::new)?;
@@ -49,6 +62,7 @@ pub async fn hamt_to_sharded<S: BlockStore>(
         }
     }
     let arrays = Arrays(sharded.arrays());
+    let mut dropped = Vec::new();
     for (key, link) in &links {
         let Some(chunk_key) = v3_chunk_key(key, &arrays) else {
             if is_metadata(key) {
@@ -59,9 +73,16 @@ pub async fn hamt_to_sharded<S: BlockStore>(
                 reason: "Cannot classify Zarr key as metadata or chunk during conversion.",
             });
         };
-        sharded.set_pointer(&chunk_key, *link).await?;
+        match sharded.set_pointer(&chunk_key, *link).await {
+            // py-hamt's `_set_pointer_cid` returns on the ValueError.
+            Err(ShardedError::Key(_)) => dropped.push(key.clone()),
+            result => result?,
+        }
     }
-    sharded.flush().await
+    Ok(Conversion {
+        root: sharded.flush().await?,
+        dropped,
+    })
 }
 
 /// The registered arrays, for renaming classic chunk keys.

@@ -25,6 +25,12 @@ pub struct ArrayIndex {
 /// allocated for it (py-hamt's default is 6,250).
 pub const MAX_CHUNKS_PER_SHARD: u64 = 1 << 20;
 
+/// The most shards one array's index may have: its shard list is held in
+/// memory (py-hamt holds it as a Python list), so a `zarr.json` claiming a
+/// larger grid is refused before anything is allocated for it. 2^22 shards
+/// of py-hamt's default 6,250 chunks are 26 billion chunks.
+pub const MAX_SHARDS_PER_ARRAY: u64 = 1 << 22;
+
 /// Checks a shard size.
 pub(crate) fn check_chunks_per_shard(chunks_per_shard: u64) -> Result<(), ShardedError> {
     if chunks_per_shard == 0 {
@@ -147,6 +153,15 @@ impl ArrayIndex {
             .ok_or_else(|| {
                 ShardedError::Geometry("the chunk grid has more than 2^64 chunks".into())
             })?;
+        if self.num_shards() > MAX_SHARDS_PER_ARRAY {
+            return Err(ShardedError::Geometry(format!(
+                "an array of shape {:?} in chunks of {:?} needs {} shards of {}, over the limit of {MAX_SHARDS_PER_ARRAY}",
+                self.shape,
+                self.chunk_shape,
+                self.num_shards(),
+                self.chunks_per_shard
+            )));
+        }
         Ok(())
     }
 

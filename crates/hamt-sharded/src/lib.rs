@@ -42,7 +42,9 @@ mod store;
 mod v1;
 
 pub use error::{BadShard, ShardedError};
-pub use geometry::{ArrayIndex, CoordsError, MAX_CHUNKS_PER_SHARD, ShardSlot};
+pub use geometry::{
+    ArrayIndex, CoordsError, MAX_CHUNKS_PER_SHARD, MAX_SHARDS_PER_ARRAY, ShardSlot,
+};
 pub use keys::{
     ArrayPaths, ChunkKey, KeyError, METADATA_SUFFIXES, array_path_of_metadata_key,
     format_chunk_key, group_path_of_metadata_key, is_metadata_key, parse_chunk_key_v2,

@@ -147,6 +147,9 @@ impl Parser<'_> {
     fn object(&mut self) -> Option<Json> {
         self.pos += 1;
         let mut entries: Vec<(String, Json)> = Vec::new();
+        // Where each key is, so a repeated key (Python keeps its first
+        // place and the last value) costs O(1), not a scan.
+        let mut places: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         self.ws();
         if self.eat("}") {
             return Some(Json::Object(entries));
@@ -160,9 +163,11 @@ impl Parser<'_> {
             }
             self.ws();
             let value = self.value()?;
-            match entries.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, v)) => *v = value,
-                None => entries.push((key, value)),
+            if let Some(&at) = places.get(&key) {
+                entries[at].1 = value;
+            } else {
+                places.insert(key.clone(), entries.len());
+                entries.push((key, value));
             }
             self.ws();
             if self.eat("}") {

@@ -430,6 +430,71 @@ impl<S: BlockStore> ShardedMap<S> {
         Ok(links)
     }
 
+    /// The chunk keys and links of shard `shard` of the array at `path`
+    /// (reading the shard; a shard never written has none).
+    pub async fn shard_links(
+        &self,
+        path: &str,
+        shard: u64,
+    ) -> Result<Vec<(String, Cid)>, ShardedError> {
+        let (array, listed_as, index, prefix) = match &self.manifest {
+            Manifest::V2(m) => {
+                let index = m.arrays.get(path).ok_or_else(|| {
+                    ShardedError::Invalid(format!("no array {path:?} in this store"))
+                })?;
+                (path.to_owned(), path.to_owned(), index.clone(), "")
+            }
+            Manifest::V1(m) => (
+                String::new(),
+                m.primary.clone(),
+                m.index.clone(),
+                v1::listing_prefix(m),
+            ),
+        };
+        let Some(entries) = self.shard_entries(&array, &index, shard).await? else {
+            return Ok(Vec::new());
+        };
+        Ok(entries
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, entry)| {
+                let linear = shard * index.chunks_per_shard() + slot as u64;
+                let cid = (*entry)?;
+                (linear < index.total_chunks()).then(|| {
+                    let key = format_chunk_key(&listed_as, &index.coords_of(linear));
+                    (format!("{prefix}{key}"), cid)
+                })
+            })
+            .collect())
+    }
+
+    /// The blocks this store's root reaches that a walk following blocks'
+    /// links cannot see: those linked from inside a manifest or shards
+    /// stored as UnixFS files (over 1 MiB, as py-hamt's `KuboCAS` stores
+    /// them), whose dag-pb blocks link only the file's parts. Empty when no
+    /// index block is a file. Reads each such shard.
+    pub async fn links_inside_files(&self) -> Result<Vec<Cid>, ShardedError> {
+        let is_file = |cid: &Cid| cid.codec() == BlockCodec::DagPb.code();
+        let mut links = Vec::new();
+        let manifest_is_file = self.root_cid.as_ref().is_some_and(is_file);
+        if manifest_is_file {
+            links.extend(self.metadata().values().copied());
+        }
+        for (path, index) in self.arrays() {
+            for (number, shard) in index.shard_cids().iter().enumerate() {
+                let Some(shard) = shard else { continue };
+                if manifest_is_file {
+                    links.push(*shard);
+                }
+                if is_file(shard) {
+                    let chunks = self.shard_links(&path, number as u64).await?;
+                    links.extend(chunks.into_iter().map(|(_, cid)| cid));
+                }
+            }
+        }
+        Ok(links)
+    }
+
     /// The keys added, removed and changed from this store to `newer`,
     /// sorted by key. Shards with the same CID on both sides (and
     /// unchanged since) are skipped unread, so two versions of a dataset
@@ -666,7 +731,8 @@ impl<S: BlockStore> ShardedMap<S> {
     /// Stores `value` for `key` (py-hamt's `set`): metadata updates the
     /// manifest (an array's `zarr.json` registers or resizes its index; a
     /// missing parent group gets py-hamt's group metadata); a chunk goes to
-    /// its shard slot. The value is written now.
+    /// its shard slot. The value is buffered (readable at once) and stored
+    /// with the next batch, at the latest by [`flush`](Self::flush).
     ///
     /// # Errors
     /// A malformed chunk key, or a chunk of an array without metadata, is an
@@ -867,7 +933,7 @@ impl<S: BlockStore> ShardedMap<S> {
         m.primary = None;
         self.dirty.clear();
         self.dirty_bytes = 0;
-        self.pending_root_group_write = false;
+        // (py-hamt's clear keeps `_v2_pending_root_group_write` as it is.)
         self.dirty_root = true;
         Ok(())
     }
@@ -878,6 +944,8 @@ impl<S: BlockStore> ShardedMap<S> {
         if self.dirty.is_empty() {
             return Ok(());
         }
+        // The values first: a stored shard never links a value not stored.
+        self.write_buffered().await?;
         let hash = self.store.hash_algorithm();
         let mut blocks = Vec::new();
         let mut written = Vec::new();
@@ -994,7 +1062,8 @@ impl<S: BlockStore> ShardedMap<S> {
 
     /// py-hamt's `_raise_if_v2_write_without_group`.
     fn check_group_required(&mut self, key: &str, raw: &[u8]) -> Result<(), ShardedError> {
-        let Some(json) = pyjson::loads(raw) else {
+        // py-hamt's `_decode_metadata_json`: only a JSON object counts.
+        let Some(json @ Json::Object(_)) = pyjson::loads(raw) else {
             return Ok(());
         };
         let group_path = group_path_of_metadata_key(key);
@@ -1127,7 +1196,13 @@ impl<S: BlockStore> ShardedMap<S> {
     ) -> Result<(), ShardedError> {
         self.v2()?;
         let bytes = self.load(&source_root, MAX_LOADED_BYTES).await?;
-        let source = manifest::decode(&source_root, &bytes)?;
+        let mut source = manifest::decode(&source_root, &bytes)?;
+        if let Manifest::V1(v1) = &mut source
+            && !v1.has_primary_field
+        {
+            // A legacy v1 source: its primary array inferred, as `open` does.
+            v1::infer_primary(&self.store, v1).await;
+        }
         let (source_path, source_index) = match &source {
             Manifest::V2(m) => {
                 let Some(path) = source_array.map(normalize_path).or(m.primary.as_deref()) else {
@@ -1250,9 +1325,8 @@ impl<S: BlockStore> ShardedMap<S> {
             }
         }
         let per_shard = to_usize(new.chunks_per_shard())?;
-        let mut new_shards: BTreeMap<u64, Vec<Option<Cid>>> = (0..new.num_shards())
-            .map(|i| (i, vec![None; per_shard]))
-            .collect();
+        // Only the shards that receive a chunk are built.
+        let mut new_shards: BTreeMap<u64, Vec<Option<Cid>>> = BTreeMap::new();
         for (&shard, entries) in &old_shards {
             for (slot, entry) in entries.iter().enumerate() {
                 let Some(entry) = entry else { continue };
@@ -1264,8 +1338,11 @@ impl<S: BlockStore> ShardedMap<S> {
                     continue; // outside the new grid: dropped, as in py-hamt
                 };
                 let at = new.slot_of(new_linear);
-                if let Some(target) = new_shards.get_mut(&at.shard) {
-                    target[to_usize(at.slot)?] = Some(*entry);
+                let target = new_shards
+                    .entry(at.shard)
+                    .or_insert_with(|| vec![None; per_shard]);
+                if let Some(slot) = target.get_mut(to_usize(at.slot)?) {
+                    *slot = Some(*entry);
                 }
             }
         }
@@ -1273,23 +1350,28 @@ impl<S: BlockStore> ShardedMap<S> {
         self.dirty_bytes = self
             .dirty_bytes
             .saturating_sub(dirty.values().map(|e| shard_bytes(e.len())).sum());
-        for (shard, entries) in new_shards {
+        for shard in 0..new.num_shards() {
             let i = to_usize(shard)?;
             let old_cid = old.shard_cid(shard);
-            if entries.iter().all(Option::is_none) {
-                new.shard_cids[i] = None;
-                dirty.remove(&shard);
-            } else if old_shards.get(&shard) == Some(&entries)
-                && (old_cid.is_some() || was_dirty.contains(&shard))
-            {
-                new.shard_cids[i] = old_cid;
-            } else {
-                new.shard_cids[i] = None;
-                self.dirty_bytes += shard_bytes(entries.len());
-                dirty.insert(shard, entries);
+            match new_shards.remove(&shard) {
+                None => {
+                    new.shard_cids[i] = None;
+                    dirty.remove(&shard);
+                }
+                Some(entries)
+                    if old_shards.get(&shard) == Some(&entries)
+                        && (old_cid.is_some() || was_dirty.contains(&shard)) =>
+                {
+                    new.shard_cids[i] = old_cid;
+                }
+                Some(entries) => {
+                    new.shard_cids[i] = None;
+                    dirty.insert(shard, entries);
+                }
             }
         }
         dirty.retain(|&shard, _| shard < new.num_shards());
+        self.dirty_bytes += dirty.values().map(|e| shard_bytes(e.len())).sum::<usize>();
         if !dirty.is_empty() {
             self.dirty.insert(path.to_owned(), dirty);
         }
@@ -1466,14 +1548,17 @@ pub(crate) fn extract_array_metadata(
     key: &str,
     json: &Json,
 ) -> Result<Option<ArrayShape>, ShardedError> {
-    let Some(shape) = json.get("shape") else {
+    // As py-hamt's `_extract_array_metadata`: a null field is an absent one.
+    let present = |value: &Json| !matches!(value, Json::Null);
+    let Some(shape) = json.get("shape").filter(|v| present(v)) else {
         return Ok(None);
     };
     let chunk_shape = json
         .get("chunk_grid")
         .and_then(|g| g.get("configuration"))
         .and_then(|c| c.get("chunk_shape"))
-        .or_else(|| json.get("chunks"));
+        .filter(|v| present(v))
+        .or_else(|| json.get("chunks").filter(|v| present(v)));
     let Some(chunk_shape) = chunk_shape else {
         return Ok(None);
     };

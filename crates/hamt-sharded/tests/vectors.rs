@@ -186,7 +186,8 @@ async fn run_block_step(blocks: &Arc<MemoryStore>, step: &Value, at: &str) {
                 step["chunks_per_shard"].as_u64().unwrap(),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .root;
             assert_eq!(root, cid(&step["root"]), "{at}: converted root");
         }
         other => panic!("{at}: not a block step: {other}"),

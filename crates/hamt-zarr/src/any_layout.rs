@@ -48,6 +48,26 @@ pub async fn layout_of<S: BlockStore + ?Sized>(
     }
 }
 
+/// The blocks `root` reaches that following every block's links does not
+/// find, for a walk over the whole dataset (CAR export, completeness
+/// checks): for a sharded store, what its manifest or shards stored as
+/// UnixFS files link inside their bytes
+/// ([`ShardedMap::links_inside_files`]); nothing for a HAMT, or for a root
+/// that is no dataset.
+pub async fn links_inside_files<S: BlockStore>(
+    store: S,
+    root: Cid,
+) -> Result<Vec<Cid>, ZarrHamtError> {
+    if layout_of(&store, &root).await? != LayoutKind::Sharded {
+        return Ok(Vec::new());
+    }
+    match ShardedMap::open(store, root, ShardedConfig::default()).await {
+        Ok(map) => Ok(map.links_inside_files().await?),
+        Err(hamt_sharded::ShardedError::BadRoot { .. }) => Ok(Vec::new()),
+        Err(error) => Err(error.into()),
+    }
+}
+
 impl<S: BlockStore + 'static> AnyLayout<S> {
     /// Opens the dataset whose root is `root`, whichever layout it is.
     pub async fn open(

@@ -42,7 +42,7 @@ mod range;
 mod store;
 mod sync_impl;
 
-pub use any_layout::{AnyLayout, LayoutKind, layout_of};
+pub use any_layout::{AnyLayout, LayoutKind, layout_of, links_inside_files};
 pub use codec::{
     ENCRYPTION_OVERHEAD, EncryptedValues, NONCE_LEN, PlainValues, TAG_LEN, ValueCodec,
 };

@@ -367,7 +367,7 @@ async fn sharded_dataset_written_with_zarrs_reads_in_py_hamt_through_a_car() {
     let spec = temp_file("sharded-rs-spec.json");
     let car = temp_file("sharded-rs.car");
     std::fs::write(&spec, cases.spec().to_string()).unwrap();
-    let (file, sent) = export_dag(&*blocks, root, File::create(&car).unwrap())
+    let (file, sent) = export_dag(&*blocks, root, &[], File::create(&car).unwrap())
         .await
         .unwrap();
     drop(file);

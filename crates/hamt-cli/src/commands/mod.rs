@@ -61,28 +61,8 @@ pub(crate) async fn run(cli: Cli) -> Result<Exit> {
             import::run_sharded(&backend, out, &dir, name.as_deref(), jobs, chunks_per_shard)
                 .await?;
         }
-        Command::Convert {
-            root,
-            chunks_per_shard,
-            name,
-        } => sharded::convert(&backend, out, &root, chunks_per_shard, name.as_deref()).await?,
-        Command::Graft {
-            target,
-            source,
-            at,
-            array,
-            grow,
-            name,
-        } => {
-            let graft = sharded::Graft {
-                target: &target,
-                source: &source,
-                at: &at,
-                array: array.as_deref(),
-                grow,
-                name: name.as_deref(),
-            };
-            sharded::graft(&backend, out, &graft).await?;
+        command @ (Command::Convert { .. } | Command::Graft { .. }) => {
+            sharded::run(&backend, out, command).await?;
         }
         Command::Export { root, dir } => export::run(&backend, out, &root, &dir).await?,
         Command::Get {

@@ -3,51 +3,126 @@
 //! chunks linked in at a chunk offset, as the producers of the largest
 //! datasets assemble them from batches written apart).
 
+use hamt_sharded::ManifestVersion;
 use hamt_zarr::{AnyLayout, ShardedMap, convert};
 use serde_json::json;
 
 use crate::backend::Backend;
+use crate::cli::Command;
 use crate::error::{CliError, Context, Result, fail};
 use crate::output::Output;
 
-/// `hamt convert ROOT [--chunks-per-shard N] [--name NAME]`.
-pub(crate) async fn convert(
+/// Runs `hamt convert` or `hamt graft`.
+pub(crate) async fn run(backend: &Backend, out: Output, command: Command) -> Result<()> {
+    match command {
+        Command::Convert {
+            root,
+            chunks_per_shard,
+            primary_array,
+            name,
+        } => {
+            convert(
+                backend,
+                out,
+                &root,
+                chunks_per_shard,
+                primary_array.as_deref(),
+                name.as_deref(),
+            )
+            .await
+        }
+        Command::Graft {
+            target,
+            source,
+            at,
+            array,
+            grow,
+            name,
+        } => {
+            let args = Graft {
+                target: &target,
+                source: &source,
+                at: &at,
+                array: array.as_deref(),
+                grow,
+                name: name.as_deref(),
+            };
+            graft(backend, out, &args).await
+        }
+        other => fail!("not a sharded-store command: {other:?}"),
+    }
+}
+
+/// `hamt convert ROOT [--chunks-per-shard N] [--primary-array PATH] [--name NAME]`:
+/// a HAMT to the sharded layout, or a `sharded_zarr_v1` store to v2.
+async fn convert(
     backend: &Backend,
     out: Output,
     root: &str,
     chunks_per_shard: u64,
+    primary_array: Option<&str>,
     name: Option<&str>,
 ) -> Result<()> {
     if name.is_some() {
         backend.rocks("--name")?;
     }
     let cid = backend.resolve_root(root)?;
-    let sharded = convert::hamt_to_sharded(backend.blocks.clone(), cid, chunks_per_shard)
+    if let AnyLayout::Sharded(mut map) = backend.open_dataset(root).await? {
+        if map.version() == ManifestVersion::V2 {
+            fail!("{root} is already a sharded_zarr_v2 store; nothing to convert");
+        }
+        let Some(primary) = primary_array else {
+            fail!(
+                "{root} is a sharded_zarr_v1 store: migrating it to v2 needs --primary-array PATH, where its one index's array goes (e.g. 0/t2m)"
+            );
+        };
+        let migrated = map
+            .migrate_v1_to_v2(primary)
+            .await
+            .context(|| format!("migrate {root} to sharded_zarr_v2"))?;
+        backend.commit_root(&migrated, name)?;
+        out.print(
+            || migrated.to_string(),
+            || json!({"root": migrated.to_string(), "from": cid.to_string(), "migrated": true, "primary_array": primary, "name": name}),
+        );
+        return Ok(());
+    }
+    let converted = convert::hamt_to_sharded(backend.blocks.clone(), cid, chunks_per_shard)
         .await
         .context(|| format!("convert {root} to the sharded layout"))?;
+    let sharded = converted.root;
     backend.commit_root(&sharded, name)?;
     out.print(
         || sharded.to_string(),
-        || json!({"root": sharded.to_string(), "from": cid.to_string(), "chunks_per_shard": chunks_per_shard, "name": name}),
+        || json!({"root": sharded.to_string(), "from": cid.to_string(), "chunks_per_shard": chunks_per_shard, "name": name, "dropped": converted.dropped}),
     );
+    if !converted.dropped.is_empty() {
+        out.note(|| {
+            format!(
+                "dropped {} chunk keys outside their arrays' grids, as py-hamt does (e.g. {:?})",
+                converted.dropped.len(),
+                converted.dropped[0]
+            )
+        });
+    }
     Ok(())
 }
 
 /// What `hamt graft` was asked to do.
-pub(crate) struct Graft<'a> {
-    pub(crate) target: &'a str,
-    pub(crate) source: &'a str,
+struct Graft<'a> {
+    target: &'a str,
+    source: &'a str,
     /// The chunk offset, e.g. `"4,0,0"`.
-    pub(crate) at: &'a str,
+    at: &'a str,
     /// Only this array of the source (default: every array of the offset's rank).
-    pub(crate) array: Option<&'a str>,
+    array: Option<&'a str>,
     /// Grow each target array to fit the source at the offset first.
-    pub(crate) grow: bool,
-    pub(crate) name: Option<&'a str>,
+    grow: bool,
+    name: Option<&'a str>,
 }
 
 /// `hamt graft TARGET SOURCE --at I,J,... [--array PATH] [--grow] [--name NAME]`.
-pub(crate) async fn graft(backend: &Backend, out: Output, args: &Graft<'_>) -> Result<()> {
+async fn graft(backend: &Backend, out: Output, args: &Graft<'_>) -> Result<()> {
     if args.name.is_some() {
         backend.rocks("--name")?;
     }

@@ -6,6 +6,7 @@ by either opens on the other."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any, Self
 
@@ -149,10 +150,19 @@ async def convert_hamt_to_sharded(
 ) -> str:
     """py-hamt's ``convert_hamt_to_sharded``: the HAMT dataset at
     ``hamt_root_cid`` rewritten as a sharded store by copying CIDs only;
-    returns the sharded root."""
-    return await resolved(
+    returns the sharded root. Chunk keys outside their arrays' grids are
+    dropped, as py-hamt drops them (with a ``UserWarning`` naming them)."""
+    root, dropped = await resolved(
         _native.convert_hamt_to_sharded(backend, str(hamt_root_cid), chunks_per_shard)
     )
+    if dropped:
+        shown = ", ".join(repr(k) for k in dropped[:5])
+        warnings.warn(
+            f"convert_hamt_to_sharded dropped {len(dropped)} chunk keys outside their "
+            f"arrays' grids, as py-hamt does: {shown}{', ...' if len(dropped) > 5 else ''}",
+            stacklevel=2,
+        )
+    return root
 
 
 def _restore_sharded(core: _native.HamtCore, read_only: bool) -> ShardedZarrStore:
