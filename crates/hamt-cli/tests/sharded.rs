@@ -408,3 +408,85 @@ fn verify_names_a_missing_shard_and_a_corrupt_chunk_by_key() {
         "chunk 0 0 a"
     );
 }
+
+/// A one-dimensional array of `len` one-element chunks, three of them
+/// written (first, middle, last), under group "0".
+fn long_array_tree(dir: &Path, len: u64) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    files.insert("zarr.json".to_owned(), GROUP.as_bytes().to_vec());
+    files.insert("0/zarr.json".to_owned(), GROUP_0.as_bytes().to_vec());
+    let meta = format!(
+        r#"{{"zarr_format": 3, "node_type": "array", "shape": [{len}], "chunk_grid": {{"name": "regular", "configuration": {{"chunk_shape": [1]}}}}}}"#
+    );
+    files.insert("0/long/zarr.json".to_owned(), meta.into_bytes());
+    for i in [0, len / 2, len - 1] {
+        files.insert(format!("0/long/c/{i}"), format!("chunk {i}").into_bytes());
+    }
+    for (key, value) in &files {
+        let path = dir.join(key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, value).unwrap();
+    }
+    files
+}
+
+/// Index blocks over 1 MiB are UnixFS files (as py-hamt's `KuboCAS` stores
+/// them), whose dag-pb blocks do not link what the index links: a shard of
+/// 2^20 entries (nulls are a byte each), and a manifest listing 1.2M
+/// shards. Every command still reads them, and verify and CAR export walk
+/// what they link.
+#[test]
+fn index_blocks_stored_as_files_are_read_verified_and_exported_whole() {
+    for (len, per_shard, file) in [(1 << 20, 1 << 20, "shard"), (1_200_000, 1, "manifest")] {
+        let tmp = TempDir::new().unwrap();
+        let (store, data) = (tmp.path().join("store"), tmp.path().join("data"));
+        let files = long_array_tree(&data, len);
+        let per_shard = per_shard.to_string();
+        let root = hamt(
+            &store,
+            &[
+                "import",
+                s(&data),
+                "--sharded",
+                "--chunks-per-shard",
+                &per_shard,
+                "-q",
+            ],
+        )
+        .ok()
+        .line();
+        // dag-pb (a UnixFS file) or dag-cbor, both blake3: `bafyb4i…`, `bafyr4i…`.
+        assert_eq!(
+            root.starts_with("bafyb4i"),
+            file == "manifest",
+            "{file}: {root}"
+        );
+
+        let middle = format!("0/long/c/{}", len / 2);
+        assert_eq!(
+            hamt(&store, &["get", &root, &middle]).ok().stdout,
+            format!("chunk {}", len / 2)
+        );
+        let keys: Vec<String> =
+            serde_json::from_value(hamt(&store, &["ls", &root, "--json"]).ok().json()).unwrap();
+        assert_eq!(keys, files.keys().cloned().collect::<Vec<_>>(), "{file}");
+        let report = hamt(&store, &["verify", &root, "--json"]).ok().json();
+        assert_eq!(report["ok"], true, "{file}: {report}");
+
+        let car = tmp.path().join("ds.car");
+        hamt(&store, &["car", "export", &root, s(&car), "-q"]).ok();
+        let other = tmp.path().join("other");
+        let imported = hamt(&other, &["car", "import", s(&car), "-q"]).ok().line();
+        assert_eq!(imported, root);
+        hamt(&other, &["verify", &root]).ok();
+        let out = tmp.path().join("out");
+        hamt(&other, &["export", &root, s(&out), "-q"]).ok();
+        for (key, value) in &files {
+            assert_eq!(
+                &std::fs::read(out.join(key)).unwrap(),
+                value,
+                "{file}: {key}"
+            );
+        }
+    }
+}
