@@ -20,7 +20,7 @@ pub struct PbLink {
     pub tsize: Option<u64>,
 }
 
-/// A dag-pb node: links first, then opaque data (for UnixFS, a [`crate::UnixfsData`]).
+/// A dag-pb node: links first, then opaque data (for UnixFS, a [`crate::dagpb::UnixfsData`]).
 ///
 /// ```
 /// use hamt_codec::dagpb::{PbLink, PbNode};
