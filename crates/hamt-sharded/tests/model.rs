@@ -1,7 +1,8 @@
 //! Model check: random chunk writes, deletes, flushes and reopens on a
 //! [`ShardedMap`] against a `BTreeMap`, for several shard sizes. A second
-//! map gets the same operations with a dirty-shard budget of zero (every
-//! change spills its shard at once) and must flush to the same roots.
+//! map gets the same operations with a dirty-shard budget and a value buffer
+//! of zero (every change spills its shard, every value is stored at once)
+//! and must flush to the same roots.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -69,8 +70,16 @@ fn value(key: &str, fill: u8) -> Bytes {
 }
 
 async fn new_map(blocks: &Arc<MemoryStore>, per_shard: u64, dirty_shard_bytes: usize) -> Map {
+    // The map spilling every change also stores every value at once, so
+    // both early-write paths (shards and buffered values) meet the model.
+    let buffered_value_bytes = if dirty_shard_bytes == 0 {
+        0
+    } else {
+        ShardedConfig::default().buffered_value_bytes
+    };
     let config = ShardedConfig {
         dirty_shard_bytes,
+        buffered_value_bytes,
         ..ShardedConfig::default()
     };
     let mut map = ShardedMap::with_config(blocks.clone(), per_shard, config).unwrap();
@@ -159,7 +168,8 @@ async fn check_diff(
 async fn run(per_shard: u64, ops: Vec<Op>) {
     let blocks = Arc::new(MemoryStore::new());
     let mut map = new_map(&blocks, per_shard, 64 << 20).await;
-    let mut spilling = new_map(&blocks, per_shard, 0).await;
+    // Its own store: values it stores at once must not answer the other's reads.
+    let mut spilling = new_map(&Arc::new(MemoryStore::new()), per_shard, 0).await;
     let mut model: BTreeMap<String, Bytes> = BTreeMap::new();
     let mut last_flush = None;
     for op in ops {
@@ -174,11 +184,13 @@ async fn run(per_shard: u64, ops: Vec<Op>) {
                 map.set(&key, value.clone()).await.unwrap();
                 spilling.set(&key, value.clone()).await.unwrap();
                 model.insert(key.clone(), value);
-                let link = map.get_link(&key).await.unwrap().unwrap();
-                assert_eq!(
-                    map.read_value(&link, ByteRange::Full).await.unwrap(),
-                    model[&key]
-                );
+                for m in [&map, &spilling] {
+                    let link = m.get_link(&key).await.unwrap().unwrap();
+                    assert_eq!(
+                        m.read_value(&link, ByteRange::Full).await.unwrap(),
+                        model[&key]
+                    );
+                }
             }
             Op::Delete { array, linear } => {
                 let key = chunk_key(array, linear);
@@ -215,6 +227,7 @@ async fn run(per_shard: u64, ops: Vec<Op>) {
     let root = map.flush().await.unwrap();
     assert_eq!(spilling.flush().await.unwrap(), root);
     check_all(&map, &model).await;
+    check_all(&spilling, &model).await;
 }
 
 proptest! {
