@@ -6,6 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use hamt::Change;
+use hamt::diff::diff_entries;
 use hamt_codec::{BlockCodec, Cid, link_list};
 use hamt_store::{Block, BlockStore, ByteRange};
 
@@ -503,7 +504,7 @@ impl<S: BlockStore> ShardedMap<S> {
         let (Manifest::V2(old), Manifest::V2(new)) = (&self.manifest, &newer.manifest) else {
             return Ok(diff_links(self.links().await?, newer.links().await?));
         };
-        let mut changes = diff_maps(&old.metadata, &new.metadata);
+        let mut changes = diff_entries(old.metadata.clone(), new.metadata.clone());
         let paths: BTreeSet<&str> = old.arrays.paths().chain(new.arrays.paths()).collect();
         for path in paths {
             match (old.arrays.get(path), new.arrays.get(path)) {
@@ -1456,39 +1457,9 @@ fn to_usize(n: u64) -> Result<usize, ShardedError> {
         .map_err(|_| ShardedError::Geometry(format!("{n} does not fit this platform")))
 }
 
-/// The changes between two maps of keys to links.
-fn diff_maps(old: &BTreeMap<String, Cid>, new: &BTreeMap<String, Cid>) -> Vec<Change> {
-    let mut changes = Vec::new();
-    for (key, &link) in old {
-        match new.get(key) {
-            None => changes.push(Change::Removed {
-                key: key.clone(),
-                link,
-            }),
-            Some(&other) if other != link => changes.push(Change::Changed {
-                key: key.clone(),
-                old: link,
-                new: other,
-            }),
-            Some(_) => {}
-        }
-    }
-    for (key, &link) in new {
-        if !old.contains_key(key) {
-            changes.push(Change::Added {
-                key: key.clone(),
-                link,
-            });
-        }
-    }
-    changes
-}
-
 /// The changes between two listings of keys and links, sorted by key.
 fn diff_links(old: Vec<(String, Cid)>, new: Vec<(String, Cid)>) -> Vec<Change> {
-    let old: BTreeMap<String, Cid> = old.into_iter().collect();
-    let new: BTreeMap<String, Cid> = new.into_iter().collect();
-    let mut changes = diff_maps(&old, &new);
+    let mut changes = diff_entries(old.into_iter().collect(), new.into_iter().collect());
     changes.sort_by(|a, b| a.key().cmp(b.key()));
     changes
 }

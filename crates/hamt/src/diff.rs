@@ -114,7 +114,7 @@ impl<S: BlockStore> Hamt<S> {
                         }
                         let old = self.slot_entries(a).await?;
                         let new_entries = new.slot_entries(b).await?;
-                        state.ready.extend(compare_entries(old, new_entries));
+                        state.ready.extend(diff_entries(old, new_entries));
                     }
                 }
             }
@@ -158,9 +158,12 @@ fn push_slot_pairs<'a, 'b>(a: &NodeView<'a>, b: &NodeView<'b>, work: &mut Vec<Wo
     }
 }
 
-fn compare_entries(old: BTreeMap<String, Cid>, new: BTreeMap<String, Cid>) -> Vec<Change> {
+/// The changes from `old` to `new`, two maps of keys to the links of their
+/// values: removed and changed keys in key order, then the added ones in key
+/// order. The one key-by-key comparison of the workspace (here under the
+/// tree walk; whole listings in the sharded layout and the CLI).
+pub fn diff_entries(old: BTreeMap<String, Cid>, mut new: BTreeMap<String, Cid>) -> Vec<Change> {
     let mut changes = Vec::new();
-    let mut new = new;
     for (key, link) in old {
         match new.remove(&key) {
             None => changes.push(Change::Removed { key, link }),

@@ -4,11 +4,8 @@
 //! in a few chunks cost only the paths or shards holding them. Roots of two
 //! layouts are compared key by key.
 
-use std::collections::BTreeMap;
-
 use futures::TryStreamExt;
 use hamt::diff::Change;
-use hamt_codec::Cid;
 use hamt_zarr::AnyLayout;
 use serde_json::json;
 
@@ -24,9 +21,9 @@ pub(crate) async fn run(backend: &Backend, out: Output, root_a: &str, root_b: &s
         (AnyLayout::Hamt(a), AnyLayout::Hamt(b)) => a.diff(b).try_collect().await.context(what)?,
         (AnyLayout::Sharded(a), AnyLayout::Sharded(b)) => a.diff(b).await.context(what)?,
         // One of each (e.g. a HAMT and its conversion): key by key.
-        _ => diff_links(
-            backend.links(&old, root_a).await?,
-            backend.links(&new, root_b).await?,
+        _ => hamt::diff::diff_entries(
+            backend.links(&old, root_a).await?.into_iter().collect(),
+            backend.links(&new, root_b).await?.into_iter().collect(),
         ),
     };
     changes.sort_by(|a, b| a.key().cmp(b.key()));
@@ -66,27 +63,4 @@ pub(crate) async fn run(backend: &Backend, out: Output, root_a: &str, root_b: &s
         )
     });
     Ok(())
-}
-
-/// The changes between two listings of keys and links.
-fn diff_links(old: Vec<(String, Cid)>, new: Vec<(String, Cid)>) -> Vec<Change> {
-    let old: BTreeMap<String, Cid> = old.into_iter().collect();
-    let mut new: BTreeMap<String, Cid> = new.into_iter().collect();
-    let mut changes = Vec::new();
-    for (key, link) in old {
-        match new.remove(&key) {
-            None => changes.push(Change::Removed { key, link }),
-            Some(other) if other != link => changes.push(Change::Changed {
-                key,
-                old: link,
-                new: other,
-            }),
-            Some(_) => {}
-        }
-    }
-    changes.extend(
-        new.into_iter()
-            .map(|(key, link)| Change::Added { key, link }),
-    );
-    changes
 }
