@@ -11,50 +11,8 @@ use hamt_rocksdb::{RocksDbOptions, RocksDbStore};
 use serde_json::Value;
 use tempfile::TempDir;
 
-/// What one run of the binary gave.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn ok(self) -> Self {
-        assert_eq!(
-            self.code, 0,
-            "stdout: {}\nstderr: {}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
-    }
-
-    fn line(&self) -> String {
-        self.stdout.trim().to_owned()
-    }
-}
-
-fn hamt(store: &Path, args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_hamt"))
-        .arg("--store")
-        .arg(store)
-        .args(args)
-        .env_remove("HAMT_STORE")
-        .output()
-        .expect("run hamt");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-fn s(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
+mod common;
+use common::{hamt, s};
 
 /// Deterministic bytes that do not repeat in 1 MiB leaves.
 fn noise(len: usize, seed: u64) -> Vec<u8> {

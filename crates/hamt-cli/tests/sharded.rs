@@ -7,54 +7,14 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use hamt_codec::{BlockCodec, HashAlgorithm, block_cid, link_list};
 use hamt_rocksdb::{RocksDbOptions, RocksDbStore};
 use serde_json::Value;
 use tempfile::TempDir;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn ok(self) -> Self {
-        assert_eq!(
-            self.code, 0,
-            "stdout: {}\nstderr: {}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
-    }
-    fn line(&self) -> String {
-        self.stdout.trim().to_owned()
-    }
-}
-
-fn hamt(store: &Path, args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_hamt"))
-        .arg("--store")
-        .arg(store)
-        .args(args)
-        .env_remove("HAMT_STORE")
-        .output()
-        .expect("run hamt");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-fn s(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
+mod common;
+use common::{hamt, s};
 
 const GROUP: &str = r#"{"zarr_format": 3, "node_type": "group"}"#;
 const GROUP_0: &str = r#"{"zarr_format": 3, "node_type": "group", "attributes": {"title": "t"}}"#;

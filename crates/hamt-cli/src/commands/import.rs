@@ -62,13 +62,10 @@ pub(crate) async fn run(
 
     let mut map = Hamt::new(backend.blocks.clone(), HamtConfig::default());
     let mut writer = BlockBatcher::default();
-    let hash = backend.blocks.hash_algorithm();
-    let mut hashed = stream::iter(files)
-        .map(|file| tokio::task::spawn_blocking(move || read_and_hash(&file, hash)))
-        .buffered(jobs);
+    let mut hashed = read_and_hash_all(files, backend.blocks.hash_algorithm(), jobs);
     let mut done = 0u64;
-    while let Some(joined) = hashed.next().await {
-        let file = joined.context(|| "a file-reading task failed".into())??;
+    while let Some(file) = hashed.next().await {
+        let file = file?;
         map.insert_link(&file.key, file.link)
             .await
             .context(|| format!("insert key {:?}", file.key))?;
@@ -125,13 +122,10 @@ pub(crate) async fn run_sharded(
     let mut map = ShardedMap::new(backend.blocks.clone(), chunks_per_shard)
         .context(|| "--chunks-per-shard".into())?;
     let mut writer = BlockBatcher::default();
-    let hash = backend.blocks.hash_algorithm();
-    let mut hashed = stream::iter(files)
-        .map(|file| tokio::task::spawn_blocking(move || read_and_hash(&file, hash)))
-        .buffered(jobs);
+    let mut hashed = read_and_hash_all(files, backend.blocks.hash_algorithm(), jobs);
     let mut done = 0u64;
-    while let Some(joined) = hashed.next().await {
-        let file = joined.context(|| "a file-reading task failed".into())??;
+    while let Some(file) = hashed.next().await {
+        let file = file?;
         writer.add(backend, file.blocks).await?;
         let is_chunk = map
             .chunk_key_of(&file.key)
@@ -219,6 +213,18 @@ impl BlockBatcher {
             .await
             .context(|| format!("write blocks to {}", backend.label))
     }
+}
+
+/// The files read and hashed on `jobs` blocking threads, in their order.
+fn read_and_hash_all(
+    files: Vec<SourceFile>,
+    hash: HashAlgorithm,
+    jobs: usize,
+) -> impl futures::Stream<Item = Result<HashedFile>> {
+    stream::iter(files)
+        .map(move |file| tokio::task::spawn_blocking(move || read_and_hash(&file, hash)))
+        .buffered(jobs)
+        .map(|joined| joined.context(|| "a file-reading task failed".into())?)
 }
 
 fn read_and_hash(file: &SourceFile, hash: HashAlgorithm) -> Result<HashedFile> {
