@@ -87,15 +87,7 @@ impl ArrayIndex {
         chunk_shape: Vec<u64>,
         chunks_per_shard: u64,
     ) -> Result<Self, ShardedError> {
-        let mut index = ArrayIndex {
-            shape,
-            chunk_shape,
-            chunks_per_dim: Vec::new(),
-            total_chunks: 0,
-            chunks_per_shard,
-            shard_cids: Vec::new(),
-        };
-        index.recompute()?;
+        let mut index = Self::checked(shape, chunk_shape, chunks_per_shard, Vec::new())?;
         index.shard_cids = vec![None; index.num_shards_usize()?];
         Ok(index)
     }
@@ -103,6 +95,25 @@ impl ArrayIndex {
     /// An index read from a manifest: its shard list must have one entry
     /// per shard the geometry has.
     pub fn with_shards(
+        shape: Vec<u64>,
+        chunk_shape: Vec<u64>,
+        chunks_per_shard: u64,
+        shard_cids: Vec<Option<Cid>>,
+    ) -> Result<Self, ShardedError> {
+        let index = Self::checked(shape, chunk_shape, chunks_per_shard, shard_cids)?;
+        if index.shard_cids.len() as u64 != index.num_shards() {
+            return Err(ShardedError::Manifest(format!(
+                "Inconsistent number of shards. Expected {}, found {}.",
+                index.num_shards(),
+                index.shard_cids.len()
+            )));
+        }
+        Ok(index)
+    }
+
+    /// An index of this geometry, checked and with its grid derived, holding
+    /// `shard_cids` as they are.
+    fn checked(
         shape: Vec<u64>,
         chunk_shape: Vec<u64>,
         chunks_per_shard: u64,
@@ -117,13 +128,6 @@ impl ArrayIndex {
             shard_cids,
         };
         index.recompute()?;
-        if index.shard_cids.len() as u64 != index.num_shards() {
-            return Err(ShardedError::Manifest(format!(
-                "Inconsistent number of shards. Expected {}, found {}.",
-                index.num_shards(),
-                index.shard_cids.len()
-            )));
-        }
         Ok(index)
     }
 
