@@ -16,6 +16,25 @@ use tempfile::TempDir;
 mod common;
 use common::{hamt, s};
 
+/// Imports the zarr tree `data` into `store` as a sharded store of
+/// `per_shard` chunks per shard; its root.
+fn import_sharded(store: &Path, data: &Path, per_shard: u64) -> String {
+    let per_shard = per_shard.to_string();
+    hamt(
+        store,
+        &[
+            "import",
+            s(data),
+            "--sharded",
+            "--chunks-per-shard",
+            &per_shard,
+            "-q",
+        ],
+    )
+    .ok()
+    .line()
+}
+
 const GROUP: &str = r#"{"zarr_format": 3, "node_type": "group"}"#;
 const GROUP_0: &str = r#"{"zarr_format": 3, "node_type": "group", "attributes": {"title": "t"}}"#;
 
@@ -130,19 +149,7 @@ fn put_rm_and_diff_on_sharded_roots_name_the_chunks_that_changed() {
     let tmp = TempDir::new().unwrap();
     let (store, data) = (tmp.path().join("store"), tmp.path().join("data"));
     zarr_tree(&data, 0..4, "a");
-    let root = hamt(
-        &store,
-        &[
-            "import",
-            s(&data),
-            "--sharded",
-            "--chunks-per-shard",
-            "5",
-            "-q",
-        ],
-    )
-    .ok()
-    .line();
+    let root = import_sharded(&store, &data, 5);
     let value = tmp.path().join("value");
     std::fs::write(&value, b"rewritten").unwrap();
     let changed = hamt(&store, &["put", &root, "0/temp/c/3/0", s(&value), "-q"])
@@ -183,19 +190,7 @@ fn converting_a_hamt_import_gives_the_sharded_import_and_reads_the_same() {
     let (store, data) = (tmp.path().join("store"), tmp.path().join("data"));
     zarr_tree(&data, 0..4, "a");
     let hamt_root = hamt(&store, &["import", s(&data), "-q"]).ok().line();
-    let sharded = hamt(
-        &store,
-        &[
-            "import",
-            s(&data),
-            "--sharded",
-            "--chunks-per-shard",
-            "5",
-            "-q",
-        ],
-    )
-    .ok()
-    .line();
+    let sharded = import_sharded(&store, &data, 5);
     let converted = hamt(
         &store,
         &["convert", &hamt_root, "--chunks-per-shard", "5", "-q"],
@@ -224,32 +219,8 @@ fn graft_assembles_batches_written_apart() {
     let (first, second) = (tmp.path().join("first"), tmp.path().join("second"));
     zarr_tree(&first, 0..2, "first");
     zarr_tree(&second, 2..4, "second");
-    let a = hamt(
-        &store,
-        &[
-            "import",
-            s(&first),
-            "--sharded",
-            "--chunks-per-shard",
-            "5",
-            "-q",
-        ],
-    )
-    .ok()
-    .line();
-    let b = hamt(
-        &store,
-        &[
-            "import",
-            s(&second),
-            "--sharded",
-            "--chunks-per-shard",
-            "5",
-            "-q",
-        ],
-    )
-    .ok()
-    .line();
+    let a = import_sharded(&store, &first, 5);
+    let b = import_sharded(&store, &second, 5);
     // Without --grow the target's array (4 x 6) cannot hold rows 2..4.
     let refused = hamt(&store, &["graft", &a, &b, "--at", "2,0"]);
     assert_eq!(refused.code, 1, "{}", refused.stdout);
@@ -300,19 +271,7 @@ fn verify_names_a_missing_shard_and_a_corrupt_chunk_by_key() {
     let tmp = TempDir::new().unwrap();
     let (store, data) = (tmp.path().join("store"), tmp.path().join("data"));
     let files = zarr_tree(&data, 0..4, "a");
-    let root = hamt(
-        &store,
-        &[
-            "import",
-            s(&data),
-            "--sharded",
-            "--chunks-per-shard",
-            "5",
-            "-q",
-        ],
-    )
-    .ok()
-    .line();
+    let root = import_sharded(&store, &data, 5);
     let raw = |key: &str| block_cid(BlockCodec::Raw, HashAlgorithm::Blake3, &files[key]);
     let victim = raw("0/temp/c/2/2");
     // Shard 2 holds chunks 10 and 11 of the 12 ((3,1) and (3,2)) and three nulls.
@@ -401,20 +360,7 @@ fn index_blocks_stored_as_files_are_read_verified_and_exported_whole() {
         let tmp = TempDir::new().unwrap();
         let (store, data) = (tmp.path().join("store"), tmp.path().join("data"));
         let files = long_array_tree(&data, len);
-        let per_shard = per_shard.to_string();
-        let root = hamt(
-            &store,
-            &[
-                "import",
-                s(&data),
-                "--sharded",
-                "--chunks-per-shard",
-                &per_shard,
-                "-q",
-            ],
-        )
-        .ok()
-        .line();
+        let root = import_sharded(&store, &data, per_shard);
         // dag-pb (a UnixFS file) or dag-cbor, both blake3: `bafyb4i…`, `bafyr4i…`.
         assert_eq!(
             root.starts_with("bafyb4i"),

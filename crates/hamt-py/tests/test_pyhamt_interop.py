@@ -14,9 +14,9 @@ from multiformats import CID
 import hamt_rs
 from hamt_rs import HAMT, ZarrHamtStore
 
-from conftest import kubo_urls, make_kubo_backend
+from conftest import make_kubo_backend
 from datasets import ENCODING, assert_exactly_equal, climate
-from pyhamt_cas import MemoryCAS, backend_to_cas, cas_to_backend
+from pyhamt_cas import MemoryCAS, backend_to_cas, cas_to_backend, kubo_cas
 
 KEY = bytes(range(7, 39))
 HEADER = b"interop-header"
@@ -122,17 +122,6 @@ async def test_encrypted_values_are_py_hamts_format() -> None:
 
 
 # ---------------------------------------------------------------- through Kubo
-
-def kubo_cas():
-    urls = kubo_urls()
-    if urls is None:
-        pytest.skip("no IPFS daemon: set IPFS_API_URL (cargo xtask test starts one)")
-    api, gateway = urls
-    # Ask for the block itself, as a trustless gateway serves it: Kubo's
-    # gateway answers a plain GET of a dag-cbor CID with the block too, the
-    # test node (js-ipfs) only with this header.
-    return py_hamt.KuboCAS(rpc_base_url=api, gateway_base_url=gateway or api,
-                           headers={"Accept": "application/vnd.ipld.raw"})
 
 
 @pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])

@@ -27,9 +27,11 @@ from zarr.testing.store import StoreTests
 import hamt_rs
 from hamt_rs import HAMT, ShardedZarrStore, ZarrHamtStore
 
-from conftest import kubo_urls, make_kubo_backend
+from conftest import make_kubo_backend
 from datasets import ENCODING, assert_exactly_equal, climate
-from pyhamt_cas import MemoryCAS, backend_to_cas, cas_to_backend, read_car, write_car
+from pyhamt_cas import (
+    MemoryCAS, backend_to_cas, cas_to_backend, kubo_cas, read_car, write_car,
+)
 
 #: Small shards, so every variable of the climate dataset spans several,
 #: with a partial last one.
@@ -402,14 +404,6 @@ async def test_v1_roots_read_and_migrate_as_py_hamt() -> None:
 
 
 # ----------------------------------------------------- through the IPFS node
-
-def kubo_cas():
-    urls = kubo_urls()
-    if urls is None:
-        pytest.skip("no IPFS daemon: set IPFS_API_URL (cargo xtask test starts one)")
-    api, gateway = urls
-    return py_hamt.KuboCAS(rpc_base_url=api, gateway_base_url=gateway or api,
-                           headers={"Accept": "application/vnd.ipld.raw"})
 
 
 async def test_through_kubo_both_ways() -> None:

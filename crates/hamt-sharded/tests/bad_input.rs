@@ -23,10 +23,8 @@ const GROUP: &[u8] = br#"{"zarr_format": 3, "node_type": "group"}"#;
 /// 8 elements in chunks of 2: 4 chunks, 2 shards of 2.
 const TEMP: &[u8] = br#"{"zarr_format": 3, "node_type": "array", "shape": [8], "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [2]}}}"#;
 
-/// A flushed store: one array, chunks 0..3 written (chunk 3 absent).
-async fn sample() -> (Arc<MemoryStore>, Cid) {
-    let blocks = Arc::new(MemoryStore::new());
-    let mut map = ShardedMap::new(blocks.clone(), 2).unwrap();
+/// Writes the sample: one array, chunks 0..3 written (chunk 3 absent).
+async fn write_sample<S: BlockStore>(map: &mut ShardedMap<S>) {
     map.set("zarr.json", GROUP.into()).await.unwrap();
     map.set("0/zarr.json", GROUP.into()).await.unwrap();
     map.set("0/temp/zarr.json", TEMP.into()).await.unwrap();
@@ -35,6 +33,13 @@ async fn sample() -> (Arc<MemoryStore>, Cid) {
             .await
             .unwrap();
     }
+}
+
+/// The sample, flushed.
+async fn sample() -> (Arc<MemoryStore>, Cid) {
+    let blocks = Arc::new(MemoryStore::new());
+    let mut map = ShardedMap::new(blocks.clone(), 2).unwrap();
+    write_sample(&mut map).await;
     let root = map.flush().await.unwrap();
     (blocks, root)
 }
@@ -513,14 +518,7 @@ async fn a_failed_flush_loses_nothing_and_a_retry_gives_the_same_root() {
         failing: std::sync::atomic::AtomicBool::new(true),
     });
     let mut map = ShardedMap::new(store.clone(), 2).unwrap();
-    map.set("zarr.json", GROUP.into()).await.unwrap();
-    map.set("0/zarr.json", GROUP.into()).await.unwrap();
-    map.set("0/temp/zarr.json", TEMP.into()).await.unwrap();
-    for i in 0..3u8 {
-        map.set(&format!("0/temp/c/{i}"), vec![i; 16].into())
-            .await
-            .unwrap();
-    }
+    write_sample(&mut map).await;
     // Written values read back before they reach the store.
     let link = map.get_link("0/temp/c/1").await.unwrap().unwrap();
     assert_eq!(
