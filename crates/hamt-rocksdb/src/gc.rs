@@ -73,6 +73,9 @@ impl RocksDbStore {
         self.check_writable()?;
         let started = std::time::Instant::now();
         let _one_gc = self.gc_running.lock();
+        // Buffered blocks join the database first, so the sweep sees (and
+        // counts as young) every block put so far.
+        self.sync()?;
         *self.gc_new_roots.lock() = Some(Vec::new());
         let result = self.mark_and_sweep();
         *self.gc_new_roots.lock() = None;
@@ -144,6 +147,10 @@ impl RocksDbStore {
     ) -> Result<(), StoreError> {
         let (blocks_cf, meta_cf) = (self.cf(BLOCKS_CF)?, self.cf(META_CF)?);
         let _exclusive = self.sweep_lock.write();
+        // A block ingested after its metadata was read below would be
+        // deleted with its old copy: let any ingestion in flight land first
+        // (none starts while the lock is held).
+        self.wait_for_ingest()?;
         let new_roots = self
             .gc_new_roots
             .lock()

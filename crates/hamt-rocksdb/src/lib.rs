@@ -28,10 +28,13 @@
 //!
 //! # Durability and GC
 //!
-//! Block writes go to RocksDB's write-ahead log without an fsync (a process
-//! crash loses nothing; a power cut may lose the latest unnamed blocks).
-//! [`RocksDbStore::set_root`] syncs the log before it durably writes the
-//! name, so a named root never points at a block lost to a crash. The GC
+//! Block writes bypass RocksDB's write-ahead log: small blocks are buffered
+//! and ingested as sorted SST files, large ones go to memtables that are
+//! flushed (to blob files) at commit points. So a crash (of the process or
+//! the machine) may lose the blocks written since the last
+//! [`RocksDbStore::sync`], and only those. [`RocksDbStore::set_root`] syncs
+//! before it durably writes the name, so a named root never points at a
+//! block lost to a crash. The GC
 //! rule — reachable from a named root, or put within the grace period — is
 //! described on [`RocksDbStore::gc`] and in the `gc` module source.
 //!
@@ -41,6 +44,7 @@
 
 mod error;
 mod gc;
+mod ingest;
 mod keys;
 mod options;
 mod roots;

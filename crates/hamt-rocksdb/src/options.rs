@@ -1,17 +1,18 @@
 use std::time::Duration;
 
 use hamt_codec::HashAlgorithm;
+use hamt_store::MemoryBudget;
 
 /// How a column family compresses its SST data blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Compression {
     /// Store bytes as they are.
+    #[default]
     None,
     /// LZ4: cheap to try, very cheap to undo. RocksDB keeps a data block
     /// uncompressed when LZ4 saves less than 1/8, so incompressible bytes cost
     /// one fast attempt at flush time and nothing at read time.
-    #[default]
     Lz4,
 }
 
@@ -69,20 +70,31 @@ pub struct RocksDbOptions {
     /// column families so the disk space is actually given back. Default `true`.
     pub compact_after_gc: bool,
     /// Size of the LRU cache shared by every column family for uncompressed
-    /// data, index and filter blocks. Default 256 MiB.
+    /// data, index and filter blocks. Default a quarter of the store's half
+    /// of [`MemoryBudget::default`] (20 MiB).
     pub block_cache_bytes: usize,
+    /// Small blocks put and not yet in the database, written as one
+    /// ingested SST file once past this estimate of their memory. Larger
+    /// means fewer, larger files. Default half the store's half of the
+    /// budget (40 MiB).
+    pub ingest_buffer_bytes: usize,
     /// Bloom filter bits per key (0 disables). 10 bits gives about 1% false
     /// positives, so `has` on a missing block rarely touches the disk. Default 10.
     pub bloom_bits_per_key: f64,
-    /// Compression of SST data blocks (HAMT nodes, small values, metadata).
-    /// Default [`Compression::Lz4`].
+    /// Compression of the SST data blocks of the block column family (HAMT
+    /// nodes, small values). Default [`Compression::None`]: those bytes are
+    /// mostly hash digests and compressed zarr chunks, on which LZ4 only
+    /// spends time (measured: 9 % of an import of 64-byte values). The
+    /// metadata and roots families always use LZ4.
     pub compression: Compression,
     /// Values at least this large are kept in blob files (RocksDB's integrated
     /// `BlobDB`), uncompressed, outside the LSM tree; `None` keeps every value
     /// in the LSM tree. Default `Some(64 KiB)`: zarr chunks go to blob files,
     /// HAMT nodes stay in SSTs.
     pub blob_min_bytes: Option<u64>,
-    /// Memtable size of the block column family. Default 64 MiB.
+    /// Memory of all memtables together (they hold large blocks and their
+    /// metadata until a flush; RocksDB flushes when they pass it). Default
+    /// a quarter of the store's half of the budget (20 MiB).
     pub write_buffer_bytes: usize,
     /// Background flush and compaction threads. Default: the number of CPUs,
     /// at least 2.
@@ -92,17 +104,19 @@ pub struct RocksDbOptions {
 impl Default for RocksDbOptions {
     fn default() -> Self {
         let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        let budget = MemoryBudget::default().store_bytes();
         RocksDbOptions {
             read_only: false,
             verify_reads: true,
             hash: HashAlgorithm::Blake3,
             gc_grace: Duration::from_hours(1),
             compact_after_gc: true,
-            block_cache_bytes: 256 << 20,
+            block_cache_bytes: budget / 4,
+            ingest_buffer_bytes: budget / 4,
             bloom_bits_per_key: 10.0,
-            compression: Compression::Lz4,
+            compression: Compression::None,
             blob_min_bytes: Some(64 << 10),
-            write_buffer_bytes: 64 << 20,
+            write_buffer_bytes: budget / 4,
             background_jobs: i32::try_from(cpus.max(2)).unwrap_or(2),
         }
     }
@@ -117,9 +131,33 @@ impl RocksDbOptions {
         }
     }
 
+    /// Sizes the block cache, the ingest buffer and the memtables from the
+    /// store's half of `budget` (a quarter, a half, a quarter).
+    ///
+    /// ```
+    /// use hamt_rocksdb::RocksDbOptions;
+    /// use hamt_store::MemoryBudget;
+    /// let options = RocksDbOptions::default().with_memory_budget(MemoryBudget::new(64 << 20));
+    /// assert_eq!(options.ingest_buffer_bytes, 16 << 20);
+    /// ```
+    #[must_use]
+    pub fn with_memory_budget(mut self, budget: MemoryBudget) -> Self {
+        let bytes = budget.store_bytes();
+        self.block_cache_bytes = bytes / 4;
+        self.ingest_buffer_bytes = bytes / 4;
+        self.write_buffer_bytes = bytes / 4;
+        self
+    }
+
     /// RocksDB options for the whole database.
     pub(crate) fn db_options(&self) -> rocksdb::Options {
         let mut opts = rocksdb::Options::default();
+        // Block writes bypass the write-ahead log, so a block and its
+        // metadata (two column families) must reach the disk in one flush.
+        opts.set_atomic_flush(true);
+        // One limit for every memtable; each column family's own size is
+        // a fraction of it so a flush happens before the limit stalls writes.
+        opts.set_db_write_buffer_size(self.write_buffer_bytes);
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         opts.set_max_background_jobs(self.background_jobs);
@@ -149,17 +187,23 @@ impl RocksDbOptions {
         table.set_format_version(5);
         let mut opts = rocksdb::Options::default();
         opts.set_block_based_table_factory(&table);
-        opts.set_compression_type(self.compression.to_rocksdb());
-        opts.set_bottommost_compression_type(self.compression.to_rocksdb());
+        let compression = if large_values {
+            self.compression
+        } else {
+            Compression::Lz4
+        };
+        opts.set_compression_type(compression.to_rocksdb());
+        opts.set_bottommost_compression_type(compression.to_rocksdb());
         opts.set_level_compaction_dynamic_level_bytes(true);
-        if large_values {
-            opts.set_write_buffer_size(self.write_buffer_bytes);
-            if let Some(min) = self.blob_min_bytes {
-                opts.set_enable_blob_files(true);
-                opts.set_min_blob_size(min);
-                opts.set_blob_compression_type(rocksdb::DBCompressionType::None);
-                opts.set_enable_blob_gc(true);
-            }
+        // The block family's memtables hold large blocks (so flushes write
+        // blob files of a useful size); the others hold small records.
+        let share = if large_values { 2 } else { 8 };
+        opts.set_write_buffer_size((self.write_buffer_bytes / share).max(1 << 20));
+        if large_values && let Some(min) = self.blob_min_bytes {
+            opts.set_enable_blob_files(true);
+            opts.set_min_blob_size(min);
+            opts.set_blob_compression_type(rocksdb::DBCompressionType::None);
+            opts.set_enable_blob_gc(true);
         }
         opts
     }

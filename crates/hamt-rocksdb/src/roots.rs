@@ -1,10 +1,10 @@
 //! Named roots: a small column family mapping a name to a root CID.
 //!
 //! **Durability rule.** [`RocksDbStore::set_root`] first checks that the root
-//! block is held, then syncs the write-ahead log (so every block written by
-//! any writer before the call is on disk), then writes the name with a synced
-//! write. RocksDB replays its log in order after a crash, so a name that
-//! survived a crash was written after its blocks and they survived too: a
+//! block is held, then makes every block written by any writer before the
+//! call durable ([`RocksDbStore::sync`]: the buffered blocks ingested, the
+//! memtables flushed), then writes the name with a synced write. So a name
+//! that survived a crash was written after its blocks reached the disk: a
 //! named root never points at a block lost to a crash.
 
 use hamt_codec::Cid;
@@ -31,13 +31,7 @@ impl RocksDbStore {
         if !self.has_key(&block_key(root))? {
             return Err(StoreError::NotFound(*root));
         }
-        self.db.flush_wal(true).map_err(|e| {
-            db_error(
-                format!("sync blocks before naming root {name:?}"),
-                &self.path,
-                e,
-            )
-        })?;
+        self.persist_blocks()?;
         self.db
             .put_cf_opt(roots_cf, name.as_bytes(), root.to_bytes(), &synced_write())
             .map_err(|e| db_error(format!("name root {name:?}"), &self.path, e))?;

@@ -1,5 +1,6 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -11,6 +12,7 @@ use rocksdb::{Cache, ColumnFamily, ColumnFamilyDescriptor, DB, WriteBatch};
 
 use crate::RocksDbOptions;
 use crate::error::{db_error, store_error};
+use crate::ingest::IngestBuffer;
 use crate::keys::{
     BLOCKS_CF, BlockMeta, COLUMN_FAMILIES, FORMAT_KEY, FORMAT_VERSION, META_CF, block_key, now_ms,
 };
@@ -26,14 +28,19 @@ const MAX_REFRESH_SLACK_MS: u64 = 60_000;
 /// * Blocks are keyed by their binary CIDv1 (see the crate docs for why),
 ///   values are the block bytes; a second column family records when each
 ///   block was last put and its length.
-/// * [`put_many`](BlockStore::put_many) writes all its blocks in one
-///   `WriteBatch`; a `put` of a block already held writes no block bytes.
+/// * Small blocks (below [`RocksDbOptions::blob_min_bytes`]) are buffered
+///   and written as sorted SST files that RocksDB ingests whole (see the
+///   `ingest` module: no write-ahead log, no skip-list insert, no existence
+///   check per block); large ones go through a `WriteBatch` without the
+///   write-ahead log, and are not rewritten when already held.
 /// * Reads verify the bytes against the CID unless
 ///   [`RocksDbOptions::verify_reads`] is off; a range read hashes the whole
 ///   pinned value but copies only the range.
 /// * [`set_root`](RocksDbStore::set_root) names a root only after every
-///   block written before it is synced to disk; [`gc`](RocksDbStore::gc)
-///   removes blocks unreachable from the named roots.
+///   block written before it is on disk ([`sync`](RocksDbStore::sync));
+///   blocks no name reached may be lost to a crash. Dropping the store
+///   writes what is buffered, but only `sync` reports a failure to.
+///   [`gc`](RocksDbStore::gc) removes blocks unreachable from the named roots.
 ///
 /// RocksDB calls block the calling thread. Point reads and batched writes
 /// take microseconds to a few milliseconds, so the async methods run them
@@ -59,7 +66,7 @@ const MAX_REFRESH_SLACK_MS: u64 = 60_000;
 /// # }).unwrap();
 /// ```
 pub struct RocksDbStore {
-    pub(crate) db: DB,
+    pub(crate) db: Arc<DB>,
     pub(crate) path: PathBuf,
     verify_reads: bool,
     read_only: bool,
@@ -68,6 +75,10 @@ pub struct RocksDbStore {
     /// See [`MAX_REFRESH_SLACK_MS`].
     refresh_slack_ms: u64,
     pub(crate) compact_after_gc: bool,
+    /// Small blocks put but not yet in the database.
+    ingest: IngestBuffer,
+    /// Blocks at least this long bypass the ingest buffer.
+    large_block_bytes: u64,
     /// Writers hold it shared from their "is this block here?" check to their
     /// write; each GC sweep batch holds it exclusively, so a block is never
     /// swept between a writer deciding it exists and that writer returning.
@@ -112,8 +123,17 @@ impl RocksDbStore {
         } else {
             "open"
         };
-        let db = opened.map_err(|e| db_error(operation, &path, e))?;
+        let db = Arc::new(opened.map_err(|e| db_error(operation, &path, e))?);
+        let ingest = IngestBuffer::new(
+            Arc::clone(&db),
+            &path,
+            options.ingest_buffer_bytes,
+            options.cf_options(&cache, true),
+            options.cf_options(&cache, false),
+        );
         let store = RocksDbStore {
+            ingest,
+            large_block_bytes: options.blob_min_bytes.unwrap_or(u64::MAX),
             db,
             path,
             verify_reads: options.verify_reads,
@@ -166,14 +186,32 @@ impl RocksDbStore {
         self.read_only
     }
 
-    /// Makes every block written so far durable (syncs RocksDB's write-ahead
-    /// log). [`set_root`](Self::set_root) does this itself; call it to make
-    /// blocks durable without naming a root.
+    /// Makes every block written so far durable: ingests the buffered
+    /// blocks and flushes the memtables of large ones.
+    /// [`set_root`](Self::set_root) does this itself; call it to make blocks
+    /// durable without naming a root.
     pub fn sync(&self) -> Result<(), StoreError> {
         self.check_writable()?;
+        let _no_sweep = self.sweep_lock.read();
+        self.persist_blocks()
+    }
+
+    /// Waits for a background ingestion of buffered blocks to land.
+    pub(crate) fn wait_for_ingest(&self) -> Result<(), StoreError> {
+        self.ingest.wait()
+    }
+
+    /// What [`sync`](Self::sync) does; the caller holds the sweep lock shared.
+    pub(crate) fn persist_blocks(&self) -> Result<(), StoreError> {
+        self.ingest.ingest(false)?;
+        let mut wait = rocksdb::FlushOptions::default();
+        wait.set_wait(true);
+        // Atomic flush (see `RocksDbOptions::db_options`): a block and its
+        // metadata reach the disk together.
+        let families = [self.cf(BLOCKS_CF)?, self.cf(META_CF)?];
         self.db
-            .flush_wal(true)
-            .map_err(|e| db_error("sync the write-ahead log", &self.path, e))
+            .flush_cfs_opt(&families, &wait)
+            .map_err(|e| db_error("flush written blocks to disk", &self.path, e))
     }
 
     /// Compacts the block column families, giving the space of removed
@@ -195,6 +233,10 @@ impl RocksDbStore {
     /// The CIDs of every block held, in key order. Holds them all in memory:
     /// for tests and tools, not for huge stores.
     pub fn cids(&self) -> Result<Vec<Cid>, StoreError> {
+        if !self.read_only {
+            let _no_sweep = self.sweep_lock.read();
+            self.ingest.ingest(false)?;
+        }
         let mut iter = self.db.raw_iterator_cf(self.cf(META_CF)?);
         iter.seek_to_first();
         let mut cids = Vec::new();
@@ -250,8 +292,12 @@ impl RocksDbStore {
         })
     }
 
-    /// Whether a block with this key is held (by its metadata: small and cached).
+    /// Whether a block with this key is held (buffered, or by its metadata:
+    /// small and cached).
     pub(crate) fn has_key(&self, key: &[u8]) -> Result<bool, StoreError> {
+        if self.ingest.get(key).is_some() {
+            return Ok(true);
+        }
         self.db
             .get_pinned_cf(self.cf(META_CF)?, key)
             .map(|meta| meta.is_some())
@@ -260,9 +306,14 @@ impl RocksDbStore {
 
     /// The bytes `range` of block `cid`, verified if the store verifies reads.
     fn read(&self, cid: &Cid, range: ByteRange) -> Result<Bytes, StoreError> {
+        let key = block_key(cid);
+        if let Some(data) = self.ingest.get(&key) {
+            // Put through this handle, so verified when it was hashed.
+            return Ok(data.slice(range.to_index_range(data.len())));
+        }
         let pinned = self
             .db
-            .get_pinned_cf(self.cf(BLOCKS_CF)?, block_key(cid))
+            .get_pinned_cf(self.cf(BLOCKS_CF)?, &key)
             .map_err(|e| db_error(format!("get block {cid}"), &self.path, e))?
             .ok_or(StoreError::NotFound(*cid))?;
         if self.verify_reads {
@@ -273,22 +324,48 @@ impl RocksDbStore {
         ))
     }
 
-    /// Writes the blocks not yet held, and refreshes the write time of those
-    /// that are, in one batch.
+    /// Buffers the small blocks for ingestion (ingesting the buffer when it
+    /// is over its budget), and writes the large ones not yet held (refreshing
+    /// the write time of those that are) in one batch.
     fn write_blocks(&self, blocks: &[Block]) -> Result<(), StoreError> {
         self.check_writable()?;
+        let (small, large): (Vec<&Block>, Vec<&Block>) = blocks
+            .iter()
+            .partition(|block| (block.data().len() as u64) < self.large_block_bytes);
+        let _no_sweep = self.sweep_lock.read();
+        if !small.is_empty() {
+            let keyed = small.into_iter().map(|block| {
+                (
+                    block_key(block.cid()).into_boxed_slice(),
+                    block.data().clone(),
+                )
+            });
+            if self.ingest.add(keyed, now_ms()) {
+                // Sorting and writing the files is a third of an import's
+                // work: the next writes go on meanwhile, on the other core.
+                self.ingest.ingest(true)?;
+            }
+        }
+        if large.is_empty() {
+            Ok(())
+        } else {
+            self.write_large_blocks(&large)
+        }
+    }
+
+    /// Writes large blocks not yet held, and refreshes the write time of
+    /// those that are, in one batch without the write-ahead log (their
+    /// memtables are flushed by `sync`, so the bytes are written once).
+    /// The caller holds the sweep lock shared.
+    fn write_large_blocks(&self, blocks: &[&Block]) -> Result<(), StoreError> {
         let (blocks_cf, meta_cf) = (self.cf(BLOCKS_CF)?, self.cf(META_CF)?);
         let mut seen = HashSet::with_capacity(blocks.len());
         let unique: Vec<(Vec<u8>, &Block)> = blocks
             .iter()
-            .map(|block| (block_key(block.cid()), block))
+            .map(|block| (block_key(block.cid()), *block))
             .filter(|(key, _)| seen.insert(key.clone()))
             .collect();
-        if unique.is_empty() {
-            return Ok(());
-        }
         let now = now_ms();
-        let _no_sweep = self.sweep_lock.read();
         let held = self
             .db
             .batched_multi_get_cf(meta_cf, unique.iter().map(|(key, _)| key), false);
@@ -326,9 +403,23 @@ impl RocksDbStore {
         if batch.is_empty() {
             return Ok(());
         }
+        let mut no_wal = rocksdb::WriteOptions::default();
+        no_wal.disable_wal(true);
         self.db
-            .write(batch)
+            .write_opt(batch, &no_wal)
             .map_err(|e| db_error(format!("write {} blocks", unique.len()), &self.path, e))
+    }
+}
+
+impl Drop for RocksDbStore {
+    /// Writes the buffered blocks, so a store dropped without `sync` keeps
+    /// them (RocksDB flushes the memtables itself when it closes). A failure
+    /// here cannot be reported: call [`sync`](RocksDbStore::sync) to see it.
+    fn drop(&mut self) {
+        if !self.read_only && !self.ingest.is_empty() {
+            let _no_sweep = self.sweep_lock.read();
+            let _ = self.ingest.ingest(false);
+        }
     }
 }
 

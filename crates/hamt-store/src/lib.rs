@@ -23,6 +23,7 @@
 //! ```
 
 mod block;
+mod budget;
 pub mod dag;
 mod error;
 mod memory;
@@ -33,6 +34,7 @@ mod traits;
 pub mod conformance;
 
 pub use block::Block;
+pub use budget::MemoryBudget;
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use range::ByteRange;

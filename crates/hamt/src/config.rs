@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use hamt_codec::{Blake3KeyHasher, KeyHasher};
+use hamt_store::MemoryBudget;
 
 /// How a [`Hamt`](crate::Hamt) hashes keys, shapes buckets and uses memory.
 ///
@@ -25,15 +26,18 @@ pub struct HamtConfig {
 }
 
 impl Default for HamtConfig {
+    /// py-hamt's shape, and memory sized by the map's half of
+    /// [`MemoryBudget::default`] (see [`HamtConfig::with_memory_budget`]).
     fn default() -> Self {
         HamtConfig {
             max_bucket_size: 4,
             key_hasher: Arc::new(Blake3KeyHasher),
-            cache_bytes: 64 << 20,
+            cache_bytes: 0,
             max_read_bucket_size: 1024,
-            value_buffer_bytes: 64 << 20,
-            dirty_node_bytes: 128 << 20,
+            value_buffer_bytes: 0,
+            dirty_node_bytes: 0,
         }
+        .with_memory_budget(MemoryBudget::default())
     }
 }
 
@@ -55,7 +59,29 @@ impl HamtConfig {
         self
     }
 
-    /// Memory budget, in bytes, of the cache of decoded stored nodes (default 64 MiB; 0 disables it).
+    /// Sizes the dirty nodes, the node cache and the value buffer from the
+    /// map's half of `budget`: a half, a quarter and a quarter (with the
+    /// default budget: 40, 20 and 20 MiB). A store takes the other half
+    /// (e.g. `RocksDbOptions::with_memory_budget`), so one figure bounds a
+    /// writer's memory.
+    ///
+    /// ```
+    /// use hamt::HamtConfig;
+    /// use hamt_store::MemoryBudget;
+    /// let config = HamtConfig::default().with_memory_budget(MemoryBudget::new(64 << 20));
+    /// assert_eq!(config.dirty_node_bytes(), 16 << 20);
+    /// ```
+    #[must_use]
+    pub fn with_memory_budget(mut self, budget: MemoryBudget) -> Self {
+        let bytes = budget.map_bytes();
+        self.dirty_node_bytes = bytes / 2;
+        self.cache_bytes = bytes / 4;
+        self.value_buffer_bytes = bytes / 4;
+        self
+    }
+
+    /// Memory budget, in bytes, of the cache of decoded stored nodes
+    /// (default 20 MiB, see [`with_memory_budget`](Self::with_memory_budget); 0 disables it).
     #[must_use]
     pub fn with_cache_bytes(mut self, bytes: usize) -> Self {
         self.cache_bytes = bytes;
@@ -72,7 +98,7 @@ impl HamtConfig {
     }
 
     /// Bytes of new value blocks held before they are written to the store
-    /// ahead of the next flush (default 64 MiB).
+    /// ahead of the next flush (default 20 MiB).
     #[must_use]
     pub fn with_value_buffer_bytes(mut self, bytes: usize) -> Self {
         self.value_buffer_bytes = bytes;
@@ -80,7 +106,7 @@ impl HamtConfig {
     }
 
     /// Memory budget, in bytes, of the changed nodes held in memory between
-    /// flushes (default 128 MiB). Past it, complete changed subtrees off the
+    /// flushes (default 40 MiB). Past it, complete changed subtrees off the
     /// path being written are encoded and written to the store early and
     /// only their links kept, so an import of any size runs in bounded
     /// memory. The final root and its blocks are the same whatever the

@@ -44,6 +44,14 @@ pub enum HamtError {
         #[source]
         source: ValueError,
     },
+    /// A sorted [`Import`](crate::Import) could not write or read back its
+    /// temporary run files (a full or failing temporary directory).
+    #[error("import: temporary sort file: {source}")]
+    ImportSpill {
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl From<hamt_unixfs::ReadError> for HamtError {

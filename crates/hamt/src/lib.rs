@@ -26,6 +26,7 @@ mod config;
 pub mod diff;
 mod error;
 mod hamt;
+mod import;
 mod iter;
 mod pending;
 mod stats;
@@ -36,6 +37,7 @@ pub use cache::CacheStats;
 pub use config::HamtConfig;
 pub use error::HamtError;
 pub use hamt::Hamt;
+pub use import::Import;
 pub use stats::HamtStats;
 
 pub use diff::Change;

@@ -33,7 +33,13 @@ async fn root_of<'a>(
 async fn config_defaults_and_accessors() {
     let defaults = HamtConfig::default();
     assert_eq!(defaults.max_bucket_size(), 4);
-    assert_eq!(defaults.dirty_node_bytes(), 128 << 20);
+    assert_eq!(defaults.dirty_node_bytes(), 40 << 20);
+    assert_eq!(
+        defaults.dirty_node_bytes(),
+        HamtConfig::default()
+            .with_memory_budget(hamt_store::MemoryBudget::default())
+            .dirty_node_bytes()
+    );
     assert_eq!(
         defaults.key_hasher().hash(b"temp/zarr.json"),
         Blake3KeyHasher.hash(b"temp/zarr.json")

@@ -3,8 +3,9 @@
 //! Streaming with bounded memory: files are read and hashed (into their raw
 //! block, or UnixFS blocks past 1 MiB) by a bounded set of blocking tasks,
 //! at most `jobs` files in flight; their blocks are written in batches as
-//! they come, and only the links go into the HAMT (`insert_link`), which is
-//! flushed every [`FLUSH_EVERY_KEYS`] keys so its in-memory tree stays small.
+//! they come, and only the links go into a sorted `hamt::Import`, which
+//! builds the tree in key-hash order at the end (each node written once,
+//! memory bounded by the map's budget however many files there are).
 //! Blocks are built exactly as `Hamt::insert` builds them, so the root CID
 //! is the one py-hamt gives for the same entries.
 
@@ -24,9 +25,6 @@ use crate::output::{Output, mib, per_second};
 
 /// New blocks held before they are written in one batch.
 const WRITE_BATCH_BYTES: usize = 32 << 20;
-
-/// Keys inserted between intermediate flushes, which bound the in-memory tree.
-const FLUSH_EVERY_KEYS: u64 = 100_000;
 
 /// A file to import.
 struct SourceFile {
@@ -64,21 +62,23 @@ pub(crate) async fn run(
     let mut writer = BlockBatcher::default();
     let mut hashed = read_and_hash_all(files, backend.blocks.hash_algorithm(), jobs);
     let mut done = 0u64;
+    let mut import = map.import();
     while let Some(file) = hashed.next().await {
         let file = file?;
-        map.insert_link(&file.key, file.link)
-            .await
+        import
+            .insert_link(&file.key, file.link)
             .context(|| format!("insert key {:?}", file.key))?;
         writer.add(backend, file.blocks).await?;
         done += 1;
         bar.inc(file.len);
         bar.set_message(format!("{done}/{file_count} files"));
-        if done.is_multiple_of(FLUSH_EVERY_KEYS) {
-            writer.write(backend).await?;
-            flush(&mut map, backend).await?;
-        }
     }
     writer.write(backend).await?;
+    bar.set_message(format!("{done}/{file_count} files: building the tree"));
+    import
+        .finish()
+        .await
+        .context(|| format!("build the HAMT on {}", backend.label))?;
     let root = flush(&mut map, backend).await?;
     backend.commit_root(&root, name)?;
     bar.finish_and_clear();
