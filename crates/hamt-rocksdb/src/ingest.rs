@@ -37,7 +37,7 @@ use rocksdb::{DB, IngestExternalFileOptions, SstFileWriter};
 
 use crate::error::{db_error, store_error};
 use crate::keys::{BLOCKS_CF, BlockMeta, META_CF};
-use hamt_store::StoreError;
+use hamt_store::{CidHash, StoreError};
 
 /// Heap bytes a buffered block costs beyond its data and key: the map's
 /// slot, the boxed key's and the `Bytes`' headers, allocator rounding.
@@ -48,7 +48,7 @@ const ENTRY_OVERHEAD: usize = 112;
 const INGEST_DIR: &str = "ingest";
 
 /// Blocks put but not yet in the database.
-type Entries = HashMap<Box<[u8]>, Buffered, DigestHash>;
+type Entries = HashMap<Box<[u8]>, Buffered, CidHash>;
 
 /// A buffered block: its bytes and when it was put (its GC grace starts
 /// then, not when it reaches the disk).
@@ -56,47 +56,6 @@ type Entries = HashMap<Box<[u8]>, Buffered, DigestHash>;
 struct Buffered {
     data: Bytes,
     put_at_ms: u64,
-}
-
-/// Hashes a block key by the last 8 bytes of its CID, which are digest
-/// bytes, mixed with a per-process seed: as well spread as `SipHash` at a
-/// fraction of its cost (it was 3 % of an import), and no caller chooses
-/// digests.
-#[derive(Clone)]
-struct DigestHash(u64);
-
-impl Default for DigestHash {
-    fn default() -> Self {
-        static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-        DigestHash(*SEED.get_or_init(|| {
-            use std::hash::BuildHasher;
-            std::collections::hash_map::RandomState::new().hash_one(0u8)
-        }))
-    }
-}
-
-impl std::hash::BuildHasher for DigestHash {
-    type Hasher = DigestHasher;
-    fn build_hasher(&self) -> DigestHasher {
-        DigestHasher(self.0)
-    }
-}
-
-struct DigestHasher(u64);
-
-impl std::hash::Hasher for DigestHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut tail = [0u8; 8];
-        let take = bytes.len().min(8);
-        tail[..take].copy_from_slice(&bytes[bytes.len() - take..]);
-        self.0 = (self.0 ^ u64::from_le_bytes(tail)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.0 = (self.0 ^ n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-    fn finish(&self) -> u64 {
-        self.0 ^ (self.0 >> 29)
-    }
 }
 
 /// Blocks waiting to be ingested, by key, with their estimated memory.

@@ -24,6 +24,7 @@
 
 mod block;
 mod budget;
+mod cid_hash;
 pub mod dag;
 mod error;
 mod memory;
@@ -35,6 +36,7 @@ pub mod conformance;
 
 pub use block::Block;
 pub use budget::MemoryBudget;
+pub use cid_hash::{CidHash, CidHasher};
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use range::ByteRange;

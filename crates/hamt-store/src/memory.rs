@@ -5,7 +5,7 @@ use bytes::Bytes;
 use hamt_codec::{Cid, HashAlgorithm, verify_block};
 use parking_lot::RwLock;
 
-use crate::{Block, BlockStore, StoreError};
+use crate::{Block, BlockStore, CidHash, StoreError};
 
 /// A block store in memory: a map from CID to bytes behind a read-write lock.
 ///
@@ -14,7 +14,7 @@ use crate::{Block, BlockStore, StoreError};
 /// network fault would give.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    blocks: RwLock<HashMap<Cid, Bytes>>,
+    blocks: RwLock<HashMap<Cid, Bytes, CidHash>>,
     hash: HashAlgorithm,
 }
 

@@ -5,7 +5,7 @@ use hamt_codec::{Cid, Node};
 use quick_cache::Weighter;
 use quick_cache::sync::{Cache, DefaultLifecycle};
 
-use crate::pending::CidHash;
+use hamt_store::CidHash;
 
 /// What the node cache holds and how well it serves (py-hamt's `cache_size`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
