@@ -126,6 +126,30 @@ impl IngestBuffer {
         }
     }
 
+    /// Removes SST files a crashed writer left before RocksDB took them
+    /// (their blocks were never acknowledged as durable). Called on a
+    /// writable open, when no ingestion can be running.
+    pub(crate) fn remove_leftovers(&self) -> Result<(), StoreError> {
+        let entries = match std::fs::read_dir(&self.shared.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(self.dir_error(&e)),
+        };
+        for entry in entries {
+            let path = entry.map_err(|e| self.dir_error(&e))?.path();
+            std::fs::remove_file(&path).map_err(|e| self.dir_error(&e))?;
+        }
+        Ok(())
+    }
+
+    fn dir_error(&self, error: &std::io::Error) -> StoreError {
+        store_error(
+            "clean the ingestion directory",
+            &self.shared.store_path,
+            format!("{}: {error}", self.shared.dir.display()),
+        )
+    }
+
     /// Buffers `blocks` (key, bytes); returns whether the buffer is now over
     /// its budget, so the caller should [`ingest`](Self::ingest) it.
     pub(crate) fn add(

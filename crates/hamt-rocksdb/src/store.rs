@@ -149,6 +149,9 @@ impl RocksDbStore {
             gc_running: Mutex::new(()),
         };
         store.check_format()?;
+        if !store.read_only {
+            store.ingest.remove_leftovers()?;
+        }
         Ok(store)
     }
 
