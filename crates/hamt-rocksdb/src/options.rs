@@ -71,12 +71,13 @@ pub struct RocksDbOptions {
     pub compact_after_gc: bool,
     /// Size of the LRU cache shared by every column family for uncompressed
     /// data, index and filter blocks. Default a quarter of the store's half
-    /// of [`MemoryBudget::default`] (20 MiB).
+    /// of [`MemoryBudget::default`] (18 MiB).
     pub block_cache_bytes: usize,
     /// Small blocks put and not yet in the database, written as one
     /// ingested SST file once past this estimate of their memory. Larger
-    /// means fewer, larger files. Default half the store's half of the
-    /// budget (40 MiB).
+    /// means fewer, larger files. Default a quarter of the store's half of
+    /// the budget (18 MiB); a second buffer fills while one is ingested, so
+    /// up to twice that.
     pub ingest_buffer_bytes: usize,
     /// Bloom filter bits per key (0 disables). 10 bits gives about 1% false
     /// positives, so `has` on a missing block rarely touches the disk. Default 10.
@@ -94,7 +95,7 @@ pub struct RocksDbOptions {
     pub blob_min_bytes: Option<u64>,
     /// Memory of all memtables together (they hold large blocks and their
     /// metadata until a flush; RocksDB flushes when they pass it). Default
-    /// a quarter of the store's half of the budget (20 MiB).
+    /// a quarter of the store's half of the budget (18 MiB).
     pub write_buffer_bytes: usize,
     /// Background flush and compaction threads. Default: the number of CPUs,
     /// at least 2.
@@ -131,14 +132,14 @@ impl RocksDbOptions {
         }
     }
 
-    /// Sizes the block cache, the ingest buffer and the memtables from the
-    /// store's half of `budget` (a quarter, a half, a quarter).
+    /// Sizes the block cache, the ingest buffer (two of them at a time) and
+    /// the memtables from the store's half of `budget`: a quarter each.
     ///
     /// ```
     /// use hamt_rocksdb::RocksDbOptions;
     /// use hamt_store::MemoryBudget;
     /// let options = RocksDbOptions::default().with_memory_budget(MemoryBudget::new(64 << 20));
-    /// assert_eq!(options.ingest_buffer_bytes, 16 << 20);
+    /// assert_eq!(options.ingest_buffer_bytes, 8 << 20);
     /// ```
     #[must_use]
     pub fn with_memory_budget(mut self, budget: MemoryBudget) -> Self {
@@ -183,7 +184,10 @@ impl RocksDbOptions {
             table.set_bloom_filter(self.bloom_bits_per_key, false);
         }
         table.set_cache_index_and_filter_blocks(true);
-        table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+        // Not pinned: ingested files all land in L0 (their keys overlap), so
+        // pinning would hold every filter of a large import outside the
+        // cache's budget until compaction (measured: RSS growing with N).
+        table.set_pin_l0_filter_and_index_blocks_in_cache(false);
         table.set_format_version(5);
         let mut opts = rocksdb::Options::default();
         opts.set_block_based_table_factory(&table);

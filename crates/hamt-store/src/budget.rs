@@ -20,9 +20,9 @@ pub struct MemoryBudget {
 }
 
 impl MemoryBudget {
-    /// The default: 160 MiB, so a whole import process (with the program,
+    /// The default: 144 MiB, so a whole import process (with the program,
     /// the allocator's slack and RocksDB's own tables) stays under 256 MiB.
-    pub const DEFAULT_BYTES: usize = 160 << 20;
+    pub const DEFAULT_BYTES: usize = 144 << 20;
 
     /// A budget of `bytes` in all.
     pub fn new(bytes: usize) -> Self {

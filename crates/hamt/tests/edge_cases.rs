@@ -33,7 +33,7 @@ async fn root_of<'a>(
 async fn config_defaults_and_accessors() {
     let defaults = HamtConfig::default();
     assert_eq!(defaults.max_bucket_size(), 4);
-    assert_eq!(defaults.dirty_node_bytes(), 40 << 20);
+    assert_eq!(defaults.dirty_node_bytes(), 18 << 20);
     assert_eq!(
         defaults.dirty_node_bytes(),
         HamtConfig::default()
