@@ -218,3 +218,59 @@ fn raw_block(data: &'static [u8]) -> Block {
         Bytes::from_static(data),
     )
 }
+
+/// An ingestion that fails (here: the ingestion directory's name is taken
+/// by a file) loses nothing: the blocks stay readable from the buffer, the
+/// error reaches the next write or `sync`, and once the cause is gone a
+/// `sync` writes them all.
+#[tokio::test]
+async fn a_failed_ingestion_keeps_its_blocks_and_reports_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = RocksDbOptions::default();
+    options.ingest_buffer_bytes = 4 << 10;
+    let store = open(&dir, &options);
+    let blocked = dir.path().join("ingest");
+    std::fs::write(&blocked, b"not a directory").unwrap();
+    let blocks: Vec<Block> = (0..300u32)
+        .map(|i| raw_owned(format!("failing ingest {i}").repeat(3)))
+        .collect();
+    let mut errors = 0;
+    for chunk in blocks.chunks(10) {
+        if store.put_many(chunk.to_vec()).await.is_err() {
+            errors += 1;
+        }
+    }
+    let error = store.sync().unwrap_err().to_string();
+    assert!(errors > 0, "no write saw the failed ingestion");
+    assert!(error.contains("ingestion directory"), "{error}");
+    for block in &blocks {
+        assert_eq!(&store.get(block.cid()).await.unwrap(), block.data());
+        assert!(store.has(block.cid()).await.unwrap());
+    }
+    std::fs::remove_file(&blocked).unwrap();
+    store.sync().unwrap();
+    drop(store);
+    let store = open(&dir, &RocksDbOptions::read_only());
+    for block in &blocks {
+        assert_eq!(&store.get(block.cid()).await.unwrap(), block.data());
+    }
+}
+
+/// SST files a crashed writer left before RocksDB took them are removed
+/// by the next writable open (a read-only one leaves them).
+#[test]
+fn a_writable_open_removes_leftover_ingestion_files() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(&dir, &RocksDbOptions::default()));
+    let leftover = dir.path().join("ingest").join("0-blocks.sst");
+    std::fs::create_dir_all(leftover.parent().unwrap()).unwrap();
+    std::fs::write(&leftover, b"half an SST file").unwrap();
+    drop(open(&dir, &RocksDbOptions::read_only()));
+    assert!(leftover.exists());
+    drop(open(&dir, &RocksDbOptions::default()));
+    assert!(!leftover.exists());
+}
+
+fn raw_owned(data: String) -> Block {
+    Block::new(BlockCodec::Raw, HashAlgorithm::Blake3, Bytes::from(data))
+}

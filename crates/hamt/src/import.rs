@@ -15,6 +15,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
 
 use bytes::Bytes;
 use hamt_codec::{BlockCodec, Cid, KeyHash};
@@ -71,6 +72,8 @@ pub struct Import<'m, S> {
     runs: Vec<File>,
     /// Entries written to `runs`.
     spilled: usize,
+    /// Where runs are written (`None`: the system's temporary directory).
+    spill_dir: Option<PathBuf>,
 }
 
 impl<S: BlockStore> Hamt<S> {
@@ -84,11 +87,22 @@ impl<S: BlockStore> Hamt<S> {
             budget_bytes,
             runs: Vec::new(),
             spilled: 0,
+            spill_dir: None,
         }
     }
 }
 
 impl<S: BlockStore> Import<'_, S> {
+    /// Writes the sorted runs into `dir` instead of the system's temporary
+    /// directory (e.g. a larger disk: a run holds ~40 bytes plus the key
+    /// and the link, ~100 bytes, per entry). The files are anonymous and go
+    /// away with the import.
+    #[must_use]
+    pub fn spill_to(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.spill_dir = Some(dir.into());
+        self
+    }
+
     /// Adds `key` with `value`: the value's blocks are hashed now and
     /// buffered for writing (as [`Hamt::insert`] does), the key waits.
     ///
@@ -156,11 +170,11 @@ impl<S: BlockStore> Import<'_, S> {
     /// Writes the entries in memory out as one sorted run: per entry its
     /// key hash, then its record.
     fn spill(&mut self) -> std::io::Result<()> {
-        if self.index.is_empty() {
-            return Ok(());
-        }
         self.sort_index();
-        let mut file = tempfile::tempfile()?;
+        let mut file = match &self.spill_dir {
+            Some(dir) => tempfile::tempfile_in(dir)?,
+            None => tempfile::tempfile()?,
+        };
         {
             let mut out = BufWriter::with_capacity(RUN_IO_BUFFER, &mut file);
             for (hash, offset) in &self.index {
@@ -197,7 +211,9 @@ impl<S: BlockStore> Import<'_, S> {
                 added += self.apply(hash, key, link).await?;
             }
         } else {
-            self.spill().map_err(spill_failed)?;
+            if !self.index.is_empty() {
+                self.spill().map_err(spill_failed)?;
+            }
             let mut runs: Vec<Run> = std::mem::take(&mut self.runs)
                 .into_iter()
                 .map(Run::new)
@@ -247,10 +263,10 @@ impl Run {
 
     /// Reads the next entry; `false` at the end of the run.
     fn advance(&mut self) -> std::io::Result<bool> {
-        match self.reader.read_exact(&mut self.hash) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
-            Err(e) => return Err(e),
+        if let Err(e) = self.reader.read_exact(&mut self.hash) {
+            // A run ends between entries.
+            let at_end = e.kind() == std::io::ErrorKind::UnexpectedEof;
+            return if at_end { Ok(false) } else { Err(e) };
         }
         let mut key_len = [0u8; 4];
         self.reader.read_exact(&mut key_len)?;

@@ -142,3 +142,38 @@ proptest! {
         })?;
     }
 }
+
+#[test]
+fn runs_go_to_the_chosen_directory_and_a_failing_one_is_a_typed_error() {
+    runtime().block_on(async {
+        let entries = entries(20_000, "v");
+        let (root, _) = one_by_one(&[], &entries).await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = HamtConfig::default().with_dirty_node_bytes(1 << 20);
+        let mut map = Hamt::new(MemoryStore::new(), config.clone());
+        let mut import = map.import().spill_to(dir.path());
+        assert!(import.is_empty());
+        for (key, value) in &entries {
+            import.insert(key, value.clone()).await.unwrap();
+        }
+        assert!(import.spilled_runs() > 0 && !import.is_empty());
+        import.finish().await.unwrap();
+        assert_eq!(map.flush().await.unwrap(), root);
+
+        let mut map = Hamt::new(MemoryStore::new(), config);
+        let mut import = map.import().spill_to(dir.path().join("missing"));
+        let mut failed = None;
+        for (key, value) in &entries {
+            if let Err(error) = import.insert(key, value.clone()).await {
+                failed = Some(error);
+                break;
+            }
+        }
+        match failed {
+            Some(hamt::HamtError::ImportSpill { source }) => {
+                assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+            }
+            other => panic!("expected ImportSpill, got {other:?}"),
+        }
+    });
+}
