@@ -43,6 +43,11 @@ use hamt_store::{CidHash, StoreError};
 /// slot, the boxed key's and the `Bytes`' headers, allocator rounding.
 const ENTRY_OVERHEAD: usize = 112;
 
+/// What a buffered block is counted as against the budget.
+fn memory_cost(key_len: usize, data: &Bytes) -> usize {
+    key_len + data.len() + ENTRY_OVERHEAD
+}
+
 /// The directory, inside the store's, where SST files are written before
 /// RocksDB takes them over (they are moved, not copied).
 const INGEST_DIR: &str = "ingest";
@@ -159,10 +164,10 @@ impl IngestBuffer {
     ) -> bool {
         let mut active = self.active.write();
         for (key, data) in blocks {
-            let key_bytes = key.len() + ENTRY_OVERHEAD;
-            active.bytes += data.len() + key_bytes;
+            let key_len = key.len();
+            active.bytes += memory_cost(key_len, &data);
             if let Some(old) = active.entries.insert(key, Buffered { data, put_at_ms }) {
-                active.bytes -= old.data.len() + key_bytes;
+                active.bytes -= memory_cost(key_len, &old.data);
             }
         }
         active.bytes > self.budget_bytes
@@ -211,7 +216,7 @@ impl IngestBuffer {
         let mut active = self.active.write();
         for (key, block) in entries.iter() {
             if !active.entries.contains_key(key) {
-                active.bytes += block.data.len() + key.len() + ENTRY_OVERHEAD;
+                active.bytes += memory_cost(key.len(), &block.data);
                 active.entries.insert(key.clone(), block.clone());
             }
         }
