@@ -35,28 +35,50 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         None
     };
+    // `REPEAT` runs the workload that many times, so a profile is made of
+    // the workload rather than of the setup.
+    let repeat: u32 = std::env::var("REPEAT").map_or(Ok(1), |s| s.parse())?;
+    let mut out = 0;
+    for _ in 0..repeat.max(1) {
+        out ^= run(which, &rt, &work, &store, root, &nodes, &fvm_store, fvm_root)?;
+    }
+    println!("{which} {n}: {out}");
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run(
+    which: &str,
+    rt: &tokio::runtime::Runtime,
+    work: &Workload,
+    store: &Arc<MemoryStore>,
+    root: Option<hamt::Cid>,
+    nodes: &[hamt_codec::Node],
+    fvm_store: &MemoryBlockstore,
+    fvm_root: Option<hamt::Cid>,
+) -> Result<u64, Box<dyn std::error::Error>> {
+    let (work, nodes) = (work, nodes);
     let out: u64 = match (which, root, fvm_root) {
         ("w1", ..) => u64::from(
-            rt.block_on(ours::w1(&work, &Arc::new(MemoryStore::new())))?
+            rt.block_on(ours::w1(work, &Arc::new(MemoryStore::new())))?
                 .hash()
                 .digest()[0],
         ),
         ("w1_bulk", ..) => u64::from(
-            rt.block_on(ours::w1_bulk(&work, &Arc::new(MemoryStore::new())))?
+            rt.block_on(ours::w1_bulk(work, &Arc::new(MemoryStore::new())))?
                 .hash()
                 .digest()[0],
         ),
-        ("w2", Some(root), _) => rt.block_on(ours::w2(&work, &store, root))? as u64,
-        ("fvm_w1", ..) => u64::from(fvm::w1(&work, &MemoryBlockstore::new())?.hash().digest()[0]),
-        ("fvm_w2", _, Some(root)) => fvm::w2(&work, &fvm_store, &root)? as u64,
-        ("floor_w1", ..) => floor::w1(&work, &nodes),
+        ("w2", Some(root), _) => rt.block_on(ours::w2(work, store, root))? as u64,
+        ("fvm_w1", ..) => u64::from(fvm::w1(work, &MemoryBlockstore::new())?.hash().digest()[0]),
+        ("fvm_w2", _, Some(root)) => fvm::w2(work, fvm_store, &root)? as u64,
+        ("floor_w1", ..) => floor::w1(work, nodes),
         ("floor_w2", ..) => {
             let blocks: Vec<Vec<u8>> = nodes.iter().map(hamt_codec::Node::encode).collect();
-            floor::w2(&work, &blocks)
+            floor::w2(work, &blocks)
         }
         ("setup" | "none", ..) => 0,
         _ => return Err(format!("unknown workload {which}").into()),
     };
-    println!("{which} {n}: {out}");
-    Ok(())
+    Ok(out)
 }

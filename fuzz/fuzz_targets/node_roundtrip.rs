@@ -81,7 +81,7 @@ fn arbitrary_node(u: &mut Unstructured<'_>) -> arbitrary::Result<Node> {
             let mut entries = Vec::with_capacity(n);
             for _ in 0..n {
                 let key: String = u.arbitrary()?;
-                entries.push((key.into_boxed_str(), arbitrary_cid(u)?));
+                entries.push((key.into(), arbitrary_cid(u)?));
             }
             Slot::Bucket(Bucket::from_entries(entries))
         };

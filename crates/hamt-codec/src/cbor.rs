@@ -275,7 +275,7 @@ impl<'a> Reader<'a> {
             }));
         }
         let len = self.bounded_len(len)?;
-        let mut entries: Vec<(Box<str>, Cid)> = Vec::with_capacity(len);
+        let mut entries: Vec<(crate::Key, Cid)> = Vec::with_capacity(len);
         for _ in 0..len {
             let key_start = self.pos;
             let (major, key_len) = self.head()?;

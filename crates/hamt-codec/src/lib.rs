@@ -25,6 +25,7 @@
 mod cbor;
 pub mod dagpb;
 mod error;
+mod key;
 mod key_hash;
 mod link;
 pub mod link_list;
@@ -34,6 +35,7 @@ pub mod value;
 pub mod varint;
 
 pub use error::{DecodeError, DecodeErrorKind, LinkListError, VerifyError};
+pub use key::Key;
 pub use key_hash::{Blake3KeyHasher, KEY_HASH_LEN, KeyHash, KeyHasher, Sha256KeyHasher};
 pub use link::{
     BlockCodec, CidError, HashAlgorithm, block_cid, parse_canonical_cid, read_canonical_cid,

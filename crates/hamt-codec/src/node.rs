@@ -2,6 +2,8 @@ use std::cmp::Ordering;
 
 use cid::Cid;
 
+use crate::Key;
+
 /// Slots in every node: one per value of a hash byte.
 pub const SLOT_COUNT: usize = 256;
 
@@ -29,26 +31,50 @@ pub enum Slot<L = Cid> {
 /// order (shorter keys first, then bytewise), which is the order it encodes in.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Bucket {
-    entries: Vec<(Box<str>, Cid)>,
+    entries: Vec<(Key, Cid)>,
 }
 
 /// DAG-CBOR's canonical map key order: length first, then bytes.
 pub(crate) fn canonical_key_order(a: &str, b: &str) -> Ordering {
     a.len()
         .cmp(&b.len())
-        .then_with(|| a.as_bytes().cmp(b.as_bytes()))
+        .then_with(|| same_length_order(a.as_bytes(), b.as_bytes()))
+}
+
+/// The bytewise order of two slices of the same length, eight bytes at a
+/// time: keys are short and share long prefixes (`temp/c/…`), and a call
+/// into `memcmp` per key costs more than comparing the words here.
+fn same_length_order(a: &[u8], b: &[u8]) -> Ordering {
+    let (mut words_a, mut words_b) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (x, y) in (&mut words_a).zip(&mut words_b) {
+        match big_endian_word(x).cmp(&big_endian_word(y)) {
+            Ordering::Equal => {}
+            unequal => return unequal,
+        }
+    }
+    // Equal lengths leave equal remainders, zero-padded alike.
+    big_endian_word(words_a.remainder()).cmp(&big_endian_word(words_b.remainder()))
+}
+
+/// Up to eight bytes as a big-endian word, zero-padded on the right, so
+/// that words order as their bytes do.
+fn big_endian_word(bytes: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    let n = bytes.len().min(8);
+    word[..n].copy_from_slice(&bytes[..n]);
+    u64::from_be_bytes(word)
 }
 
 impl Bucket {
     /// A bucket with one entry.
-    pub fn single(key: Box<str>, link: Cid) -> Self {
+    pub fn single(key: Key, link: Cid) -> Self {
         Bucket {
             entries: vec![(key, link)],
         }
     }
 
     /// A bucket from entries in any order; a repeated key keeps its last link.
-    pub fn from_entries(entries: impl IntoIterator<Item = (Box<str>, Cid)>) -> Self {
+    pub fn from_entries(entries: impl IntoIterator<Item = (Key, Cid)>) -> Self {
         let mut bucket = Bucket::default();
         for (key, link) in entries {
             bucket.insert(key, link);
@@ -57,7 +83,7 @@ impl Bucket {
     }
 
     /// Entries in canonical order, as the caller guarantees (the decoder checks it).
-    pub(crate) fn from_sorted(entries: Vec<(Box<str>, Cid)>) -> Self {
+    pub(crate) fn from_sorted(entries: Vec<(Key, Cid)>) -> Self {
         Bucket { entries }
     }
 
@@ -90,7 +116,7 @@ impl Bucket {
     }
 
     /// Sets `key` to `link`, returning the link it replaced.
-    pub fn insert(&mut self, key: Box<str>, link: Cid) -> Option<Cid> {
+    pub fn insert(&mut self, key: Key, link: Cid) -> Option<Cid> {
         match self.position(&key) {
             Ok(i) => Some(std::mem::replace(&mut self.entries[i].1, link)),
             Err(i) => {
@@ -121,14 +147,14 @@ impl Bucket {
     }
 
     /// Consumes the bucket, yielding its entries in canonical key order.
-    pub fn into_entries(self) -> Vec<(Box<str>, Cid)> {
+    pub fn into_entries(self) -> Vec<(Key, Cid)> {
         self.entries
     }
 
     /// Approximate heap bytes held, for cache accounting.
     pub fn heap_size(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<(Box<str>, Cid)>()
-            + self.entries.iter().map(|(k, _)| k.len()).sum::<usize>()
+        self.entries.capacity() * std::mem::size_of::<(Key, Cid)>()
+            + self.entries.iter().map(|(k, _)| k.heap_bytes()).sum::<usize>()
     }
 }
 

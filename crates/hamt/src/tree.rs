@@ -12,7 +12,7 @@ use std::cell::Cell;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use hamt_codec::{BlockCodec, Bucket, Cid, HashAlgorithm, KeyHash, KeyHasher, Node, Slot};
+use hamt_codec::{BlockCodec, Bucket, Cid, HashAlgorithm, Key, KeyHash, KeyHasher, Node, Slot};
 use hamt_store::Block;
 
 /// A child slot of a node in the write tree.
@@ -66,9 +66,14 @@ impl TreeContext<'_> {
 }
 
 /// Estimated heap bytes one new entry adds to the write tree: the bucket
-/// entry, its key, and a share of a slot.
+/// entry, its key if too long to be inline, and a share of a slot.
 fn entry_cost(key: &str) -> usize {
-    std::mem::size_of::<(Box<str>, Cid)>() + key.len() + std::mem::size_of::<Slot<Child>>()
+    let key_heap = if key.len() > Key::INLINE_BYTES {
+        key.len()
+    } else {
+        0
+    };
+    std::mem::size_of::<(Key, Cid)>() + key_heap + std::mem::size_of::<Slot<Child>>()
 }
 
 /// Heap bytes held by a dirty node, without its dirty children.
@@ -179,7 +184,7 @@ pub(crate) enum RemovalPlan {
     /// these entries (the removed key left out; none means the slot empties).
     Fold {
         depth: usize,
-        entries: Vec<(Box<str>, Cid)>,
+        entries: Vec<(Key, Cid)>,
         removed: Cid,
     },
 }
@@ -227,7 +232,7 @@ pub(crate) fn plan_removal(
 fn collect_dirty_entries(
     node: &DirtyNode,
     limit: usize,
-    out: &mut Vec<(Box<str>, Cid)>,
+    out: &mut Vec<(Key, Cid)>,
     cx: &TreeContext<'_>,
 ) -> Result<bool, TreeError> {
     if !collect_buckets(node.iter().map(|(_, s)| s), limit, out) {
@@ -251,7 +256,7 @@ fn collect_dirty_entries(
 fn collect_stored_entries(
     node: &Node,
     limit: usize,
-    out: &mut Vec<(Box<str>, Cid)>,
+    out: &mut Vec<(Key, Cid)>,
     cx: &TreeContext<'_>,
 ) -> Result<bool, TreeError> {
     if !collect_buckets(node.iter().map(|(_, s)| s), limit, out) {
@@ -270,14 +275,14 @@ fn collect_stored_entries(
 fn collect_buckets<'a, L: 'a>(
     slots: impl Iterator<Item = &'a Slot<L>>,
     limit: usize,
-    out: &mut Vec<(Box<str>, Cid)>,
+    out: &mut Vec<(Key, Cid)>,
 ) -> bool {
     for slot in slots {
         if let Slot::Bucket(bucket) = slot {
             if out.len() + bucket.len() > limit {
                 return false;
             }
-            out.extend(bucket.iter().map(|(k, l)| (Box::from(k), *l)));
+            out.extend(bucket.iter().map(|(k, l)| (Key::from(k), *l)));
         }
     }
     true

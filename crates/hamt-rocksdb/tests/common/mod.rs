@@ -74,7 +74,7 @@ pub fn graph(tag: &str, values: usize, shared: &[Block]) -> Graph {
     for (i, block) in blocks.iter().enumerate() {
         let slot = u8::try_from(i % 200).unwrap();
         let target = if i % 2 == 0 { &mut root } else { &mut child };
-        let key: Box<str> = format!("{tag}/{i}").into();
+        let key: hamt_codec::Key = format!("{tag}/{i}").into();
         match target.get_mut(slot) {
             Some(Slot::Bucket(bucket)) => {
                 bucket.insert(key, *block.cid());
