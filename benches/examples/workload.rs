@@ -40,7 +40,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let repeat: u32 = std::env::var("REPEAT").map_or(Ok(1), |s| s.parse())?;
     let mut out = 0;
     for _ in 0..repeat.max(1) {
-        out ^= run(which, &rt, &work, &store, root, &nodes, &fvm_store, fvm_root)?;
+        out ^= run(
+            which, &rt, &work, &store, root, &nodes, &fvm_store, fvm_root,
+        )?;
     }
     println!("{which} {n}: {out}");
     Ok(())

@@ -154,7 +154,11 @@ impl Bucket {
     /// Approximate heap bytes held, for cache accounting.
     pub fn heap_size(&self) -> usize {
         self.entries.capacity() * std::mem::size_of::<(Key, Cid)>()
-            + self.entries.iter().map(|(k, _)| k.heap_bytes()).sum::<usize>()
+            + self
+                .entries
+                .iter()
+                .map(|(k, _)| k.heap_bytes())
+                .sum::<usize>()
     }
 }
 

@@ -34,9 +34,11 @@ fn arb_slot() -> impl Strategy<Value = Slot> {
             1..8
         )
         .prop_map(|entries| {
-            Slot::Bucket(Bucket::from_entries(entries.into_iter().map(|(k, l)| {
-                (k.into_iter().collect::<String>().into(), l)
-            })))
+            Slot::Bucket(Bucket::from_entries(
+                entries
+                    .into_iter()
+                    .map(|(k, l)| (k.into_iter().collect::<String>().into(), l)),
+            ))
         }),
     ]
 }
