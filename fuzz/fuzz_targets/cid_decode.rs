@@ -68,7 +68,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(node.is_ok(), whole.is_some());
     if let (Ok(node), Some(cid)) = (&node, whole) {
         match node.get(255) {
-            Some(Slot::Bucket(b)) => assert_eq!(b.get("key"), Some(&cid)),
+            Some(Slot::Bucket(b)) => assert_eq!(b.get("key"), Some(cid)),
             other => panic!("expected a bucket, got {other:?}"),
         }
     }

@@ -300,7 +300,7 @@ fn node_children(path: &str, data: &Bytes, out: &mut Vec<(Cid, Tag)>) -> Result<
             Slot::Bucket(bucket) => out.extend(
                 bucket
                     .iter()
-                    .map(|(key, link)| (*link, (BlockKind::Value, key.into()))),
+                    .map(|(key, link)| (link, (BlockKind::Value, key.into()))),
             ),
             Slot::Child(cid) => out.push((*cid, (BlockKind::Node, child_path(path, index).into()))),
         }

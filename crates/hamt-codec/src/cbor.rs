@@ -10,6 +10,7 @@ use cid::Cid;
 
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::node::{Bucket, Node, SLOT_COUNT, Slot, canonical_key_order};
+use crate::packed_cid::PackedCid;
 
 pub(crate) const MAJOR_BYTES: u8 = 2;
 const MAJOR_TEXT: u8 = 3;
@@ -51,35 +52,29 @@ pub(crate) fn head_len(value: u64) -> usize {
 }
 
 pub(crate) fn write_link(buf: &mut Vec<u8>, cid: &Cid) {
-    let mh = cid.hash();
-    // The common case (CIDv1, one-byte codec and hash codes, 32-byte
-    // digest: every link py-hamt makes) is written directly; anything else
-    // goes through the `cid` crate's varint writer.
-    if cid.version() == cid::Version::V1
-        && cid.codec() < 0x80
-        && mh.code() < 0x80
-        && mh.size() == 32
-    {
-        // `d8 2a 58 25 00 01 <codec> <hash> 20`, then the digest, built on
-        // the stack and appended in one copy; the casts are lossless (both
-        // codes are below 0x80).
-        let mut link = [0u8; 41];
-        #[allow(clippy::cast_possible_truncation)]
-        link[..9].copy_from_slice(&[
-            0xd8,
-            0x2a,
-            0x58,
-            0x25,
-            0x00,
-            0x01,
-            cid.codec() as u8,
-            mh.code() as u8,
-            0x20,
-        ]);
-        link[9..].copy_from_slice(mh.digest());
-        buf.extend_from_slice(&link);
-        return;
-    }
+    write_packed_link(buf, &PackedCid::new(cid));
+}
+
+/// Writes a link as DAG-CBOR: the common shape (CIDv1, one-byte codec and
+/// hash codes, 32-byte digest: every link py-hamt makes) directly, anything
+/// else through the `cid` crate's varint writer.
+pub(crate) fn write_packed_link(buf: &mut Vec<u8>, link: &PackedCid) {
+    let cid = match link {
+        PackedCid::Short {
+            codec,
+            hash,
+            digest,
+        } => {
+            // `d8 2a 58 25 00 01 <codec> <hash> 20`, then the digest, built
+            // on the stack and appended in one copy.
+            let mut bytes = [0u8; 41];
+            bytes[..9].copy_from_slice(&[0xd8, 0x2a, 0x58, 0x25, 0x00, 0x01, *codec, *hash, 0x20]);
+            bytes[9..].copy_from_slice(digest);
+            buf.extend_from_slice(&bytes);
+            return;
+        }
+        PackedCid::Other(cid) => cid,
+    };
     write_head(buf, MAJOR_TAG, TAG_LINK);
     let len = cid.encoded_len();
     write_head(buf, MAJOR_BYTES, len as u64 + 1);
@@ -105,10 +100,10 @@ pub(crate) fn encode_node<L>(node: &Node<L>, buf: &mut Vec<u8>, mut link: impl F
         match slot {
             Slot::Bucket(bucket) => {
                 write_head(buf, MAJOR_MAP, bucket.len() as u64);
-                for (key, link) in bucket.iter() {
+                for (key, link) in bucket.packed() {
                     write_head(buf, MAJOR_TEXT, key.len() as u64);
                     buf.extend_from_slice(key.as_bytes());
-                    write_link(buf, link);
+                    write_packed_link(buf, link);
                 }
             }
             Slot::Child(child) => {
@@ -129,7 +124,7 @@ pub(crate) fn encoded_len(node: &Node<Cid>) -> usize {
                 head_len(bucket.len() as u64)
                     + bucket
                         .iter()
-                        .map(|(k, l)| head_len(k.len() as u64) + k.len() + link_len(l))
+                        .map(|(k, l)| head_len(k.len() as u64) + k.len() + link_len(&l))
                         .sum::<usize>()
             }
             Slot::Child(link) => 1 + link_len(link),
@@ -142,13 +137,14 @@ pub(crate) fn encoded_len(node: &Node<Cid>) -> usize {
 /// digest (every link py-hamt makes), read without the general varint
 /// reader; one-byte varints are canonical by construction. `None` for
 /// anything else, which the general path then reads and checks.
-fn short_cid(bytes: &[u8]) -> Option<Cid> {
+fn short_cid(bytes: &[u8]) -> Option<PackedCid> {
     match bytes {
-        [0x01, codec, code, 0x20, digest @ ..]
-            if *codec < 0x80 && *code < 0x80 && digest.len() == 32 =>
-        {
-            let hash = multihash::Multihash::wrap(u64::from(*code), digest).ok()?;
-            Some(Cid::new_v1(u64::from(*codec), hash))
+        [0x01, codec, hash, 0x20, digest @ ..] if *codec < 0x80 && *hash < 0x80 => {
+            Some(PackedCid::Short {
+                codec: *codec,
+                hash: *hash,
+                digest: digest.try_into().ok()?,
+            })
         }
         _ => None,
     }
@@ -238,6 +234,10 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn link(&mut self) -> Result<Cid, DecodeError> {
+        Ok(self.packed_link()?.cid())
+    }
+
+    fn packed_link(&mut self) -> Result<PackedCid, DecodeError> {
         let start = self.pos;
         let not_a_link = DecodeError {
             offset: start,
@@ -261,7 +261,9 @@ impl<'a> Reader<'a> {
                 if let Some(cid) = short_cid(cid_bytes) {
                     return Ok(cid);
                 }
-                crate::link::parse_canonical_cid(cid_bytes).map_err(invalid)
+                crate::link::parse_canonical_cid(cid_bytes)
+                    .map(PackedCid::from)
+                    .map_err(invalid)
             }
             _ => Err(invalid(crate::CidError::MissingMultibasePrefix)),
         }
@@ -275,7 +277,7 @@ impl<'a> Reader<'a> {
             }));
         }
         let len = self.bounded_len(len)?;
-        let mut entries: Vec<(crate::Key, Cid)> = Vec::with_capacity(len);
+        let mut entries: Vec<(crate::Key, PackedCid)> = Vec::with_capacity(len);
         for _ in 0..len {
             let key_start = self.pos;
             let (major, key_len) = self.head()?;
@@ -298,7 +300,7 @@ impl<'a> Reader<'a> {
                     kind: DecodeErrorKind::KeyOrder,
                 });
             }
-            let link = self.link()?;
+            let link = self.packed_link()?;
             entries.push((key.into(), link));
         }
         Ok(Bucket::from_sorted(entries))

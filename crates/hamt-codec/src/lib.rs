@@ -31,6 +31,7 @@ mod link;
 pub mod link_list;
 mod links;
 mod node;
+mod packed_cid;
 pub mod value;
 pub mod varint;
 

@@ -65,7 +65,7 @@ fn dag_cbor_links(data: &[u8], out: &mut Vec<Cid>) -> Result<(), LinksError> {
     for (_, slot) in node.iter() {
         match slot {
             Slot::Child(cid) => out.push(*cid),
-            Slot::Bucket(bucket) => out.extend(bucket.iter().map(|(_, link)| *link)),
+            Slot::Bucket(bucket) => out.extend(bucket.iter().map(|(_, link)| link)),
         }
     }
     Ok(())

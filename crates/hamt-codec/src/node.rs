@@ -3,6 +3,7 @@ use std::cmp::Ordering;
 use cid::Cid;
 
 use crate::Key;
+use crate::packed_cid::PackedCid;
 
 /// Slots in every node: one per value of a hash byte.
 pub const SLOT_COUNT: usize = 256;
@@ -29,9 +30,12 @@ pub enum Slot<L = Cid> {
 
 /// A non-empty map from key to value link, kept in DAG-CBOR canonical key
 /// order (shorter keys first, then bytewise), which is the order it encodes in.
+///
+/// Links are held packed (40 bytes for every CID py-hamt makes), so an
+/// entry with a short key is one 64-byte cache line.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Bucket {
-    entries: Vec<(Key, Cid)>,
+    entries: Vec<(Key, PackedCid)>,
 }
 
 /// DAG-CBOR's canonical map key order: length first, then bytes.
@@ -68,9 +72,9 @@ fn big_endian_word(bytes: &[u8]) -> u64 {
 impl Bucket {
     /// A bucket with one entry.
     pub fn single(key: Key, link: Cid) -> Self {
-        Bucket {
-            entries: vec![(key, link)],
-        }
+        let mut entries = Vec::with_capacity(2);
+        entries.push((key, PackedCid::new(&link)));
+        Bucket { entries }
     }
 
     /// A bucket from entries in any order; a repeated key keeps its last link.
@@ -83,7 +87,7 @@ impl Bucket {
     }
 
     /// Entries in canonical order, as the caller guarantees (the decoder checks it).
-    pub(crate) fn from_sorted(entries: Vec<(Key, Cid)>) -> Self {
+    pub(crate) fn from_sorted(entries: Vec<(Key, PackedCid)>) -> Self {
         Bucket { entries }
     }
 
@@ -106,8 +110,8 @@ impl Bucket {
     }
 
     /// The link stored for `key`.
-    pub fn get(&self, key: &str) -> Option<&Cid> {
-        self.position(key).ok().map(|i| &self.entries[i].1)
+    pub fn get(&self, key: &str) -> Option<Cid> {
+        self.position(key).ok().map(|i| self.entries[i].1.cid())
     }
 
     /// Whether `key` is in this bucket.
@@ -117,8 +121,9 @@ impl Bucket {
 
     /// Sets `key` to `link`, returning the link it replaced.
     pub fn insert(&mut self, key: Key, link: Cid) -> Option<Cid> {
+        let link = PackedCid::new(&link);
         match self.position(&key) {
-            Ok(i) => Some(std::mem::replace(&mut self.entries[i].1, link)),
+            Ok(i) => Some(std::mem::replace(&mut self.entries[i].1, link).cid()),
             Err(i) => {
                 self.entries.insert(i, (key, link));
                 None
@@ -128,7 +133,9 @@ impl Bucket {
 
     /// Removes `key`, returning its link.
     pub fn remove(&mut self, key: &str) -> Option<Cid> {
-        self.position(key).ok().map(|i| self.entries.remove(i).1)
+        self.position(key)
+            .ok()
+            .map(|i| self.entries.remove(i).1.cid())
     }
 
     /// Number of entries.
@@ -142,18 +149,26 @@ impl Bucket {
     }
 
     /// Entries in canonical key order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &Cid)> {
-        self.entries.iter().map(|(k, v)| (&**k, v))
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, Cid)> {
+        self.entries.iter().map(|(k, v)| (&**k, v.cid()))
+    }
+
+    /// Entries with their links packed, for the encoder.
+    pub(crate) fn packed(&self) -> &[(Key, PackedCid)] {
+        &self.entries
     }
 
     /// Consumes the bucket, yielding its entries in canonical key order.
     pub fn into_entries(self) -> Vec<(Key, Cid)> {
         self.entries
+            .into_iter()
+            .map(|(key, link)| (key, link.cid()))
+            .collect()
     }
 
     /// Approximate heap bytes held, for cache accounting.
     pub fn heap_size(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<(Key, Cid)>()
+        self.entries.capacity() * std::mem::size_of::<(Key, PackedCid)>()
             + self
                 .entries
                 .iter()
@@ -364,7 +379,7 @@ mod tests {
     fn bucket_insert_replace_remove() {
         let mut bucket = Bucket::single("k".into(), link(1));
         assert_eq!(bucket.insert("k".into(), link(2)), Some(link(1)));
-        assert_eq!(bucket.get("k"), Some(&link(2)));
+        assert_eq!(bucket.get("k"), Some(link(2)));
         assert!(bucket.contains_key("k"));
         assert_eq!(bucket.remove("k"), Some(link(2)));
         assert_eq!(bucket.remove("k"), None);

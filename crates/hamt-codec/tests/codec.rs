@@ -61,7 +61,7 @@ fn to_ipld(node: &Node) -> Ipld {
             Slot::Bucket(bucket) => Ipld::Map(
                 bucket
                     .iter()
-                    .map(|(k, l)| (k.to_owned(), Ipld::Link(*l)))
+                    .map(|(k, l)| (k.to_owned(), Ipld::Link(l)))
                     .collect(),
             ),
             Slot::Child(l) => Ipld::List(vec![Ipld::Link(*l)]),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use hamt_codec::{Cid, HashAlgorithm, verify_block};
-use hamt_store::{Block, BlockStore, ByteRange, StoreError};
+use hamt_store::{Block, BlockStore, BlockingStore, ByteRange, StoreError};
 use parking_lot::{Mutex, RwLock};
 use rocksdb::{Cache, ColumnFamily, ColumnFamilyDescriptor, DB, WriteBatch};
 
@@ -461,5 +461,27 @@ impl BlockStore for RocksDbStore {
 
     fn verifies_reads(&self) -> bool {
         self.verify_reads
+    }
+
+    /// RocksDB's calls block the calling thread anyway: the HAMT calls them
+    /// directly rather than through a boxed future per block.
+    fn blocking(&self) -> Option<&dyn BlockingStore> {
+        Some(self)
+    }
+}
+
+impl BlockingStore for RocksDbStore {
+    fn get_blocking(&self, cid: &Cid) -> Result<Bytes, StoreError> {
+        self.read(cid, ByteRange::Full)
+    }
+
+    fn get_range_blocking(&self, cid: &Cid, range: ByteRange) -> Result<Bytes, StoreError> {
+        self.read(cid, range)
+    }
+
+    fn put_many_blocking(&self, blocks: &mut Vec<Block>) -> Result<(), StoreError> {
+        self.write_blocks(blocks)?;
+        blocks.clear();
+        Ok(())
     }
 }

@@ -1030,12 +1030,13 @@ impl<S: BlockStore> ShardedMap<S> {
         Ok(cid)
     }
 
-    /// Stores the buffered values; on a store failure they stay buffered.
+    /// Stores the buffered values; on a store failure those that may not be
+    /// stored stay buffered (and every one stays readable).
     async fn write_buffered(&mut self) -> Result<(), ShardedError> {
         if self.buffered.blocks.is_empty() {
             return Ok(());
         }
-        self.store.put_many(self.buffered.blocks.clone()).await?;
+        hamt_store::write_blocks(&self.store, &mut self.buffered.blocks).await?;
         self.buffered = BufferedBlocks::default();
         Ok(())
     }
@@ -1493,7 +1494,7 @@ pub(crate) async fn load<S: BlockStore + ?Sized>(
         }
         return Ok(hamt_unixfs::read_file(store, cid, ByteRange::Full).await?);
     }
-    Ok(store.get(cid).await?)
+    Ok(hamt_store::read_block(store, cid).await?)
 }
 
 /// The blocks `KuboCAS.save(data, codec)` leaves behind, and the CID it returns.

@@ -27,6 +27,7 @@ pub async fn check_all<S: BlockStore>(store: &S, plant_corrupt: impl Fn(Cid, Byt
     put_many_stores_every_block(store).await;
     empty_and_large_blocks(store).await;
     corrupt_block_is_rejected(store, plant_corrupt).await;
+    blocking_calls_match_async_ones(store).await;
 }
 
 /// `put` returns the CID of the bytes; `get` and `has` find them.
@@ -177,5 +178,68 @@ pub async fn corrupt_block_is_rejected<S: BlockStore>(
     assert!(matches!(
         store.get_range(&cid, ByteRange::Suffix(2)).await,
         Err(StoreError::Corrupt { .. })
+    ));
+    if let Some(direct) = store.blocking() {
+        assert!(matches!(
+            direct.get_blocking(&cid),
+            Err(StoreError::Corrupt { .. })
+        ));
+        assert!(matches!(
+            direct.get_range_blocking(&cid, ByteRange::Full),
+            Err(StoreError::Corrupt { .. })
+        ));
+    }
+}
+
+/// A store that answers directly ([`BlockStore::blocking`]) answers as its
+/// async calls do: what one path writes the other reads, ranges clamp
+/// alike, a missing block is `NotFound` on both.
+pub async fn blocking_calls_match_async_ones<S: BlockStore>(store: &S) {
+    let Some(direct) = store.blocking() else {
+        return;
+    };
+    let blocks: Vec<Block> = (0..20)
+        .map(|i| {
+            Block::new(
+                BlockCodec::Raw,
+                store.hash_algorithm(),
+                Bytes::from(format!("conformance blocking {i}")),
+            )
+        })
+        .collect();
+    for _ in 0..2 {
+        let mut first = blocks[..10].to_vec();
+        direct.put_many_blocking(&mut first).unwrap();
+        assert!(
+            first.is_empty(),
+            "put_many_blocking left stored blocks behind"
+        );
+    }
+    direct.put_many_blocking(&mut Vec::new()).unwrap();
+    store.put_many(blocks[10..].to_vec()).await.unwrap();
+    for block in &blocks {
+        assert!(store.has(block.cid()).await.unwrap());
+        assert_eq!(&store.get(block.cid()).await.unwrap(), block.data());
+        assert_eq!(&direct.get_blocking(block.cid()).unwrap(), block.data());
+        for range in [ByteRange::Suffix(3), ByteRange::From(100), ByteRange::Full] {
+            assert_eq!(
+                direct.get_range_blocking(block.cid(), range).unwrap(),
+                store.get_range(block.cid(), range).await.unwrap(),
+                "range {range:?}"
+            );
+        }
+    }
+    let missing = block_cid(
+        BlockCodec::Raw,
+        HashAlgorithm::Blake3,
+        b"never put, blocking",
+    );
+    assert!(matches!(
+        direct.get_blocking(&missing),
+        Err(StoreError::NotFound(cid)) if cid == missing
+    ));
+    assert!(matches!(
+        direct.get_range_blocking(&missing, ByteRange::Suffix(1)),
+        Err(StoreError::NotFound(_))
     ));
 }

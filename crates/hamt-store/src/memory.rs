@@ -1,21 +1,199 @@
-use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use hamt_codec::{Cid, HashAlgorithm, verify_block};
+use hashbrown::HashTable;
+use multihash::Multihash;
 use parking_lot::RwLock;
 
-use crate::{Block, BlockStore, CidHash, StoreError};
+use crate::{Block, BlockStore, BlockingStore, ByteRange, CidHash, StoreError};
 
-/// A block store in memory: a map from CID to bytes behind a read-write lock.
+/// A block store in memory, behind a read-write lock.
 ///
-/// Reads verify like every other store, so a test can plant a corrupt block
-/// with [`MemoryStore::insert_unverified`] and see the error a disk or
-/// network fault would give.
+/// Blocks sit in an array in the order they were first put, found through
+/// a compact index of 8 bytes per block (a 32-bit hash of the CID and the
+/// block's position). Putting a new block touches the index (small, so
+/// mostly in cache) and the end of the array, and never a random entry of
+/// a large table; a CID is held as 40 bytes (a `Cid` takes 96). The store
+/// answers through [`BlockingStore`], so a HAMT reading or writing it pays
+/// no future per block. Reads verify like every other store, so a test can
+/// plant a corrupt block with [`MemoryStore::insert_unverified`] and see
+/// the error a disk or network fault would give.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    blocks: RwLock<HashMap<Cid, Bytes, CidHash>>,
+    blocks: RwLock<Blocks>,
     hash: HashAlgorithm,
+}
+
+/// The blocks and their index.
+#[derive(Default)]
+struct Blocks {
+    entries: Vec<(BlockKey, Bytes)>,
+    /// Per block, `hash << 32 | position` (the hash is the low 32 bits of
+    /// the key's [`CidHash`]), so the table grows without reading entries.
+    index: HashTable<u64>,
+}
+
+impl std::fmt::Debug for Blocks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Blocks")
+            .field("len", &self.entries.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The 32-bit hash the index keeps of a key.
+fn hash32(key: &BlockKey) -> u32 {
+    // The low half of a 64-bit hash: the truncation is the point.
+    #[allow(clippy::cast_possible_truncation)]
+    let hash = CidHash::default().hash_one(key) as u32;
+    hash
+}
+
+/// The table's hash of an index entry, from the 32 bits it keeps: spread
+/// over both halves, as hashbrown takes bucket bits from the bottom and tag
+/// bits from the top.
+fn table_hash(entry: u64) -> u64 {
+    let hash = entry >> 32;
+    hash << 32 | hash
+}
+
+fn position(entry: u64) -> usize {
+    (entry & u64::from(u32::MAX)) as usize
+}
+
+impl Blocks {
+    fn find(&self, key: &BlockKey) -> Option<usize> {
+        let hash = hash32(key);
+        self.index
+            .find(table_hash(u64::from(hash) << 32), |&entry| {
+                entry >> 32 == u64::from(hash) && self.entries[position(entry)].0 == *key
+            })
+            .map(|&entry| position(entry))
+    }
+
+    fn get(&self, key: &BlockKey) -> Option<&Bytes> {
+        self.find(key).map(|i| &self.entries[i].1)
+    }
+
+    /// Adds a block unless its key is held.
+    fn insert(&mut self, key: BlockKey, data: Bytes) {
+        let hash = u64::from(hash32(&key));
+        let entries = &self.entries;
+        let found = self.index.find(table_hash(hash << 32), |&entry| {
+            entry >> 32 == hash && entries[position(entry)].0 == key
+        });
+        if found.is_some() {
+            return;
+        }
+        // Positions are 32 bits: past 4 billion blocks, the store is full.
+        let Ok(at) = u32::try_from(self.entries.len()) else {
+            return;
+        };
+        self.index
+            .insert_unique(table_hash(hash << 32), hash << 32 | u64::from(at), |&e| {
+                table_hash(e)
+            });
+        self.entries.push((key, data));
+    }
+
+    fn reserve(&mut self, more: usize) {
+        self.entries.reserve(more);
+        self.index.reserve(more, |&e| table_hash(e));
+    }
+
+    fn remove(&mut self, key: &BlockKey) -> Option<Bytes> {
+        let hash = u64::from(hash32(key));
+        let entries = &self.entries;
+        let found = self
+            .index
+            .find_entry(table_hash(hash << 32), |&entry| {
+                entry >> 32 == hash && entries[position(entry)].0 == *key
+            })
+            .ok()?;
+        let at = position(*found.get());
+        found.remove();
+        let (_, data) = self.entries.swap_remove(at);
+        // The last block moved into the gap: its index entry follows it.
+        if let Some((moved, _)) = self.entries.get(at) {
+            let moved_hash = u64::from(hash32(moved));
+            let from = self.entries.len() as u64;
+            if let Some(entry) = self.index.find_mut(table_hash(moved_hash << 32), |&e| {
+                e == moved_hash << 32 | from
+            }) {
+                *entry = moved_hash << 32 | at as u64;
+            }
+        }
+        Some(data)
+    }
+}
+
+/// A CID as the store keys it: a CIDv1 with a 32-byte digest and small codes
+/// (every CID this project makes) inline, anything else boxed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum BlockKey {
+    Short {
+        digest: [u8; 32],
+        codec: u32,
+        hash: u16,
+    },
+    Other(Box<Cid>),
+}
+
+impl BlockKey {
+    fn of(cid: &Cid) -> Self {
+        let mh = cid.hash();
+        if cid.version() == cid::Version::V1
+            && let (Ok(digest), Ok(codec), Ok(hash)) = (
+                <[u8; 32]>::try_from(mh.digest()),
+                u32::try_from(cid.codec()),
+                u16::try_from(mh.code()),
+            )
+        {
+            return BlockKey::Short {
+                digest,
+                codec,
+                hash,
+            };
+        }
+        BlockKey::Other(Box::new(*cid))
+    }
+
+    fn cid(&self) -> Cid {
+        match self {
+            BlockKey::Short {
+                digest,
+                codec,
+                hash,
+            } => {
+                // A 32-byte digest always fits a 64-byte multihash.
+                #[allow(clippy::expect_used)]
+                let mh = Multihash::wrap(u64::from(*hash), digest)
+                    .expect("a 32-byte digest fits a 64-byte multihash");
+                Cid::new_v1(u64::from(*codec), mh)
+            }
+            BlockKey::Other(cid) => **cid,
+        }
+    }
+}
+
+impl Hash for BlockKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        match self {
+            // The digest spreads keys already; the codes separate the same
+            // bytes stored as two codecs.
+            BlockKey::Short {
+                digest,
+                codec,
+                hash,
+            } => {
+                state.write(digest);
+                state.write_u64(u64::from(*codec) << 16 | u64::from(*hash));
+            }
+            BlockKey::Other(cid) => cid.hash(state),
+        }
+    }
 }
 
 impl MemoryStore {
@@ -34,70 +212,112 @@ impl MemoryStore {
 
     /// Number of blocks held.
     pub fn len(&self) -> usize {
-        self.blocks.read().len()
+        self.blocks.read().entries.len()
     }
 
     /// Whether the store holds no block.
     pub fn is_empty(&self) -> bool {
-        self.blocks.read().is_empty()
+        self.blocks.read().entries.is_empty()
     }
 
     /// Total bytes of all blocks held.
     pub fn total_bytes(&self) -> usize {
-        self.blocks.read().values().map(Bytes::len).sum()
+        self.blocks
+            .read()
+            .entries
+            .iter()
+            .map(|(_, data)| data.len())
+            .sum()
     }
 
-    /// The CIDs of every block held, in no particular order.
+    /// The CIDs of every block held, in the order they were first put.
     pub fn cids(&self) -> Vec<Cid> {
-        self.blocks.read().keys().copied().collect()
+        self.blocks
+            .read()
+            .entries
+            .iter()
+            .map(|(key, _)| key.cid())
+            .collect()
     }
 
     /// Removes a block, returning its bytes.
     pub fn remove(&self, cid: &Cid) -> Option<Bytes> {
-        self.blocks.write().remove(cid)
+        self.blocks.write().remove(&BlockKey::of(cid))
     }
 
     /// Stores `data` under `cid` without checking it: only for tests that
-    /// need a corrupt block, to see that reads reject it.
+    /// need a corrupt block, to see that reads reject it. Replaces what the
+    /// store held under `cid`.
     pub fn insert_unverified(&self, cid: Cid, data: Bytes) {
-        self.blocks.write().insert(cid, data);
+        let key = BlockKey::of(&cid);
+        let mut blocks = self.blocks.write();
+        blocks.remove(&key);
+        blocks.insert(key, data);
     }
-}
 
-#[async_trait]
-impl BlockStore for MemoryStore {
-    async fn get(&self, cid: &Cid) -> Result<Bytes, StoreError> {
+    fn read(&self, cid: &Cid) -> Result<Bytes, StoreError> {
         let data = self
             .blocks
             .read()
-            .get(cid)
+            .get(&BlockKey::of(cid))
             .cloned()
             .ok_or(StoreError::NotFound(*cid))?;
         verify_block(cid, &data)?;
         Ok(data)
     }
 
+    fn write(&self, blocks: impl ExactSizeIterator<Item = Block>) {
+        let mut held = self.blocks.write();
+        held.reserve(blocks.len());
+        for block in blocks {
+            let (cid, data) = block.into_parts();
+            held.insert(BlockKey::of(&cid), data);
+        }
+    }
+}
+
+#[async_trait]
+impl BlockStore for MemoryStore {
+    async fn get(&self, cid: &Cid) -> Result<Bytes, StoreError> {
+        self.read(cid)
+    }
+
     async fn has(&self, cid: &Cid) -> Result<bool, StoreError> {
-        Ok(self.blocks.read().contains_key(cid))
+        Ok(self.blocks.read().find(&BlockKey::of(cid)).is_some())
     }
 
     async fn put_block(&self, block: Block) -> Result<(), StoreError> {
-        let (cid, data) = block.into_parts();
-        self.blocks.write().entry(cid).or_insert(data);
+        self.write(std::iter::once(block));
         Ok(())
     }
 
     async fn put_many(&self, blocks: Vec<Block>) -> Result<(), StoreError> {
-        let mut map = self.blocks.write();
-        for block in blocks {
-            let (cid, data) = block.into_parts();
-            map.entry(cid).or_insert(data);
-        }
+        self.write(blocks.into_iter());
         Ok(())
     }
 
     fn hash_algorithm(&self) -> HashAlgorithm {
         self.hash
+    }
+
+    fn blocking(&self) -> Option<&dyn BlockingStore> {
+        Some(self)
+    }
+}
+
+impl BlockingStore for MemoryStore {
+    fn get_blocking(&self, cid: &Cid) -> Result<Bytes, StoreError> {
+        self.read(cid)
+    }
+
+    fn get_range_blocking(&self, cid: &Cid, range: ByteRange) -> Result<Bytes, StoreError> {
+        let data = self.read(cid)?;
+        Ok(data.slice(range.to_index_range(data.len())))
+    }
+
+    fn put_many_blocking(&self, blocks: &mut Vec<Block>) -> Result<(), StoreError> {
+        self.write(blocks.drain(..));
+        Ok(())
     }
 }
 
@@ -124,6 +344,78 @@ mod tests {
         assert_eq!(store.cids(), vec![cid]);
         assert_eq!(store.remove(&cid), Some(Bytes::from_static(b"x")));
         assert!(store.is_empty());
+    }
+
+    /// Removing blocks in any order (each moves the last block into its
+    /// place) leaves every other block findable, and the index consistent
+    /// for later puts.
+    #[tokio::test]
+    async fn removals_keep_the_index_consistent() {
+        use hamt_codec::BlockCodec;
+        let store = MemoryStore::new();
+        let blocks: Vec<Block> = (0..500u32)
+            .map(|i| {
+                Block::new(
+                    BlockCodec::Raw,
+                    HashAlgorithm::Blake3,
+                    i.to_le_bytes().to_vec().into(),
+                )
+            })
+            .collect();
+        store.put_many(blocks.clone()).await.unwrap();
+        let mut held: Vec<&Block> = blocks.iter().collect();
+        let mut step = 0usize;
+        while !held.is_empty() {
+            step = (step * 31 + 7) % held.len();
+            let gone = held.swap_remove(step);
+            assert_eq!(store.remove(gone.cid()).as_ref(), Some(gone.data()));
+            assert_eq!(store.remove(gone.cid()), None);
+            assert!(!store.has(gone.cid()).await.unwrap());
+            if held.len() % 50 == 0 {
+                for block in &held {
+                    assert_eq!(&store.get(block.cid()).await.unwrap(), block.data());
+                }
+            }
+        }
+        assert!(store.is_empty());
+        store.put_many(blocks.clone()).await.unwrap();
+        assert_eq!(store.len(), blocks.len());
+        let corrupt = Bytes::from_static(b"planted");
+        store.insert_unverified(*blocks[3].cid(), corrupt.clone());
+        assert_eq!(store.len(), blocks.len());
+        assert!(matches!(
+            store.get(blocks[3].cid()).await,
+            Err(StoreError::Corrupt { .. })
+        ));
+    }
+
+    /// CIDs outside the compact key (CIDv0, a 64-byte digest, a codec
+    /// past 32 bits) are held and listed as they are, and the same bytes
+    /// under two codecs are two blocks.
+    #[tokio::test]
+    async fn every_cid_shape_is_its_own_key() {
+        use hamt_codec::{BlockCodec, block_cid};
+        let store = MemoryStore::new();
+        let data = Bytes::from_static(b"shape");
+        let sha = block_cid(BlockCodec::DagPb, HashAlgorithm::Sha2_256, &data);
+        let v0 = Cid::new_v0(*sha.hash()).unwrap();
+        let wide = Cid::new_v1(0x55, Multihash::<64>::wrap(0x13, &[7; 64]).unwrap());
+        let big_codec = Cid::new_v1(1 << 40, *sha.hash());
+        let raw = block_cid(BlockCodec::Raw, HashAlgorithm::Blake3, &data);
+        let cbor = block_cid(BlockCodec::DagCbor, HashAlgorithm::Blake3, &data);
+        for cid in [v0, wide, big_codec, raw, cbor, sha] {
+            store.insert_unverified(cid, data.clone());
+        }
+        let mut listed = store.cids();
+        listed.sort();
+        let mut expected = vec![v0, wide, big_codec, raw, cbor, sha];
+        expected.sort();
+        assert_eq!(listed, expected);
+        assert_eq!(store.get(&v0).await.unwrap(), data);
+        assert_eq!(store.get(&raw).await.unwrap(), data);
+        assert_eq!(store.remove(&cbor), Some(data.clone()));
+        assert!(store.has(&raw).await.unwrap());
+        assert!(!store.has(&cbor).await.unwrap());
     }
 }
 

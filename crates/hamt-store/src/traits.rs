@@ -63,6 +63,90 @@ pub trait BlockStore: Send + Sync {
         self.put_block(block).await?;
         Ok(cid)
     }
+
+    /// The same store's calls without futures, if it answers every call on
+    /// the calling thread anyway (memory, a local database): see
+    /// [`BlockingStore`]. `None` by default, which is always correct.
+    fn blocking(&self) -> Option<&dyn BlockingStore> {
+        None
+    }
+}
+
+/// A block store's reads and writes as plain calls, for stores that never
+/// wait on anything but memory or a local disk.
+///
+/// Every [`BlockStore`] call is a boxed future (the trait must stay usable
+/// as `dyn BlockStore`); for a store in memory that box, and the poll
+/// around it, cost more than the lookup itself, on every block a HAMT
+/// reads or writes. A store that can answer directly returns itself from
+/// [`BlockStore::blocking`], and the free functions [`read_block`],
+/// [`read_block_range`] and [`write_blocks`] take that path when it is
+/// there. The calls must behave exactly as their async twins (the
+/// conformance suite checks both).
+pub trait BlockingStore: Send + Sync {
+    /// [`BlockStore::get`], answered on the calling thread.
+    fn get_blocking(&self, cid: &Cid) -> Result<Bytes, StoreError>;
+
+    /// [`BlockStore::get_range`], answered on the calling thread.
+    fn get_range_blocking(&self, cid: &Cid, range: ByteRange) -> Result<Bytes, StoreError>;
+
+    /// [`BlockStore::put_many`] on the calling thread, taking the blocks
+    /// out of `blocks` rather than cloning them (a clone of a block's bytes
+    /// is an atomic update of a count that is usually far away in memory):
+    /// `blocks` is empty when this returns `Ok`; after an error it still
+    /// holds every block that may not be stored, so a retry loses nothing.
+    fn put_many_blocking(&self, blocks: &mut Vec<Block>) -> Result<(), StoreError>;
+}
+
+/// Reads block `cid`: directly if the store answers without futures
+/// ([`BlockStore::blocking`]), else through [`BlockStore::get`].
+pub async fn read_block<S: BlockStore + ?Sized>(store: &S, cid: &Cid) -> Result<Bytes, StoreError> {
+    match store.blocking() {
+        Some(direct) => direct.get_blocking(cid),
+        None => store.get(cid).await,
+    }
+}
+
+/// Reads `range` of block `cid`, directly when the store allows (see [`read_block`]).
+pub async fn read_block_range<S: BlockStore + ?Sized>(
+    store: &S,
+    cid: &Cid,
+    range: ByteRange,
+) -> Result<Bytes, StoreError> {
+    match store.blocking() {
+        Some(direct) => direct.get_range_blocking(cid, range),
+        None => store.get_range(cid, range).await,
+    }
+}
+
+/// Writes `blocks`, in order, taking them out of the vector: directly if
+/// the store allows (see [`read_block`]), else through
+/// [`BlockStore::put_many`] in batches. `blocks` is empty after `Ok`; after
+/// an error it holds every block that may not be stored.
+pub async fn write_blocks<S: BlockStore + ?Sized>(
+    store: &S,
+    blocks: &mut Vec<Block>,
+) -> Result<(), StoreError> {
+    /// Blocks per `put_many` on the async path: the copies of a small
+    /// batch reuse warm memory where a copy of every block would not.
+    const ASYNC_BATCH: usize = 1024;
+    if blocks.is_empty() {
+        return Ok(());
+    }
+    if let Some(direct) = store.blocking() {
+        return direct.put_many_blocking(blocks);
+    }
+    let mut written = 0;
+    let result = async {
+        for batch in blocks.chunks(ASYNC_BATCH) {
+            store.put_many(batch.to_vec()).await?;
+            written += batch.len();
+        }
+        Ok(())
+    }
+    .await;
+    blocks.drain(..written);
+    result
 }
 
 macro_rules! forward_block_store {
@@ -92,6 +176,9 @@ macro_rules! forward_block_store {
             }
             async fn put(&self, codec: BlockCodec, data: Bytes) -> Result<Cid, StoreError> {
                 (**self).put(codec, data).await
+            }
+            fn blocking(&self) -> Option<&dyn BlockingStore> {
+                (**self).blocking()
             }
         }
     };

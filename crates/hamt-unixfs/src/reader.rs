@@ -47,7 +47,7 @@ struct Pending {
 /// The file size recorded in a UnixFS file root (a raw root is its own length).
 pub async fn file_size<S: BlockStore + ?Sized>(store: &S, root: &Cid) -> Result<u64, ReadError> {
     if root.codec() == BlockCodec::Raw.code() {
-        return Ok(store.get(root).await?.len() as u64);
+        return Ok(hamt_store::read_block(store, root).await?.len() as u64);
     }
     Ok(fetch_node(store, root, root).await?.size)
 }
@@ -76,7 +76,7 @@ pub async fn read_file<S: BlockStore + ?Sized>(
     range: ByteRange,
 ) -> Result<Bytes, ReadError> {
     if root.codec() == BlockCodec::Raw.code() {
-        return Ok(store.get_range(root, range).await?);
+        return Ok(hamt_store::read_block_range(store, root, range).await?);
     }
     let node = fetch_node(store, root, root).await?;
     let size =
@@ -209,7 +209,7 @@ async fn fetch_piece<S: BlockStore + ?Sized>(
     match piece {
         Piece::Inline(bytes) => Ok(bytes),
         Piece::Leaf { cid, len, range } => {
-            let bytes = store.get(&cid).await?;
+            let bytes = hamt_store::read_block(store, &cid).await?;
             if bytes.len() as u64 != len {
                 let error = FileError::SizeMismatch {
                     cid,
@@ -228,7 +228,7 @@ async fn fetch_node<S: BlockStore + ?Sized>(
     root: &Cid,
     cid: &Cid,
 ) -> Result<FileNode, ReadError> {
-    let bytes = store.get(cid).await?;
+    let bytes = hamt_store::read_block(store, cid).await?;
     decode_file_node(cid, &bytes).map_err(|e| file_error(root, *e))
 }
 

@@ -127,7 +127,7 @@ impl<S: BlockStore> Hamt<S> {
         let root = match slot {
             SlotView::Empty => return Ok(out),
             SlotView::Bucket(bucket) => {
-                out.extend(bucket.iter().map(|(k, l)| (k.to_owned(), *l)));
+                out.extend(bucket.iter().map(|(k, l)| (k.to_owned(), l)));
                 return Ok(out);
             }
             SlotView::Child(child) => child,
@@ -135,7 +135,7 @@ impl<S: BlockStore> Hamt<S> {
         let mut walk = Walk::new(root);
         while let Some((node, _)) = walk.next(self).await? {
             node.for_each_bucket(|b| {
-                out.extend(b.iter().map(|(k, l)| (k.to_owned(), *l)));
+                out.extend(b.iter().map(|(k, l)| (k.to_owned(), l)));
             });
         }
         Ok(out)

@@ -15,9 +15,6 @@ use crate::tree::{self, Child, DirtyNode, TreeContext, TreeError};
 use crate::walk::{ChildRef, NodeView, Step, Walk};
 use crate::{HamtConfig, HamtError};
 
-/// Value blocks per `put_many` when the buffer is written.
-const VALUE_WRITE_BATCH: usize = 1024;
-
 /// Marks [`Hamt::len`] as not yet counted.
 const LEN_UNKNOWN: u64 = u64::MAX;
 
@@ -241,7 +238,7 @@ impl<S: BlockStore> Hamt<S> {
         if link.codec() == BlockCodec::DagPb.code() {
             return Ok(hamt_unixfs::file_size(&self.store, link).await?);
         }
-        Ok(self.store.get(link).await?.len() as u64)
+        Ok(hamt_store::read_block(&self.store, link).await?.len() as u64)
     }
 
     /// The value for `key`, decoded from DAG-CBOR (py-hamt with `values_are_bytes=False`).
@@ -368,10 +365,27 @@ impl<S: BlockStore> Hamt<S> {
         hash: &KeyHash,
         link: Cid,
     ) -> Result<Option<Cid>, HamtError> {
-        self.make_room(hash).await?;
-        let old = self
-            .run_on_tree(key, |root, cx| tree::insert(root, 0, (hash, key, link), cx))
-            .await?;
+        let mut insert = |root: &mut DirtyNode, cx: &TreeContext<'_>| {
+            tree::insert(root, 0, (hash, key, link), cx)
+        };
+        // Most inserts need no I/O (within the memory budget, every node on
+        // the path in memory): they run here, without the futures of the
+        // general path.
+        let fast = self
+            .within_budget()
+            .then(|| self.try_on_tree(&HashMap::new(), &mut insert));
+        let old = match fast {
+            Some(Ok(old)) => old,
+            Some(Err(TreeError::HashExhausted)) => {
+                return Err(HamtError::HashExhausted {
+                    key: key.to_owned(),
+                });
+            }
+            Some(Err(TreeError::Need(_))) | None => {
+                self.make_room(hash).await?;
+                self.run_on_tree(key, insert).await?
+            }
+        };
         if old.is_none() {
             self.adjust_len(1);
         }
@@ -400,6 +414,40 @@ impl<S: BlockStore> Hamt<S> {
         Ok(removed)
     }
 
+    /// Whether the dirty nodes are within their budget, so a write needs
+    /// no early write-out first.
+    fn within_budget(&self) -> bool {
+        self.dirty_bytes <= self.config.dirty_node_bytes
+    }
+
+    /// Runs a pure tree function once on the write tree, with the stored
+    /// nodes of the cache and of `loaded`; stops with `TreeError::Need` at
+    /// a node neither holds.
+    fn try_on_tree<T>(
+        &mut self,
+        loaded: &HashMap<Cid, Arc<Node>>,
+        f: &mut impl FnMut(&mut DirtyNode, &TreeContext<'_>) -> Result<T, TreeError>,
+    ) -> Result<T, TreeError> {
+        let Hamt {
+            root,
+            cache,
+            config,
+            dirty_bytes,
+            ..
+        } = self;
+        let nodes = |cid: &Cid| loaded.get(cid).cloned().or_else(|| cache.get(cid));
+        let cx = TreeContext {
+            max_bucket_size: config.max_bucket_size,
+            hasher: &*config.key_hasher,
+            nodes: &nodes,
+            grown: Cell::new(0),
+        };
+        let result = tree::make_dirty(root, &cx).and_then(|root| f(root, &cx));
+        // Nodes made dirty stay so even when the run stops early.
+        *dirty_bytes += cx.grown.get();
+        result
+    }
+
     /// Runs a pure tree function on the write tree, loading each stored node
     /// it asks for and running it again, until it finishes.
     async fn run_on_tree<T>(
@@ -409,28 +457,10 @@ impl<S: BlockStore> Hamt<S> {
     ) -> Result<T, HamtError> {
         let mut loaded: HashMap<Cid, Arc<Node>> = HashMap::new();
         loop {
-            // The context borrows the tree and must not live across the
-            // await below, so the future stays `Send`.
-            let result = {
-                let Hamt {
-                    root,
-                    cache,
-                    config,
-                    dirty_bytes,
-                    ..
-                } = &mut *self;
-                let nodes = |cid: &Cid| loaded.get(cid).cloned().or_else(|| cache.get(cid));
-                let cx = TreeContext {
-                    max_bucket_size: config.max_bucket_size,
-                    hasher: &*config.key_hasher,
-                    nodes: &nodes,
-                    grown: Cell::new(0),
-                };
-                let result = tree::make_dirty(root, &cx).and_then(|root| f(root, &cx));
-                // Nodes made dirty stay so even when the run stops early.
-                *dirty_bytes += cx.grown.get();
-                result
-            };
+            // The context borrows the tree and lives only inside
+            // `try_on_tree`, never across the await below, so the future
+            // stays `Send`.
+            let result = self.try_on_tree(&loaded, &mut f);
             match result {
                 Ok(value) => return Ok(value),
                 Err(TreeError::HashExhausted) => {
@@ -506,19 +536,18 @@ impl<S: BlockStore> Hamt<S> {
         Ok(root)
     }
 
-    /// Writes the buffered values and then `nodes`; the values leave the
-    /// buffer only if every write succeeds. Values go in batches of
-    /// [`VALUE_WRITE_BATCH`] (copies of a small batch reuse warm memory
-    /// where a copy of the whole buffer would fault in fresh pages), then
-    /// the nodes in one `put_many`, so no node is written before a value
-    /// or child it links.
-    async fn write_with_values(&mut self, nodes: Vec<Block>) -> Result<(), HamtError> {
-        for batch in self.pending.batches(VALUE_WRITE_BATCH) {
-            self.store.put_many(batch.to_vec()).await?;
+    /// Writes the buffered values and then `nodes`, children before
+    /// parents, so no node is written before a value or child it links.
+    /// The values move into the store (no copy); if a write fails, the
+    /// values that may not be stored stay buffered, and the tree is
+    /// unchanged, so a retry loses nothing.
+    async fn write_with_values(&mut self, mut nodes: Vec<Block>) -> Result<(), HamtError> {
+        let values = hamt_store::write_blocks(&self.store, self.pending.blocks_to_write()).await;
+        if let Err(error) = values {
+            self.pending.recount();
+            return Err(error.into());
         }
-        if !nodes.is_empty() {
-            self.store.put_many(nodes).await?;
-        }
+        hamt_store::write_blocks(&self.store, &mut nodes).await?;
         self.clear_pending();
         Ok(())
     }
@@ -530,7 +559,7 @@ impl<S: BlockStore> Hamt<S> {
     /// store accepted the blocks, so a failure loses nothing.
     async fn make_room(&mut self, hash: &KeyHash) -> Result<(), HamtError> {
         let encoded = match &self.root {
-            Child::Dirty(root) if self.dirty_bytes > self.config.dirty_node_bytes => {
+            Child::Dirty(root) if !self.within_budget() => {
                 tree::encode_off_path(root, hash, self.store.hash_algorithm())
             }
             // Within the budget (a stored root holds no dirty nodes).
@@ -558,7 +587,7 @@ async fn load_node<S: BlockStore>(
     if let Some(node) = cache.get(cid) {
         return Ok(node);
     }
-    let bytes = store.get(cid).await?;
+    let bytes = hamt_store::read_block(store, cid).await?;
     let node = Node::decode(&bytes, max_bucket)
         .map_err(|source| HamtError::Decode { cid: *cid, source })?;
     let node = Arc::new(node);

@@ -55,7 +55,7 @@ impl<S: BlockStore> Hamt<S> {
                     return Ok(None);
                 };
                 node.for_each_bucket(|bucket| {
-                    ready.extend(bucket.iter().map(|(k, l)| (k.to_owned(), *l)));
+                    ready.extend(bucket.iter().map(|(k, l)| (k.to_owned(), l)));
                 });
             }
         })

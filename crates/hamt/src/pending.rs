@@ -88,9 +88,17 @@ impl PendingValues {
         (block.cid() == link).then(|| block.data().clone())
     }
 
-    /// The held blocks, in batches of at most `size`, to write.
-    pub(crate) fn batches(&self, size: usize) -> std::slice::Chunks<'_, Block> {
-        self.blocks.chunks(size.max(1))
+    /// The held blocks, for a write that takes out what it stored
+    /// ([`hamt_store::write_blocks`]); the index by CID is rebuilt by the
+    /// next read that needs it.
+    pub(crate) fn blocks_to_write(&mut self) -> &mut Vec<Block> {
+        *self.index.get_mut().unwrap_or_else(PoisonError::into_inner) = Index::default();
+        &mut self.blocks
+    }
+
+    /// After a write that stopped early: counts the blocks still held.
+    pub(crate) fn recount(&mut self) {
+        self.bytes = self.blocks.iter().map(|block| block.data().len()).sum();
     }
 
     /// Bytes of the held blocks.

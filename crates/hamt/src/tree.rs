@@ -169,7 +169,7 @@ fn split_bucket(
     insert(&mut child, depth, new_entry, cx)?;
     for (key, link) in bucket.iter() {
         let hash = cx.hasher.hash(key.as_bytes());
-        insert(&mut child, depth, (&hash, key, *link), cx)?;
+        insert(&mut child, depth, (&hash, key, link), cx)?;
     }
     Ok(child)
 }
@@ -282,7 +282,7 @@ fn collect_buckets<'a, L: 'a>(
             if out.len() + bucket.len() > limit {
                 return false;
             }
-            out.extend(bucket.iter().map(|(k, l)| (Key::from(k), *l)));
+            out.extend(bucket.iter().map(|(k, l)| (Key::from(k), l)));
         }
     }
     true

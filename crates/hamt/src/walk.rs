@@ -140,7 +140,7 @@ where
 {
     match node.get(index) {
         None => Step::Found(None),
-        Some(Slot::Bucket(bucket)) => Step::Found(bucket.get(key).copied()),
+        Some(Slot::Bucket(bucket)) => Step::Found(bucket.get(key)),
         Some(Slot::Child(child)) => Step::Descend(child.into()),
     }
 }
