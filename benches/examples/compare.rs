@@ -32,10 +32,10 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
     Ok(Args { n, repeats, pyhamt })
 }
 
-/// The best of `repeats` timings of `f`: on a shared machine, other load
-/// only ever adds time, so the minimum is the steadiest estimate.
-fn best(repeats: usize, mut f: impl FnMut() -> Duration) -> Duration {
-    (0..repeats.max(1)).map(|_| f()).min().unwrap_or_default()
+/// The median of a set of timings.
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples.get(samples.len() / 2).copied().unwrap_or_default()
 }
 
 fn timed<T>(f: impl FnOnce() -> T) -> (Duration, T) {
@@ -62,43 +62,51 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fvm_store = MemoryBlockstore::new();
     let fvm_root = fvm::w1(&work, &fvm_store)?;
 
-    let r = args.repeats;
-    let w1 = best(r, || {
-        let store = Arc::new(MemoryStore::new());
-        timed(|| rt.block_on(ours::w1(&work, &store))).0
-    });
-    let w1_bulk = best(r, || {
-        let store = Arc::new(MemoryStore::new());
-        timed(|| rt.block_on(ours::w1_bulk(&work, &store))).0
-    });
-    let mut matched = 0;
-    let w2 = best(r, || {
-        let (t, m) = timed(|| rt.block_on(ours::w2(&work, &store, root)));
-        matched = m.unwrap_or(0);
-        t
-    });
-    if matched != n {
-        return Err(format!("W2 matched {matched} of {n}").into());
+    // Interleaved rounds: each round times every workload once, so a
+    // change in the machine's speed (other tenants, clock) weighs on all of
+    // them alike; the median of the rounds is reported. Stores are made
+    // before and dropped after each timing, on both sides.
+    let r = args.repeats.max(1);
+    let mut samples: [Vec<Duration>; 7] = Default::default();
+    for _ in 0..r {
+        let fresh = Arc::new(MemoryStore::new());
+        samples[0].push(timed(|| rt.block_on(ours::w1(&work, &fresh))).0);
+        let fresh = Arc::new(MemoryStore::new());
+        samples[1].push(timed(|| rt.block_on(ours::w1_bulk(&work, &fresh))).0);
+        let (t, matched) = timed(|| rt.block_on(ours::w2(&work, &store, root)));
+        if matched? != n {
+            return Err("W2 did not match every value".into());
+        }
+        samples[2].push(t);
+        let fvm_fresh = MemoryBlockstore::new();
+        samples[3].push(timed(|| fvm::w1(&work, &fvm_fresh)).0);
+        let (t, matched) = timed(|| fvm::w2(&work, &fvm_store, &fvm_root));
+        if matched? != n {
+            return Err("fvm W2 did not match every value".into());
+        }
+        samples[4].push(t);
+        samples[5].push(timed(|| std::hint::black_box(floor::w1(&work, &nodes))).0);
+        samples[6].push(timed(|| std::hint::black_box(floor::w2(&work, &node_blocks))).0);
     }
-    let fvm_w1 = best(r, || timed(|| fvm::w1(&work, &MemoryBlockstore::new())).0);
-    let mut fvm_matched = 0;
-    let fvm_w2 = best(r, || {
-        let (t, m) = timed(|| fvm::w2(&work, &fvm_store, &fvm_root));
-        fvm_matched = m.unwrap_or(0);
-        t
-    });
-    if fvm_matched != n {
-        return Err(format!("fvm W2 matched {fvm_matched} of {n}").into());
-    }
-    let floor_w1 = best(r, || {
-        timed(|| std::hint::black_box(floor::w1(&work, &nodes))).0
-    });
-    let floor_w2 = best(r, || {
-        timed(|| std::hint::black_box(floor::w2(&work, &node_blocks))).0
-    });
+    let [w1, w1_bulk, w2, fvm_w1, fvm_w2, floor_w1, floor_w2] = samples.map(median);
 
+    if std::env::var_os("COMPARE_JSON").is_some() {
+        // One line for `compare_pyhamt.sh`, which interleaves this with py-hamt.
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        println!(
+            "{{\"n\": {n}, \"w1_ms\": {}, \"w1_bulk_ms\": {}, \"w2_ms\": {}, \"fvm_w1_ms\": {}, \"fvm_w2_ms\": {}, \"floor_w1_ms\": {}, \"floor_w2_ms\": {}}}",
+            ms(w1),
+            ms(w1_bulk),
+            ms(w2),
+            ms(fvm_w1),
+            ms(fvm_w2),
+            ms(floor_w1),
+            ms(floor_w2)
+        );
+        return Ok(());
+    }
     println!(
-        "N = {n} keys, 64-byte values; best of {r} runs; {} blocks, {} nodes",
+        "N = {n} keys, 64-byte values; median of {r} interleaved rounds; {} blocks, {} nodes",
         store.len(),
         nodes.len()
     );

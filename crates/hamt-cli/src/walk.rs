@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use hamt_codec::{BlockCodec, Cid, Node, Slot, dagpb, link_list};
+use hamt_codec::{BlockCodec, Cid, StoredNode, StoredSlot, dagpb, link_list};
 use hamt_sharded::{ArrayIndex, ShardedConfig, ShardedMap, format_chunk_key};
 use hamt_store::dag::{self, Links, VisitError};
 use hamt_store::{BlockStore, StoreError};
@@ -293,16 +293,18 @@ fn file_parts(data: &Bytes, place: &Arc<str>, out: &mut Vec<(Cid, Tag)>) -> Resu
 }
 
 fn node_children(path: &str, data: &Bytes, out: &mut Vec<(Cid, Tag)>) -> Result<(), Problem> {
-    let node = Node::decode(data, MAX_READ_BUCKET)
+    let node = StoredNode::decode(data, MAX_READ_BUCKET)
         .map_err(|e| Problem::Undecodable(format!("not a HAMT node: {e}")))?;
     for (index, slot) in node.iter() {
         match slot {
-            Slot::Bucket(bucket) => out.extend(
+            StoredSlot::Bucket(bucket) => out.extend(
                 bucket
                     .iter()
                     .map(|(key, link)| (link, (BlockKind::Value, key.into()))),
             ),
-            Slot::Child(cid) => out.push((*cid, (BlockKind::Node, child_path(path, index).into()))),
+            StoredSlot::Child(cid) => {
+                out.push((cid, (BlockKind::Node, child_path(path, index).into())));
+            }
         }
     }
     Ok(())

@@ -9,8 +9,9 @@
 use cid::Cid;
 
 use crate::error::{DecodeError, DecodeErrorKind};
-use crate::node::{Bucket, Node, SLOT_COUNT, Slot, canonical_key_order};
+use crate::node::{Node, SLOT_COUNT, Slot, canonical_key_order};
 use crate::packed_cid::PackedCid;
+use crate::stored_node::{Builder, StoredNode};
 
 pub(crate) const MAJOR_BYTES: u8 = 2;
 const MAJOR_TEXT: u8 = 3;
@@ -83,6 +84,32 @@ pub(crate) fn write_packed_link(buf: &mut Vec<u8>, link: &PackedCid) {
     let _ = cid.write_bytes(&mut *buf);
 }
 
+/// The encoded length of a packed link.
+pub(crate) fn packed_link_len(link: &PackedCid) -> usize {
+    match link {
+        // `d8 2a 58 25 00` and the 36 bytes of the CID.
+        PackedCid::Short { .. } => 41,
+        PackedCid::Other(cid) => link_len(cid),
+    }
+}
+
+/// The encoded length of a node with `empty` empty slots, buckets of these
+/// sizes and entries, and these children.
+pub(crate) fn slots_encoded_len<'a>(
+    empty: usize,
+    bucket_sizes: impl Iterator<Item = usize>,
+    entries: impl Iterator<Item = &'a (crate::Key, PackedCid)>,
+    children: impl Iterator<Item = &'a PackedCid>,
+) -> usize {
+    NODE_HEADER.len()
+        + empty
+        + bucket_sizes.map(|n| head_len(n as u64)).sum::<usize>()
+        + entries
+            .map(|(k, l)| head_len(k.len() as u64) + k.len() + packed_link_len(l))
+            .sum::<usize>()
+        + children.map(|l| 1 + packed_link_len(l)).sum::<usize>()
+}
+
 pub(crate) fn link_len(cid: &Cid) -> usize {
     let len = cid.encoded_len() + 1;
     2 + head_len(len as u64) + len
@@ -123,8 +150,9 @@ pub(crate) fn encoded_len(node: &Node<Cid>) -> usize {
             Slot::Bucket(bucket) => {
                 head_len(bucket.len() as u64)
                     + bucket
+                        .packed()
                         .iter()
-                        .map(|(k, l)| head_len(k.len() as u64) + k.len() + link_len(&l))
+                        .map(|(k, l)| head_len(k.len() as u64) + k.len() + packed_link_len(l))
                         .sum::<usize>()
             }
             Slot::Child(link) => 1 + link_len(link),
@@ -269,7 +297,13 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn bucket(&mut self, len: u64, max_entries: usize) -> Result<Bucket, DecodeError> {
+    /// Reads a bucket's `len` entries into `out`, checking their order.
+    fn bucket(
+        &mut self,
+        len: u64,
+        max_entries: usize,
+        out: &mut Builder,
+    ) -> Result<(), DecodeError> {
         if usize::try_from(len).map_or(true, |n| n > max_entries) {
             return Err(self.error(DecodeErrorKind::BucketTooLarge {
                 len,
@@ -277,7 +311,7 @@ impl<'a> Reader<'a> {
             }));
         }
         let len = self.bounded_len(len)?;
-        let mut entries: Vec<(crate::Key, PackedCid)> = Vec::with_capacity(len);
+        let first = out.entry_count();
         for _ in 0..len {
             let key_start = self.pos;
             let (major, key_len) = self.head()?;
@@ -292,7 +326,8 @@ impl<'a> Reader<'a> {
                 offset: key_start,
                 kind: DecodeErrorKind::InvalidUtf8,
             })?;
-            if let Some((last, _)) = entries.last()
+            if out.entry_count() > first
+                && let Some(last) = out.last_entry()
                 && canonical_key_order(last, key) != std::cmp::Ordering::Less
             {
                 return Err(DecodeError {
@@ -301,16 +336,16 @@ impl<'a> Reader<'a> {
                 });
             }
             let link = self.packed_link()?;
-            entries.push((key.into(), link));
+            out.push_entry(key.into(), link);
         }
-        Ok(Bucket::from_sorted(entries))
+        Ok(())
     }
 }
 
 pub(crate) fn decode_node(
     input: &[u8],
     max_bucket_entries: usize,
-) -> Result<Node<Cid>, DecodeError> {
+) -> Result<StoredNode, DecodeError> {
     let mut r = Reader { input, pos: 0 };
     if r.take(NODE_HEADER.len()).ok() != Some(&NODE_HEADER[..]) {
         return Err(DecodeError {
@@ -318,27 +353,39 @@ pub(crate) fn decode_node(
             kind: DecodeErrorKind::NotANode,
         });
     }
-    let mut node = Node::new();
+    // An entry takes at least 40 bytes and a slot at least one: capacities
+    // from the input's length stay within what it can hold.
+    let mut node = Builder::with_capacity(SLOT_COUNT, input.len() / 64);
     for index in 0..=255u8 {
         let entry_start = r.pos;
         if r.peek()? == 0xa0 {
             r.pos += 1;
             continue;
         }
-        let slot = match r.head()? {
-            (MAJOR_MAP, len) => Slot::Bucket(r.bucket(len, max_bucket_entries)?),
-            (MAJOR_ARRAY, 1) => Slot::Child(r.link()?),
+        match r.head()? {
+            (MAJOR_MAP, len) => {
+                let start = node.entry_count();
+                r.bucket(len, max_bucket_entries, &mut node)?;
+                if node.entry_count() == start {
+                    // An empty map is an empty slot, handled above.
+                    return Err(DecodeError {
+                        offset: entry_start,
+                        kind: DecodeErrorKind::InvalidEntry,
+                    });
+                }
+                node.end_bucket(index, start);
+            }
+            (MAJOR_ARRAY, 1) => node.push_child(index, r.packed_link()?),
             _ => {
                 return Err(DecodeError {
                     offset: entry_start,
                     kind: DecodeErrorKind::InvalidEntry,
                 });
             }
-        };
-        node.push_ordered(index, slot);
+        }
     }
     if r.pos != input.len() {
         return Err(r.error(DecodeErrorKind::TrailingBytes));
     }
-    Ok(node)
+    Ok(node.finish())
 }

@@ -32,6 +32,7 @@ pub mod link_list;
 mod links;
 mod node;
 mod packed_cid;
+mod stored_node;
 pub mod value;
 pub mod varint;
 
@@ -44,6 +45,7 @@ pub use link::{
 };
 pub use links::{LinksError, block_links};
 pub use node::{Bucket, Node, SLOT_COUNT, Slot};
+pub use stored_node::{BucketEntries, StoredNode, StoredSlot};
 
 /// The content identifier type used for every link (re-exported from `cid`).
 pub use cid::Cid;

@@ -3,7 +3,7 @@
 
 use ipld_core::ipld::Ipld;
 
-use crate::{BlockCodec, Cid, Node, Slot, dagpb};
+use crate::{BlockCodec, Cid, StoredNode, StoredSlot, dagpb};
 
 /// Why the links of a block could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,13 +59,13 @@ impl BlockCodec {
 fn dag_cbor_links(data: &[u8], out: &mut Vec<Cid>) -> Result<(), LinksError> {
     // Most dag-cbor blocks here are HAMT nodes: read them with the fast,
     // strict node decoder; anything else with the generic one.
-    let Ok(node) = Node::<Cid>::decode(data, usize::MAX) else {
+    let Ok(node) = StoredNode::decode(data, usize::MAX) else {
         return generic_dag_cbor_links(data, out);
     };
     for (_, slot) in node.iter() {
         match slot {
-            Slot::Child(cid) => out.push(*cid),
-            Slot::Bucket(bucket) => out.extend(bucket.iter().map(|(_, link)| link)),
+            StoredSlot::Child(cid) => out.push(cid),
+            StoredSlot::Bucket(bucket) => out.extend(bucket.iter().map(|(_, link)| link)),
         }
     }
     Ok(())
@@ -94,7 +94,7 @@ fn generic_dag_cbor_links(data: &[u8], out: &mut Vec<Cid>) -> Result<(), LinksEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Bucket, HashAlgorithm, block_cid};
+    use crate::{Bucket, HashAlgorithm, Node, Slot, block_cid};
 
     fn raw(n: u8) -> Cid {
         block_cid(BlockCodec::Raw, HashAlgorithm::Blake3, &[n])

@@ -158,6 +158,11 @@ impl Bucket {
         &self.entries
     }
 
+    /// Consumes the bucket, yielding its entries with their links packed.
+    pub(crate) fn into_packed(self) -> Vec<(Key, PackedCid)> {
+        self.entries
+    }
+
     /// Consumes the bucket, yielding its entries in canonical key order.
     pub fn into_entries(self) -> Vec<(Key, Cid)> {
         self.entries
@@ -249,6 +254,19 @@ impl<L> Node<L> {
     /// Occupied slots with their indices, in index order.
     pub fn iter(&self) -> impl Iterator<Item = (u8, &Slot<L>)> {
         self.indices().zip(self.slots.iter())
+    }
+
+    /// Consumes the node, yielding its occupied slots with their indices.
+    pub(crate) fn into_slots(self) -> impl Iterator<Item = (u8, Slot<L>)> {
+        let indices: Vec<u8> = self.indices().collect();
+        indices.into_iter().zip(self.slots)
+    }
+
+    /// Appends slot `index`, which must come after every occupied slot
+    /// (nodes are built in slot order, so no slot is ever moved).
+    pub(crate) fn push_ordered(&mut self, index: u8, slot: Slot<L>) {
+        self.occupied[usize::from(index >> 6)] |= 1 << (index & 63);
+        self.slots.push(slot);
     }
 
     /// Occupied slots with their indices, mutably, in index order.
@@ -343,14 +361,7 @@ impl Node<Cid> {
     /// Allocation is bounded by the input length; every malformed input is a
     /// [`DecodeError`](crate::DecodeError), never a panic.
     pub fn decode(bytes: &[u8], max_bucket_entries: usize) -> Result<Self, crate::DecodeError> {
-        crate::cbor::decode_node(bytes, max_bucket_entries)
-    }
-
-    /// Appends slot `index`, which must come after every occupied slot
-    /// (the decoder reads slots in order, so no slot is ever moved).
-    pub(crate) fn push_ordered(&mut self, index: u8, slot: Slot<Cid>) {
-        self.occupied[usize::from(index >> 6)] |= 1 << (index & 63);
-        self.slots.push(slot);
+        Ok(crate::StoredNode::decode(bytes, max_bucket_entries)?.to_node())
     }
 }
 

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use hamt_codec::{Cid, Node};
+use hamt_codec::{Cid, StoredNode};
 use quick_cache::Weighter;
 use quick_cache::sync::{Cache, DefaultLifecycle};
 
@@ -25,21 +25,21 @@ pub struct CacheStats {
 #[derive(Clone)]
 struct NodeWeighter;
 
-impl Weighter<Cid, Arc<Node>> for NodeWeighter {
-    fn weight(&self, _cid: &Cid, node: &Arc<Node>) -> u64 {
+impl Weighter<Cid, Arc<StoredNode>> for NodeWeighter {
+    fn weight(&self, _cid: &Cid, node: &Arc<StoredNode>) -> u64 {
         node_weight(node)
     }
 }
 
-pub(crate) fn node_weight(node: &Node) -> u64 {
-    (std::mem::size_of::<Node>() + std::mem::size_of::<Cid>() + node.heap_size()) as u64
+pub(crate) fn node_weight(node: &StoredNode) -> u64 {
+    (std::mem::size_of::<StoredNode>() + std::mem::size_of::<Cid>() + node.heap_size()) as u64
 }
 
 /// Decoded stored nodes by CID, bounded by a memory budget. Stored nodes are
 /// immutable, so an entry never goes stale; shared `Arc`s mean a hit costs no
 /// decode and no copy. Sharded internally, so concurrent readers rarely meet.
 pub(crate) struct NodeCache {
-    nodes: Option<Cache<Cid, Arc<Node>, NodeWeighter, CidHash>>,
+    nodes: Option<Cache<Cid, Arc<StoredNode>, NodeWeighter, CidHash>>,
     capacity_bytes: u64,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -68,7 +68,7 @@ impl NodeCache {
         }
     }
 
-    pub(crate) fn get(&self, cid: &Cid) -> Option<Arc<Node>> {
+    pub(crate) fn get(&self, cid: &Cid) -> Option<Arc<StoredNode>> {
         let hit = self.nodes.as_ref().and_then(|c| c.get(cid));
         let counter = if hit.is_some() {
             &self.hits
@@ -79,7 +79,7 @@ impl NodeCache {
         hit
     }
 
-    pub(crate) fn insert(&self, cid: Cid, node: Arc<Node>) {
+    pub(crate) fn insert(&self, cid: Cid, node: Arc<StoredNode>) {
         if let Some(nodes) = &self.nodes {
             nodes.insert(cid, node);
         }

@@ -134,8 +134,8 @@ impl<S: BlockStore> Hamt<S> {
         };
         let mut walk = Walk::new(root);
         while let Some((node, _)) = walk.next(self).await? {
-            node.for_each_bucket(|b| {
-                out.extend(b.iter().map(|(k, l)| (k.to_owned(), l)));
+            node.for_each_entry(|key, link| {
+                out.insert(key.to_owned(), link);
             });
         }
         Ok(out)

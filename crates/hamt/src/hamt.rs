@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use hamt_codec::{BlockCodec, Cid, KeyHash, Node};
+use hamt_codec::{BlockCodec, Cid, KeyHash, StoredNode};
 use hamt_store::{Block, BlockStore, ByteRange};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -14,6 +14,10 @@ use crate::pending::PendingValues;
 use crate::tree::{self, Child, DirtyNode, TreeContext, TreeError};
 use crate::walk::{ChildRef, NodeView, Step, Walk};
 use crate::{HamtConfig, HamtError};
+
+/// Buffered values from which a flush writes them on a second thread while
+/// it encodes the nodes: below, a thread costs more than it saves.
+const PARALLEL_FLUSH_VALUES: usize = 4096;
 
 /// Marks [`Hamt::len`] as not yet counted.
 const LEN_UNKNOWN: u64 = u64::MAX;
@@ -50,7 +54,7 @@ pub struct Hamt<S> {
     root: Child,
     cache: NodeCache,
     /// The stored root node once read (checked against the root's CID).
-    root_node: OnceLock<(Cid, Arc<Node>)>,
+    root_node: OnceLock<(Cid, Arc<StoredNode>)>,
     /// Value blocks inserted but not yet written.
     pending: PendingValues,
     /// Estimated heap bytes of the dirty nodes (see `HamtConfig::with_dirty_node_bytes`).
@@ -144,7 +148,7 @@ impl<S: BlockStore> Hamt<S> {
     }
 
     /// Reads a stored node through the cache.
-    async fn load(&self, cid: &Cid) -> Result<Arc<Node>, HamtError> {
+    async fn load(&self, cid: &Cid) -> Result<Arc<StoredNode>, HamtError> {
         load_node(
             &self.store,
             &self.cache,
@@ -154,18 +158,79 @@ impl<S: BlockStore> Hamt<S> {
         .await
     }
 
-    /// The stored root node: every read starts there, so it is kept at
-    /// hand rather than looked up in the cache each time.
-    async fn load_root(&self, cid: &Cid) -> Result<Arc<Node>, HamtError> {
+    /// A stored node without waiting: from `fetched`, the cache, or a
+    /// store that answers directly ([`BlockStore::blocking`]); `None` if it
+    /// must be fetched.
+    fn node_now(
+        &self,
+        cid: &Cid,
+        fetched: &[(Cid, Arc<StoredNode>)],
+    ) -> Result<Option<Arc<StoredNode>>, HamtError> {
+        if let Some((_, node)) = fetched.iter().find(|(held, _)| held == cid) {
+            return Ok(Some(Arc::clone(node)));
+        }
+        if let Some(node) = self.cache.get(cid) {
+            return Ok(Some(node));
+        }
+        match self.store.blocking() {
+            Some(direct) => {
+                let bytes = direct.get_blocking(cid)?;
+                decode_node(&self.cache, self.config.max_read_bucket_size, cid, &bytes).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The stored root node without waiting (see [`node_now`](Self::node_now)):
+    /// every read starts there, so it is kept at hand rather than looked up
+    /// in the cache each time.
+    fn root_now(
+        &self,
+        cid: &Cid,
+        fetched: &[(Cid, Arc<StoredNode>)],
+    ) -> Result<Option<Arc<StoredNode>>, HamtError> {
         if let Some((held, node)) = self.root_node.get()
             && held == cid
         {
-            return Ok(Arc::clone(node));
+            return Ok(Some(Arc::clone(node)));
         }
-        let node = self.load(cid).await?;
-        // Another reader may have set it first: either is the same node.
-        let _ = self.root_node.set((*cid, Arc::clone(&node)));
+        let node = self.node_now(cid, fetched)?;
+        if let Some(node) = &node {
+            // Another reader may have set it first: either is the same node.
+            let _ = self.root_node.set((*cid, Arc::clone(node)));
+        }
         Ok(node)
+    }
+
+    /// Looks `key` (hashing to `hash`) up as far as the nodes at hand go:
+    /// the link (or its absence), or the stored node to fetch first.
+    fn lookup(
+        &self,
+        key: &str,
+        hash: &KeyHash,
+        fetched: &[(Cid, Arc<StoredNode>)],
+    ) -> Result<Result<Option<Cid>, Cid>, HamtError> {
+        let mut node = match &self.root {
+            Child::Dirty(node) => NodeView::Dirty(node),
+            Child::Stored(cid) => match self.root_now(cid, fetched)? {
+                Some(node) => NodeView::Stored(node),
+                None => return Ok(Err(**cid)),
+            },
+        };
+        // One hash byte per level: a path longer than the hash is invalid.
+        for &index in hash {
+            node = match node.step(index, key) {
+                Step::Found(link) => return Ok(Ok(link)),
+                Step::Descend(ChildRef::Dirty(child)) => NodeView::Dirty(child),
+                Step::Descend(ChildRef::Stored(cid)) => match self.node_now(&cid, fetched)? {
+                    Some(child) => NodeView::Stored(child),
+                    None => return Ok(Err(cid)),
+                },
+            };
+        }
+        Err(HamtError::HashExhausted {
+            key: key.to_owned(),
+        })
     }
 
     // ---------------------------------------------------------------- reads
@@ -173,20 +238,17 @@ impl<S: BlockStore> Hamt<S> {
     /// The link of the value block stored for `key` (py-hamt's `get_pointer`).
     pub async fn get_link(&self, key: &str) -> Result<Option<Cid>, HamtError> {
         let hash = self.hash_key(key);
-        let mut node = match &self.root {
-            Child::Dirty(node) => NodeView::Dirty(node),
-            Child::Stored(cid) => NodeView::Stored(self.load_root(cid).await?),
-        };
-        let mut depth = 0;
+        // Nodes fetched on the way, held here too in case the cache cannot
+        // keep them; at most one per level.
+        let mut fetched = Vec::new();
         loop {
-            let index = tree::slot_index(&hash, depth).map_err(|_| HamtError::HashExhausted {
-                key: key.to_owned(),
-            })?;
-            match node.step(index, key) {
-                Step::Found(link) => return Ok(link),
-                Step::Descend(child) => node = self.resolve(child).await?,
+            match self.lookup(key, &hash, &fetched)? {
+                Ok(link) => return Ok(link),
+                Err(missing) => {
+                    let node = self.load(&missing).await?;
+                    fetched.push((missing, node));
+                }
             }
-            depth += 1;
         }
     }
 
@@ -225,6 +287,11 @@ impl<S: BlockStore> Hamt<S> {
     pub async fn read_value(&self, link: &Cid, range: ByteRange) -> Result<Bytes, HamtError> {
         if let Some(data) = self.pending.get(link).as_ref() {
             return Ok(data.slice(range.to_index_range(data.len())));
+        }
+        if link.codec() == BlockCodec::Raw.code()
+            && let Some(direct) = self.store.blocking()
+        {
+            return Ok(direct.get_range_blocking(link, range)?);
         }
         Ok(hamt_unixfs::read_file(&self.store, link, range).await?)
     }
@@ -425,7 +492,7 @@ impl<S: BlockStore> Hamt<S> {
     /// a node neither holds.
     fn try_on_tree<T>(
         &mut self,
-        loaded: &HashMap<Cid, Arc<Node>>,
+        loaded: &HashMap<Cid, Arc<StoredNode>>,
         f: &mut impl FnMut(&mut DirtyNode, &TreeContext<'_>) -> Result<T, TreeError>,
     ) -> Result<T, TreeError> {
         let Hamt {
@@ -455,7 +522,7 @@ impl<S: BlockStore> Hamt<S> {
         key: &str,
         mut f: impl FnMut(&mut DirtyNode, &TreeContext<'_>) -> Result<T, TreeError>,
     ) -> Result<T, HamtError> {
-        let mut loaded: HashMap<Cid, Arc<Node>> = HashMap::new();
+        let mut loaded: HashMap<Cid, Arc<StoredNode>> = HashMap::new();
         loop {
             // The context borrows the tree and lives only inside
             // `try_on_tree`, never across the await below, so the future
@@ -525,7 +592,7 @@ impl<S: BlockStore> Hamt<S> {
     /// the store fails, nothing is lost: the changes stay in memory and
     /// `flush` can be called again.
     pub async fn flush(&mut self) -> Result<Cid, HamtError> {
-        let encoded = tree::encode_tree(&self.root, self.store.hash_algorithm());
+        let encoded = self.write_values_while_encoding()?;
         self.write_with_values(encoded.blocks).await?;
         let cache = &self.cache;
         let root = tree::store_tree(&mut self.root, encoded.cids, &mut |cid, node| {
@@ -534,6 +601,44 @@ impl<S: BlockStore> Hamt<S> {
         self.dirty_bytes = 0;
         self.root_node = OnceLock::new();
         Ok(root)
+    }
+
+    /// Encodes the write tree for a flush. When many values are buffered
+    /// and the store answers directly, they are written on a second thread
+    /// meanwhile (they do not depend on the nodes; the nodes are written
+    /// only after them, by [`write_with_values`](Self::write_with_values)).
+    fn write_values_while_encoding(&mut self) -> Result<tree::Encoded, HamtError> {
+        let hash = self.store.hash_algorithm();
+        let Hamt {
+            store,
+            root,
+            pending,
+            ..
+        } = self;
+        let direct = match store.blocking() {
+            Some(direct) if pending.len() >= PARALLEL_FLUSH_VALUES => direct,
+            _ => return Ok(tree::encode_tree(root, hash)),
+        };
+        let values = pending.blocks_to_write();
+        let (encoded, written) = std::thread::scope(|scope| {
+            let writer = std::thread::Builder::new()
+                .name("hamt-flush-values".into())
+                .spawn_scoped(scope, || direct.put_many_blocking(values));
+            let encoded = tree::encode_tree(root, hash);
+            // No thread to be had: the values are written after the nodes
+            // are encoded, by `write_with_values`.
+            let written = writer.map_or(Ok(()), |writer| {
+                writer
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            });
+            (encoded, written)
+        });
+        if let Err(error) = written {
+            pending.recount();
+            return Err(error.into());
+        }
+        Ok(encoded)
     }
 
     /// Writes the buffered values and then `nodes`, children before
@@ -583,12 +688,22 @@ async fn load_node<S: BlockStore>(
     cache: &NodeCache,
     max_bucket: usize,
     cid: &Cid,
-) -> Result<Arc<Node>, HamtError> {
+) -> Result<Arc<StoredNode>, HamtError> {
     if let Some(node) = cache.get(cid) {
         return Ok(node);
     }
     let bytes = hamt_store::read_block(store, cid).await?;
-    let node = Node::decode(&bytes, max_bucket)
+    decode_node(cache, max_bucket, cid, &bytes)
+}
+
+/// Decodes the (verified) block of node `cid` and caches it.
+fn decode_node(
+    cache: &NodeCache,
+    max_bucket: usize,
+    cid: &Cid,
+    bytes: &[u8],
+) -> Result<Arc<StoredNode>, HamtError> {
+    let node = StoredNode::decode(bytes, max_bucket)
         .map_err(|source| HamtError::Decode { cid: *cid, source })?;
     let node = Arc::new(node);
     cache.insert(*cid, Arc::clone(&node));

@@ -54,9 +54,7 @@ impl<S: BlockStore> Hamt<S> {
                 let Some((node, _)) = walk.next(self).await? else {
                     return Ok(None);
                 };
-                node.for_each_bucket(|bucket| {
-                    ready.extend(bucket.iter().map(|(k, l)| (k.to_owned(), l)));
-                });
+                node.for_each_entry(|key, link| ready.push_back((key.to_owned(), link)));
             }
         })
     }

@@ -12,7 +12,10 @@ use std::cell::Cell;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use hamt_codec::{BlockCodec, Bucket, Cid, HashAlgorithm, Key, KeyHash, KeyHasher, Node, Slot};
+use hamt_codec::{
+    BlockCodec, Bucket, Cid, HashAlgorithm, Key, KeyHash, KeyHasher, Node, Slot, StoredNode,
+    StoredSlot,
+};
 use hamt_store::Block;
 
 /// A child slot of a node in the write tree.
@@ -50,13 +53,13 @@ pub(crate) enum TreeError {
 pub(crate) struct TreeContext<'a> {
     pub(crate) max_bucket_size: usize,
     pub(crate) hasher: &'a dyn KeyHasher,
-    pub(crate) nodes: &'a (dyn Fn(&Cid) -> Option<Arc<Node>> + Sync),
+    pub(crate) nodes: &'a (dyn Fn(&Cid) -> Option<Arc<StoredNode>> + Sync),
     /// Estimated heap bytes the write tree grew by (for the dirty-node budget).
     pub(crate) grown: Cell<usize>,
 }
 
 impl TreeContext<'_> {
-    fn node(&self, cid: &Cid) -> Result<Arc<Node>, TreeError> {
+    fn node(&self, cid: &Cid) -> Result<Arc<StoredNode>, TreeError> {
         (self.nodes)(cid).ok_or(TreeError::Need(*cid))
     }
 
@@ -110,7 +113,7 @@ pub(crate) fn make_dirty<'n>(
 ) -> Result<&'n mut DirtyNode, TreeError> {
     if let Child::Stored(cid) = child {
         let stored = cx.node(cid)?;
-        let node = Node::clone(&stored).map_children(|cid| Child::Stored(Box::new(cid)));
+        let node = stored.to_node_with(Child::stored);
         cx.grow(node_cost(&node));
         *child = Child::Dirty(Box::new(node));
     }
@@ -254,17 +257,18 @@ fn collect_dirty_entries(
 }
 
 fn collect_stored_entries(
-    node: &Node,
+    node: &StoredNode,
     limit: usize,
     out: &mut Vec<(Key, Cid)>,
     cx: &TreeContext<'_>,
 ) -> Result<bool, TreeError> {
-    if !collect_buckets(node.iter().map(|(_, s)| s), limit, out) {
+    if out.len() + node.bucket_entries() > limit {
         return Ok(false);
     }
+    out.extend(node.entries().map(|(k, l)| (Key::from(k), l)));
     for (_, slot) in node.iter() {
-        if let Slot::Child(cid) = slot
-            && !collect_stored_entries(&*cx.node(cid)?, limit, out, cx)?
+        if let StoredSlot::Child(cid) = slot
+            && !collect_stored_entries(&*cx.node(&cid)?, limit, out, cx)?
         {
             return Ok(false);
         }
@@ -379,22 +383,23 @@ pub(crate) fn encode_tree(root: &Child, hash: HashAlgorithm) -> Encoded {
 }
 
 /// Turns a dirty subtree that [`encode_subtree`] encoded (and that was then
-/// written) into stored nodes, taking their CIDs from `cids` in the order
-/// they were encoded. Each stored node is handed to `keep` (to seed the read
-/// cache); buckets are moved, not copied.
+/// written) into stored nodes, taking their CIDs from `written` in the
+/// order they were encoded. Each stored node is handed to `keep` (to
+/// seed the read cache); keys are moved, not copied.
 fn store_subtree(
     node: DirtyNode,
-    cids: &mut impl Iterator<Item = Cid>,
-    keep: &mut impl FnMut(Cid, Node),
+    written: &mut impl Iterator<Item = Cid>,
+    keep: &mut impl FnMut(Cid, StoredNode),
 ) -> Cid {
-    let stored = node.map_children(|child| match child {
+    // Children are stored first, in slot order, as they were encoded.
+    let stored = StoredNode::from_node_with(node, |child| match child {
         Child::Stored(cid) => *cid,
-        Child::Dirty(node) => store_subtree(*node, cids, keep),
+        Child::Dirty(node) => store_subtree(*node, written, keep),
     });
     // The CIDs come from `encode_subtree` over this same, unchanged tree,
     // which wrote one per node in this very order (children first).
     #[allow(clippy::expect_used)]
-    let cid = cids.next().expect("one CID per encoded node");
+    let cid = written.next().expect("one CID per encoded node");
     keep(cid, stored);
     cid
 }
@@ -403,13 +408,13 @@ fn store_subtree(
 /// the link of the stored tree. Returns the root's CID.
 pub(crate) fn store_tree(
     root: &mut Child,
-    cids: Vec<Cid>,
-    keep: &mut impl FnMut(Cid, Node),
+    written: Vec<Cid>,
+    keep: &mut impl FnMut(Cid, StoredNode),
 ) -> Cid {
     match root {
         Child::Stored(cid) => **cid,
         Child::Dirty(node) => {
-            let cid = store_subtree(std::mem::take(&mut **node), &mut cids.into_iter(), keep);
+            let cid = store_subtree(std::mem::take(&mut **node), &mut written.into_iter(), keep);
             *root = Child::stored(cid);
             cid
         }
@@ -450,10 +455,10 @@ pub(crate) fn encode_off_path(root: &DirtyNode, hash: &KeyHash, alg: HashAlgorit
 pub(crate) fn store_off_path(
     root: &mut DirtyNode,
     hash: &KeyHash,
-    cids: Vec<Cid>,
-    keep: &mut impl FnMut(Cid, Node),
+    written: Vec<Cid>,
+    keep: &mut impl FnMut(Cid, StoredNode),
 ) {
-    let mut cids = cids.into_iter();
+    let mut written = written.into_iter();
     let mut node = root;
     for depth in 0.. {
         let on_path = path_index(hash, depth);
@@ -462,7 +467,7 @@ pub(crate) fn store_off_path(
                 && let Slot::Child(child) = slot
                 && let Child::Dirty(dirty) = child
             {
-                let cid = store_subtree(std::mem::take(&mut **dirty), &mut cids, keep);
+                let cid = store_subtree(std::mem::take(&mut **dirty), &mut written, keep);
                 *child = Child::stored(cid);
             }
         }

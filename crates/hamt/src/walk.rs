@@ -3,12 +3,11 @@
 //!
 //! A node is either in the write tree (changed since the last flush) or
 //! stored. [`ChildRef`] is a child still to visit, [`NodeView`] a node in
-//! hand; the functions here are generic over the link type of [`Node`] so
-//! each piece of slot logic is written once for both.
+//! hand: each piece of slot logic is written once here, for both kinds.
 
 use std::sync::Arc;
 
-use hamt_codec::{Bucket, Cid, Node, Slot};
+use hamt_codec::{Bucket, Cid, Slot, StoredNode, StoredSlot};
 use hamt_store::BlockStore;
 
 use crate::tree::{Child, DirtyNode};
@@ -30,12 +29,6 @@ impl<'a> From<&'a Child> for ChildRef<'a> {
     }
 }
 
-impl From<&Cid> for ChildRef<'_> {
-    fn from(cid: &Cid) -> Self {
-        ChildRef::Stored(*cid)
-    }
-}
-
 impl ChildRef<'_> {
     /// Whether both are the same stored node (so their subtrees are equal).
     pub(crate) fn same_stored(self, other: ChildRef<'_>) -> bool {
@@ -46,7 +39,7 @@ impl ChildRef<'_> {
 /// A node in hand: borrowed from the write tree, or shared from the cache.
 pub(crate) enum NodeView<'a> {
     Dirty(&'a DirtyNode),
-    Stored(Arc<Node>),
+    Stored(Arc<StoredNode>),
 }
 
 /// What a slot holds, for a walk: nothing, a bucket (a copy: a stored
@@ -72,76 +65,61 @@ impl<'a> NodeView<'a> {
         }
     }
 
-    /// Calls `f` on every bucket, in slot order.
-    pub(crate) fn for_each_bucket(&self, f: impl FnMut(&Bucket)) {
+    /// Calls `f` on every bucket entry, bucket after bucket in slot order.
+    pub(crate) fn for_each_entry(&self, mut f: impl FnMut(&str, Cid)) {
         match self {
-            NodeView::Dirty(node) => buckets(node, f),
-            NodeView::Stored(node) => buckets(node, f),
+            NodeView::Dirty(node) => {
+                for (_, slot) in node.iter() {
+                    if let Slot::Bucket(bucket) = slot {
+                        bucket.iter().for_each(|(key, link)| f(key, link));
+                    }
+                }
+            }
+            NodeView::Stored(node) => node.entries().for_each(|(key, link)| f(key, link)),
         }
     }
 
     /// Appends the children in slot order.
     pub(crate) fn children_into(&self, out: &mut Vec<ChildRef<'a>>) {
         match self {
-            NodeView::Dirty(node) => children(*node, out),
-            NodeView::Stored(node) => children(&**node, out),
+            NodeView::Dirty(node) => out.extend(node.iter().filter_map(|(_, slot)| match slot {
+                Slot::Child(child) => Some(ChildRef::from(child)),
+                Slot::Bucket(_) => None,
+            })),
+            NodeView::Stored(node) => out.extend(node.children().map(ChildRef::Stored)),
         }
     }
 
     /// The slot at `index`.
     pub(crate) fn slot(&self, index: u8) -> SlotView<'a> {
         match self {
-            NodeView::Dirty(node) => slot(*node, index),
-            NodeView::Stored(node) => slot(&**node, index),
+            NodeView::Dirty(node) => match node.get(index) {
+                None => SlotView::Empty,
+                Some(Slot::Bucket(bucket)) => SlotView::Bucket(bucket.clone()),
+                Some(Slot::Child(child)) => SlotView::Child(ChildRef::from(child)),
+            },
+            NodeView::Stored(node) => match node.get(index) {
+                None => SlotView::Empty,
+                Some(StoredSlot::Bucket(bucket)) => SlotView::Bucket(bucket.to_bucket()),
+                Some(StoredSlot::Child(cid)) => SlotView::Child(ChildRef::Stored(cid)),
+            },
         }
     }
 
     /// One step of looking up `key`, whose slot here is `index`.
     pub(crate) fn step(&self, index: u8, key: &str) -> Step<'a> {
         match self {
-            NodeView::Dirty(node) => step(*node, index, key),
-            NodeView::Stored(node) => step(&**node, index, key),
+            NodeView::Dirty(node) => match node.get(index) {
+                None => Step::Found(None),
+                Some(Slot::Bucket(bucket)) => Step::Found(bucket.get(key)),
+                Some(Slot::Child(child)) => Step::Descend(ChildRef::from(child)),
+            },
+            NodeView::Stored(node) => match node.get(index) {
+                None => Step::Found(None),
+                Some(StoredSlot::Bucket(bucket)) => Step::Found(bucket.get(key)),
+                Some(StoredSlot::Child(cid)) => Step::Descend(ChildRef::Stored(cid)),
+            },
         }
-    }
-}
-
-fn buckets<L>(node: &Node<L>, mut f: impl FnMut(&Bucket)) {
-    for (_, slot) in node.iter() {
-        if let Slot::Bucket(bucket) = slot {
-            f(bucket);
-        }
-    }
-}
-
-fn children<'a, 'n, L: 'n>(node: &'n Node<L>, out: &mut Vec<ChildRef<'a>>)
-where
-    &'n L: Into<ChildRef<'a>>,
-{
-    out.extend(node.iter().filter_map(|(_, slot)| match slot {
-        Slot::Child(child) => Some(child.into()),
-        Slot::Bucket(_) => None,
-    }));
-}
-
-fn slot<'a, 'n, L: 'n>(node: &'n Node<L>, index: u8) -> SlotView<'a>
-where
-    &'n L: Into<ChildRef<'a>>,
-{
-    match node.get(index) {
-        None => SlotView::Empty,
-        Some(Slot::Bucket(bucket)) => SlotView::Bucket(bucket.clone()),
-        Some(Slot::Child(child)) => SlotView::Child(child.into()),
-    }
-}
-
-fn step<'a, 'n, L: 'n>(node: &'n Node<L>, index: u8, key: &str) -> Step<'a>
-where
-    &'n L: Into<ChildRef<'a>>,
-{
-    match node.get(index) {
-        None => Step::Found(None),
-        Some(Slot::Bucket(bucket)) => Step::Found(bucket.get(key)),
-        Some(Slot::Child(child)) => Step::Descend(child.into()),
     }
 }
 
