@@ -28,7 +28,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
@@ -36,16 +36,18 @@ use parking_lot::{Mutex, RwLock};
 use rocksdb::{DB, IngestExternalFileOptions, SstFileWriter};
 
 use crate::error::{db_error, store_error};
-use crate::keys::{BLOCKS_CF, BlockMeta, META_CF};
+use crate::keys::{BLOCKS_CF, BlockKey, BlockMeta, META_CF};
+use crate::options::L0Trigger;
 use hamt_store::{CidHash, StoreError};
 
-/// Heap bytes a buffered block costs beyond its data and key: the map's
-/// slot, the boxed key's and the `Bytes`' headers, allocator rounding.
-const ENTRY_OVERHEAD: usize = 112;
+/// Heap bytes a buffered block costs beyond its data: the map's slot (the
+/// inline key, the `Bytes` and the put time), the `Bytes`' shared header,
+/// allocator rounding.
+const ENTRY_OVERHEAD: usize = 128;
 
 /// What a buffered block is counted as against the budget.
-fn memory_cost(key_len: usize, data: &Bytes) -> usize {
-    key_len + data.len() + ENTRY_OVERHEAD
+fn memory_cost(data: &Bytes) -> usize {
+    data.len() + ENTRY_OVERHEAD
 }
 
 /// The directory, inside the store's, where SST files are written before
@@ -53,7 +55,7 @@ fn memory_cost(key_len: usize, data: &Bytes) -> usize {
 const INGEST_DIR: &str = "ingest";
 
 /// Blocks put but not yet in the database.
-type Entries = HashMap<Box<[u8]>, Buffered, CidHash>;
+type Entries = HashMap<BlockKey, Buffered, CidHash>;
 
 /// A buffered block: its bytes and when it was put (its GC grace starts
 /// then, not when it reaches the disk).
@@ -104,6 +106,9 @@ struct Shared {
     dir: PathBuf,
     /// Numbers the SST files, so no two share a name.
     next_file: AtomicU64,
+    /// Whether the block families use [`L0Trigger::BULK`] (set by the first
+    /// ingestion after a `sync`, cleared by the `sync`).
+    bulk: AtomicBool,
 }
 
 impl IngestBuffer {
@@ -124,6 +129,7 @@ impl IngestBuffer {
                 meta_options,
                 dir: store_path.join(INGEST_DIR),
                 next_file: AtomicU64::new(0),
+                bulk: AtomicBool::new(false),
             }),
             in_flight: Mutex::new(None),
             ingest_lock: Mutex::new(()),
@@ -155,22 +161,27 @@ impl IngestBuffer {
         )
     }
 
-    /// Buffers `blocks` (key, bytes); returns whether the buffer is now over
-    /// its budget, so the caller should [`ingest`](Self::ingest) it.
+    /// Buffers blocks (key, bytes) from `blocks` until the buffer is over
+    /// its budget (if `bounded`) or `blocks` is empty; returns whether it
+    /// stopped over budget, so the caller should [`ingest`](Self::ingest)
+    /// it and then add the rest.
     pub(crate) fn add(
         &self,
-        blocks: impl IntoIterator<Item = (Box<[u8]>, Bytes)>,
+        blocks: &mut impl Iterator<Item = (BlockKey, Bytes)>,
         put_at_ms: u64,
+        bounded: bool,
     ) -> bool {
         let mut active = self.active.write();
-        for (key, data) in blocks {
-            let key_len = key.len();
-            active.bytes += memory_cost(key_len, &data);
+        while !bounded || active.bytes <= self.budget_bytes {
+            let Some((key, data)) = blocks.next() else {
+                return false;
+            };
+            active.bytes += memory_cost(&data);
             if let Some(old) = active.entries.insert(key, Buffered { data, put_at_ms }) {
-                active.bytes -= memory_cost(key_len, &old.data);
+                active.bytes -= memory_cost(&old.data);
             }
         }
-        active.bytes > self.budget_bytes
+        true
     }
 
     /// The buffered bytes of the block with this key, if it is buffered.
@@ -216,7 +227,7 @@ impl IngestBuffer {
         let mut active = self.active.write();
         for (key, block) in entries.iter() {
             if !active.entries.contains_key(key) {
-                active.bytes += memory_cost(key.len(), &block.data);
+                active.bytes += memory_cost(&block.data);
                 active.entries.insert(key.clone(), block.clone());
             }
         }
@@ -247,7 +258,9 @@ impl IngestBuffer {
             taken
         };
         let shared = Arc::clone(&self.shared);
-        let job = move || match shared.write_and_ingest(&entries) {
+        // A buffer that overflowed (ingested in the background) means a bulk
+        // write: fewer, larger compactions until the next `sync`.
+        let job = move || match shared.write_and_ingest(&entries, background) {
             Ok(()) => {
                 *shared.ingesting.write() = None;
                 Ok(())
@@ -269,8 +282,40 @@ impl IngestBuffer {
     }
 }
 
+impl IngestBuffer {
+    /// Puts the block families back on [`L0Trigger::NORMAL`] after a bulk
+    /// write (see there); the caller has ingested everything.
+    pub(crate) fn end_bulk(&self) -> Result<(), StoreError> {
+        if self.shared.bulk.swap(false, Ordering::Relaxed) {
+            self.shared.set_l0_trigger(L0Trigger::NORMAL)?;
+        }
+        Ok(())
+    }
+}
+
 impl Shared {
-    fn write_and_ingest(&self, entries: &Entries) -> Result<(), StoreError> {
+    fn set_l0_trigger(&self, trigger: L0Trigger) -> Result<(), StoreError> {
+        let (name, value) = trigger.as_option();
+        let options = [(name, value.as_str())];
+        for cf in [BLOCKS_CF, META_CF] {
+            let handle = self.db.cf_handle(cf).ok_or_else(|| {
+                store_error(
+                    "tune compaction",
+                    &self.store_path,
+                    format!("no column family {cf}"),
+                )
+            })?;
+            self.db
+                .set_options_cf(handle, &options)
+                .map_err(|e| db_error("tune compaction", &self.store_path, e))?;
+        }
+        Ok(())
+    }
+
+    fn write_and_ingest(&self, entries: &Entries, bulk: bool) -> Result<(), StoreError> {
+        if bulk && !self.bulk.swap(true, Ordering::Relaxed) {
+            self.set_l0_trigger(L0Trigger::BULK)?;
+        }
         let (db, store_path) = (&*self.db, &*self.store_path);
         let fail = |what: &str, e: rocksdb::Error| db_error(what, store_path, e);
         std::fs::create_dir_all(&self.dir).map_err(|e| {
@@ -280,9 +325,8 @@ impl Shared {
                 format!("{}: {e}", self.dir.display()),
             )
         })?;
-        let mut sorted: Vec<(&[u8], &Buffered)> =
-            entries.iter().map(|(key, block)| (&**key, block)).collect();
-        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut sorted: Vec<(&BlockKey, &Buffered)> = entries.iter().collect();
+        sorted.sort_unstable_by(|a, b| a.0.prefix().cmp(&b.0.prefix()).then_with(|| a.0.cmp(b.0)));
         let number = self.next_file.fetch_add(1, Ordering::Relaxed);
         let blocks_file = self.dir.join(format!("{number}-blocks.sst"));
         let meta_file = self.dir.join(format!("{number}-meta.sst"));
@@ -297,7 +341,9 @@ impl Shared {
             let put_failed = |e| fail("write an SST file to ingest", e);
             let mut blocks = open(&blocks_file, &self.blocks_options)?;
             for (key, block) in &sorted {
-                blocks.put(key, &block.data).map_err(put_failed)?;
+                blocks
+                    .put(key.as_bytes(), &block.data)
+                    .map_err(put_failed)?;
             }
             blocks
                 .finish()
@@ -308,7 +354,8 @@ impl Shared {
                     written_at_ms: block.put_at_ms,
                     len: block.data.len() as u64,
                 };
-                meta.put(key, record.encode()).map_err(put_failed)?;
+                meta.put(key.as_bytes(), record.encode())
+                    .map_err(put_failed)?;
             }
             meta.finish()
                 .map_err(|e| fail("finish an SST file to ingest", e))?;

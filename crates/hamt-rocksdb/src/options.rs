@@ -3,6 +3,38 @@ use std::time::Duration;
 use hamt_codec::HashAlgorithm;
 use hamt_store::MemoryBudget;
 
+/// How many level-0 files of the block column families start a compaction.
+///
+/// Ingested files all land in level 0 and overlap (their keys are random
+/// CIDs), so each compaction of level 0 rewrites what the level below holds:
+/// RocksDB's usual trigger of 4 files made an import of a million small
+/// blocks spend a third of its CPU compacting. While blocks are being
+/// ingested the store uses [`BULK`](Self::BULK) (fewer, larger merges), and
+/// goes back to [`NORMAL`](Self::NORMAL) at the next `sync`, so compaction
+/// catches up in the background and later reads search few level-0 files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct L0Trigger(pub(crate) i32);
+
+impl L0Trigger {
+    /// RocksDB's default.
+    pub(crate) const NORMAL: L0Trigger = L0Trigger(4);
+    /// While ingesting (measured: 1M blocks 21 % faster).
+    pub(crate) const BULK: L0Trigger = L0Trigger(32);
+
+    /// Level-0 files past which RocksDB slows, and stops, every write. Far
+    /// above [`BULK`](Self::BULK): a write stall stops the whole database
+    /// (naming a root too), and after a bulk write level 0 holds more files
+    /// than RocksDB's defaults (20, 36) allow until compaction catches up
+    /// (measured: a 15 s stall naming the root of 16M blocks).
+    pub(crate) const SLOWDOWN: i32 = 96;
+    pub(crate) const STOP: i32 = 128;
+
+    /// The trigger as an option for `set_options_cf`.
+    pub(crate) fn as_option(self) -> (&'static str, String) {
+        ("level0_file_num_compaction_trigger", self.0.to_string())
+    }
+}
+
 /// How a column family compresses its SST data blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -199,6 +231,9 @@ impl RocksDbOptions {
         opts.set_compression_type(compression.to_rocksdb());
         opts.set_bottommost_compression_type(compression.to_rocksdb());
         opts.set_level_compaction_dynamic_level_bytes(true);
+        opts.set_level_zero_file_num_compaction_trigger(L0Trigger::NORMAL.0);
+        opts.set_level_zero_slowdown_writes_trigger(L0Trigger::SLOWDOWN);
+        opts.set_level_zero_stop_writes_trigger(L0Trigger::STOP);
         // The block family's memtables hold large blocks (so flushes write
         // blob files of a useful size); the others hold small records.
         let share = if large_values { 2 } else { 8 };

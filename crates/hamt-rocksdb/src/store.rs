@@ -14,7 +14,8 @@ use crate::RocksDbOptions;
 use crate::error::{db_error, store_error};
 use crate::ingest::IngestBuffer;
 use crate::keys::{
-    BLOCKS_CF, BlockMeta, COLUMN_FAMILIES, FORMAT_KEY, FORMAT_VERSION, META_CF, block_key, now_ms,
+    BLOCKS_CF, BlockKey, BlockMeta, COLUMN_FAMILIES, FORMAT_KEY, FORMAT_VERSION, META_CF,
+    block_key, now_ms,
 };
 
 /// A re-put of a block put less than `min(this, gc_grace / 4)` ago does not
@@ -214,7 +215,8 @@ impl RocksDbStore {
         let families = [self.cf(BLOCKS_CF)?, self.cf(META_CF)?];
         self.db
             .flush_cfs_opt(&families, &wait)
-            .map_err(|e| db_error("flush written blocks to disk", &self.path, e))
+            .map_err(|e| db_error("flush written blocks to disk", &self.path, e))?;
+        self.ingest.end_bulk()
     }
 
     /// Compacts the block column families, giving the space of removed
@@ -329,31 +331,37 @@ impl RocksDbStore {
 
     /// Buffers the small blocks for ingestion (ingesting the buffer when it
     /// is over its budget), and writes the large ones not yet held (refreshing
-    /// the write time of those that are) in one batch.
-    fn write_blocks(&self, blocks: &[Block]) -> Result<(), StoreError> {
+    /// the write time of those that are) in one batch, taking the blocks out
+    /// of `blocks`: empty after `Ok`; after an error it holds the large
+    /// blocks, which may not be written (the small ones are in the buffer,
+    /// which keeps them through a failed ingestion).
+    fn write_blocks(&self, blocks: &mut Vec<Block>) -> Result<(), StoreError> {
         self.check_writable()?;
-        let (small, large): (Vec<&Block>, Vec<&Block>) = blocks
-            .iter()
-            .partition(|block| (block.data().len() as u64) < self.large_block_bytes);
+        let large_from = partition_small_first(blocks, self.large_block_bytes);
         let _no_sweep = self.sweep_lock.read();
-        if !small.is_empty() {
-            let keyed = small.into_iter().map(|block| {
-                (
-                    block_key(block.cid()).into_boxed_slice(),
-                    block.data().clone(),
-                )
+        if large_from > 0 {
+            let now = now_ms();
+            let mut keyed = blocks.drain(..large_from).map(|block| {
+                let (cid, data) = block.into_parts();
+                (block_key(&cid), data)
             });
-            if self.ingest.add(keyed, now_ms()) {
+            while self.ingest.add(&mut keyed, now, true) {
                 // Sorting and writing the files is a third of an import's
                 // work: the next writes go on meanwhile, on the other core.
-                self.ingest.ingest(true)?;
+                if let Err(error) = self.ingest.ingest(true) {
+                    // The buffer keeps every block through a failure: the
+                    // rest go in past its budget, for the next attempt.
+                    self.ingest.add(&mut keyed, now, false);
+                    return Err(error);
+                }
             }
         }
-        if large.is_empty() {
-            Ok(())
-        } else {
-            self.write_large_blocks(&large)
+        if !blocks.is_empty() {
+            let large: Vec<&Block> = blocks.iter().collect();
+            self.write_large_blocks(&large)?;
+            blocks.clear();
         }
+        Ok(())
     }
 
     /// Writes large blocks not yet held, and refreshes the write time of
@@ -363,7 +371,7 @@ impl RocksDbStore {
     fn write_large_blocks(&self, blocks: &[&Block]) -> Result<(), StoreError> {
         let (blocks_cf, meta_cf) = (self.cf(BLOCKS_CF)?, self.cf(META_CF)?);
         let mut seen = HashSet::with_capacity(blocks.len());
-        let unique: Vec<(Vec<u8>, &Block)> = blocks
+        let unique: Vec<(BlockKey, &Block)> = blocks
             .iter()
             .map(|block| (block_key(block.cid()), *block))
             .filter(|(key, _)| seen.insert(key.clone()))
@@ -426,6 +434,19 @@ impl Drop for RocksDbStore {
     }
 }
 
+/// Reorders `blocks` so those under `large_bytes` come first (in their
+/// order; the large ones keep theirs too) and returns where the large ones
+/// start.
+fn partition_small_first(blocks: &mut [Block], large_bytes: u64) -> usize {
+    let is_small = |block: &Block| (block.data().len() as u64) < large_bytes;
+    // Usually all small or all large: nothing moves.
+    if blocks.iter().all(is_small) {
+        return blocks.len();
+    }
+    blocks.sort_by_key(|block| !is_small(block));
+    blocks.iter().take_while(|block| is_small(block)).count()
+}
+
 /// Write options that sync the write-ahead log before returning.
 pub(crate) fn synced_write() -> rocksdb::WriteOptions {
     let mut options = rocksdb::WriteOptions::default();
@@ -448,11 +469,11 @@ impl BlockStore for RocksDbStore {
     }
 
     async fn put_block(&self, block: Block) -> Result<(), StoreError> {
-        self.write_blocks(std::slice::from_ref(&block))
+        self.write_blocks(&mut vec![block])
     }
 
-    async fn put_many(&self, blocks: Vec<Block>) -> Result<(), StoreError> {
-        self.write_blocks(&blocks)
+    async fn put_many(&self, mut blocks: Vec<Block>) -> Result<(), StoreError> {
+        self.write_blocks(&mut blocks)
     }
 
     fn hash_algorithm(&self) -> HashAlgorithm {
@@ -480,8 +501,6 @@ impl BlockingStore for RocksDbStore {
     }
 
     fn put_many_blocking(&self, blocks: &mut Vec<Block>) -> Result<(), StoreError> {
-        self.write_blocks(blocks)?;
-        blocks.clear();
-        Ok(())
+        self.write_blocks(blocks)
     }
 }

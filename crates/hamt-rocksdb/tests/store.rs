@@ -274,3 +274,56 @@ fn a_writable_open_removes_leftover_ingestion_files() {
 fn raw_owned(data: String) -> Block {
     Block::new(BlockCodec::Raw, HashAlgorithm::Blake3, Bytes::from(data))
 }
+
+/// The level-0 compaction trigger of the block families, as RocksDB last
+/// persisted it (its newest `OPTIONS-*` file, which it rewrites on every
+/// change of options).
+fn persisted_l0_trigger(dir: &std::path::Path) -> u32 {
+    let newest = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name.starts_with("OPTIONS-"))
+        .max_by_key(|name| name["OPTIONS-".len()..].parse::<u64>().unwrap_or(0))
+        .unwrap();
+    let text = std::fs::read_to_string(dir.join(newest)).unwrap();
+    let section = text.split("[CFOptions \"blocks\"]").nth(1).unwrap();
+    section
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("level0_file_num_compaction_trigger="))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// A write large enough to overflow the ingest buffer is a bulk write: the
+/// block families compact level 0 in fewer, larger merges (trigger 32)
+/// until the next `sync`, which sets RocksDB's usual 4 again; a `sync`
+/// alone (its own ingestion) leaves the trigger as it is.
+#[tokio::test]
+async fn a_bulk_write_compacts_level_0_less_often_until_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = RocksDbOptions::default();
+    options.ingest_buffer_bytes = 8 << 10;
+    let store = open(&dir, &options);
+    assert_eq!(persisted_l0_trigger(dir.path()), 4);
+    store
+        .put_many(vec![raw_block(b"one small block")])
+        .await
+        .unwrap();
+    store.sync().unwrap();
+    assert_eq!(persisted_l0_trigger(dir.path()), 4);
+    let blocks: Vec<Block> = (0..400u32)
+        .map(|i| raw_owned(format!("bulk block {i}").repeat(2)))
+        .collect();
+    // ~70 KiB into an 8 KiB buffer: several background ingestions, each
+    // waiting for the one before, so at least one has finished here.
+    store.put_many(blocks.clone()).await.unwrap();
+    assert_eq!(persisted_l0_trigger(dir.path()), 32);
+    store.sync().unwrap();
+    assert_eq!(persisted_l0_trigger(dir.path()), 4);
+    drop(store);
+    let store = open(&dir, &RocksDbOptions::read_only());
+    for block in &blocks {
+        assert_eq!(&store.get(block.cid()).await.unwrap(), block.data());
+    }
+}

@@ -100,8 +100,9 @@ impl HamtConfig {
         self
     }
 
-    /// Bytes of new value blocks held before they are written to the store
-    /// ahead of the next flush (default 18 MiB).
+    /// Memory of new value blocks held before they are written to the
+    /// store ahead of the next flush (default 18 MiB): their bytes plus
+    /// about 160 bytes of bookkeeping each.
     #[must_use]
     pub fn with_value_buffer_bytes(mut self, bytes: usize) -> Self {
         self.value_buffer_bytes = bytes;

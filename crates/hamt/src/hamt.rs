@@ -59,6 +59,10 @@ pub struct Hamt<S> {
     pending: PendingValues,
     /// Estimated heap bytes of the dirty nodes (see `HamtConfig::with_dirty_node_bytes`).
     dirty_bytes: usize,
+    /// Whether subtrees written out early (past the dirty-node budget) seed
+    /// the read cache: not while a sorted import, which never comes back to
+    /// them, applies its entries.
+    pub(crate) keep_written: bool,
     len: AtomicU64,
 }
 
@@ -100,6 +104,7 @@ impl<S: BlockStore> Hamt<S> {
             root,
             pending: PendingValues::default(),
             dirty_bytes: 0,
+            keep_written: true,
             len: AtomicU64::new(len),
         }
     }
@@ -673,9 +678,13 @@ impl<S: BlockStore> Hamt<S> {
         self.write_with_values(encoded.blocks).await?;
         if let Child::Dirty(root) = &mut self.root {
             let cache = &self.cache;
-            tree::store_off_path(root, hash, encoded.cids, &mut |cid, node| {
-                cache.insert(cid, Arc::new(node));
-            });
+            let mut seed_cache = |cid, node| cache.insert(cid, Arc::new(node));
+            let keep: Option<&mut dyn FnMut(Cid, StoredNode)> = if self.keep_written {
+                Some(&mut seed_cache)
+            } else {
+                None
+            };
+            tree::store_off_path(root, hash, encoded.cids, keep);
         }
         self.dirty_bytes = tree::dirty_size(&self.root);
         Ok(())

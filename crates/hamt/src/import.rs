@@ -23,9 +23,6 @@ use hamt_store::{Block, BlockStore};
 
 use crate::{Hamt, HamtError};
 
-/// Bytes an entry costs in memory beyond its key and link bytes (its
-/// slot in the sort index and its lengths), for the budget.
-const ENTRY_OVERHEAD: usize = 40;
 
 /// Buffer size of each run file when written and when merged.
 const RUN_IO_BUFFER: usize = 64 << 10;
@@ -132,17 +129,28 @@ impl<S: BlockStore> Import<'_, S> {
     // The map's error type, as everywhere in this API; the `Err` is rare.
     #[allow(clippy::result_large_err)]
     pub fn insert_link(&mut self, key: &str, link: Cid) -> Result<(), HamtError> {
-        // Past 4 GiB of records, offsets would not fit: spill first.
-        if self.arena.len() > (Offset::MAX as usize) - (key.len() + 256) {
+        // A record is at most the key, its length, and a CID of under 256
+        // bytes with its length.
+        let record_max = key.len() + 4 + 256;
+        // The budget is split three to two between the records and the
+        // index, and neither grows past its share (growing by doubling
+        // would hold up to twice the budget); past 4 GiB of records,
+        // offsets would not fit.
+        let arena_max = (self.budget_bytes / 5 * 3).min(Offset::MAX as usize);
+        let index_max = self.budget_bytes / 5 * 2 / std::mem::size_of::<(KeyHash, Offset)>();
+        if !grow_within(&mut self.arena, record_max, arena_max)
+            || !grow_within(&mut self.index, 1, index_max)
+        {
             self.spill().map_err(spill_failed)?;
+            // An empty arena has room for any record (one past the share
+            // is allowed rather than refused).
+            self.arena.reserve(record_max);
+            self.index.reserve(1);
         }
         let offset = Offset::try_from(self.arena.len())
             .map_err(|_| spill_failed(malformed("arena offset")))?;
         write_record(&mut self.arena, key, &link).map_err(spill_failed)?;
         self.index.push((self.map.hash_key(key), offset));
-        if self.arena.len() + self.index.len() * ENTRY_OVERHEAD > self.budget_bytes {
-            self.spill().map_err(spill_failed)?;
-        }
         Ok(())
     }
 
@@ -162,9 +170,17 @@ impl<S: BlockStore> Import<'_, S> {
     }
 
     /// Sorts the index by key hash, then by offset (so a key added twice
-    /// stays in the order added).
+    /// stays in the order added). The first 16 bytes of the hashes compare
+    /// as integers: distinct keys almost never share them, and a `memcmp`
+    /// call per comparison was most of a million-key sort.
     fn sort_index(&mut self) {
-        self.index.sort_unstable();
+        let prefix = |hash: &KeyHash| {
+            let mut word = [0u8; 16];
+            word.copy_from_slice(&hash[..16]);
+            u128::from_be_bytes(word)
+        };
+        self.index
+            .sort_unstable_by(|a, b| prefix(&a.0).cmp(&prefix(&b.0)).then_with(|| a.cmp(b)));
     }
 
     /// Writes the entries in memory out as one sorted run: per entry its
@@ -200,6 +216,17 @@ impl<S: BlockStore> Import<'_, S> {
     /// # Errors
     /// A node could not be read, a write failed, or a run file could not be read.
     pub async fn finish(mut self) -> Result<u64, HamtError> {
+        // Applied in hash order, a subtree written out early is never read
+        // back during the import: no use converting it for the cache.
+        self.map.keep_written = false;
+        let added = self.apply_all().await;
+        self.map.keep_written = true;
+        let added = added?;
+        self.map.write_values_over_budget().await?;
+        Ok(added)
+    }
+
+    async fn apply_all(&mut self) -> Result<u64, HamtError> {
         let mut added = 0;
         if self.runs.is_empty() {
             self.sort_index();
@@ -234,7 +261,6 @@ impl<S: BlockStore> Import<'_, S> {
                 }
             }
         }
-        self.map.write_values_over_budget().await?;
         Ok(added)
     }
 
@@ -281,6 +307,21 @@ impl Run {
         self.reader.read_exact(&mut self.record[start..])?;
         Ok(true)
     }
+}
+
+/// Makes room in `vec` for `extra` more items without its capacity passing
+/// `max` (doubling up to it); `false` if that cannot be done.
+fn grow_within<T>(vec: &mut Vec<T>, extra: usize, max: usize) -> bool {
+    let needed = vec.len() + extra;
+    if needed <= vec.capacity() {
+        return true;
+    }
+    if needed > max {
+        return false;
+    }
+    let target = (vec.capacity() * 2).clamp(needed, max);
+    vec.reserve_exact(target - vec.len());
+    true
 }
 
 fn spill_failed(source: std::io::Error) -> HamtError {

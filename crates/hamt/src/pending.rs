@@ -25,6 +25,15 @@ impl IndexKey {
     }
 }
 
+/// What a held block is counted as against the value buffer's budget: its
+/// bytes, its `Block` (CID and handle, 128 bytes) in the buffer, and the
+/// allocator's share of its bytes' allocation. Counting the bytes alone
+/// held three times the budget in memory for 64-byte values.
+fn memory_cost(block: &Block) -> usize {
+    const ALLOCATION_OVERHEAD: usize = 32;
+    block.data().len() + std::mem::size_of::<Block>() + ALLOCATION_OVERHEAD
+}
+
 /// Value blocks not yet written, in insertion order, findable by CID.
 ///
 /// The index by CID is built only when a read asks for a pending value, and
@@ -50,7 +59,7 @@ struct Index {
 impl PendingValues {
     /// Holds `block` until the next write.
     pub(crate) fn push(&mut self, block: Block) {
-        self.bytes += block.data().len();
+        self.bytes += memory_cost(&block);
         self.blocks.push(block);
     }
 
@@ -98,10 +107,10 @@ impl PendingValues {
 
     /// After a write that stopped early: counts the blocks still held.
     pub(crate) fn recount(&mut self) {
-        self.bytes = self.blocks.iter().map(|block| block.data().len()).sum();
+        self.bytes = self.blocks.iter().map(memory_cost).sum();
     }
 
-    /// Bytes of the held blocks.
+    /// Memory the held blocks take (see [`memory_cost`]).
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
     }

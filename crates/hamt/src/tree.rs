@@ -396,12 +396,29 @@ fn store_subtree(
         Child::Stored(cid) => *cid,
         Child::Dirty(node) => store_subtree(*node, written, keep),
     });
+    let cid = next_written(written);
+    keep(cid, stored);
+    cid
+}
+
+/// [`store_subtree`] for a subtree no read will come back to (a sorted
+/// import has passed it): its nodes are dropped (by the caller), not
+/// converted for the cache; only its CIDs are taken, in encoding order.
+fn skip_subtree(node: &DirtyNode, written: &mut impl Iterator<Item = Cid>) -> Cid {
+    for (_, slot) in node.iter() {
+        if let Slot::Child(Child::Dirty(child)) = slot {
+            skip_subtree(child, written);
+        }
+    }
+    next_written(written)
+}
+
+/// The CID of the next node in encoding order.
+fn next_written(written: &mut impl Iterator<Item = Cid>) -> Cid {
     // The CIDs come from `encode_subtree` over this same, unchanged tree,
     // which wrote one per node in this very order (children first).
     #[allow(clippy::expect_used)]
-    let cid = written.next().expect("one CID per encoded node");
-    keep(cid, stored);
-    cid
+    written.next().expect("one CID per encoded node")
 }
 
 /// After the blocks of [`encode_tree`] were written: a dirty root becomes
@@ -451,12 +468,13 @@ pub(crate) fn encode_off_path(root: &DirtyNode, hash: &KeyHash, alg: HashAlgorit
 }
 
 /// After the blocks of [`encode_off_path`] were written (on the same,
-/// unchanged tree): each subtree it encoded becomes a link.
+/// unchanged tree): each subtree it encoded becomes a link, its nodes handed
+/// to `keep` as stored nodes, or (`None`) dropped.
 pub(crate) fn store_off_path(
     root: &mut DirtyNode,
     hash: &KeyHash,
     written: Vec<Cid>,
-    keep: &mut impl FnMut(Cid, StoredNode),
+    mut keep: Option<&mut dyn FnMut(Cid, StoredNode)>,
 ) {
     let mut written = written.into_iter();
     let mut node = root;
@@ -467,7 +485,11 @@ pub(crate) fn store_off_path(
                 && let Slot::Child(child) = slot
                 && let Child::Dirty(dirty) = child
             {
-                let cid = store_subtree(std::mem::take(&mut **dirty), &mut written, keep);
+                let subtree = std::mem::take(&mut **dirty);
+                let cid = match keep.as_mut() {
+                    Some(keep) => store_subtree(subtree, &mut written, keep),
+                    None => skip_subtree(&subtree, &mut written),
+                };
                 *child = Child::stored(cid);
             }
         }

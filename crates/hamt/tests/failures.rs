@@ -121,7 +121,9 @@ async fn flush_failing_at_any_of_its_writes_loses_nothing() {
 /// writes it.
 #[tokio::test]
 async fn failed_early_value_write_keeps_the_values_buffered() {
-    let config = HamtConfig::default().with_value_buffer_bytes(64);
+    // One 40-byte value (about 200 bytes with its bookkeeping) fits the
+    // budget; two do not.
+    let config = HamtConfig::default().with_value_buffer_bytes(300);
     let store = Arc::new(FaultyStore::default());
     let mut map = Hamt::new(store.clone(), config.clone());
     store.fail_writes_after(0);
