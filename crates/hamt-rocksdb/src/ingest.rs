@@ -107,8 +107,17 @@ struct Shared {
     /// Numbers the SST files, so no two share a name.
     next_file: AtomicU64,
     /// Whether the block families use [`L0Trigger::BULK`] (set by the first
-    /// ingestion after a `sync`, cleared by the `sync`).
+    /// background ingestion, or past `large_bulk_bytes` of large blocks,
+    /// after a `sync`; cleared by the `sync`).
     bulk: AtomicBool,
+    /// Bytes of large blocks written since the last `sync`.
+    large_written: AtomicU64,
+    /// Past this many bytes of large blocks between two syncs, a write is
+    /// a bulk write (the memtables' size: more than they hold).
+    large_bulk_bytes: u64,
+    /// Whether the block family keeps large blocks in blob files (whose
+    /// garbage collection is on outside bulk writes).
+    blob_files: bool,
 }
 
 impl IngestBuffer {
@@ -116,6 +125,8 @@ impl IngestBuffer {
         db: Arc<DB>,
         store_path: &Path,
         budget_bytes: usize,
+        large_bulk_bytes: u64,
+        blob_files: bool,
         blocks_options: rocksdb::Options,
         meta_options: rocksdb::Options,
     ) -> Self {
@@ -130,6 +141,9 @@ impl IngestBuffer {
                 dir: store_path.join(INGEST_DIR),
                 next_file: AtomicU64::new(0),
                 bulk: AtomicBool::new(false),
+                large_written: AtomicU64::new(0),
+                large_bulk_bytes,
+                blob_files,
             }),
             in_flight: Mutex::new(None),
             ingest_lock: Mutex::new(()),
@@ -283,21 +297,61 @@ impl IngestBuffer {
 }
 
 impl IngestBuffer {
+    /// Counts `bytes` of large blocks written (through the memtables);
+    /// past the memtables' size since the last `sync`, this is a bulk write.
+    pub(crate) fn note_large_write(&self, bytes: u64) -> Result<(), StoreError> {
+        let shared = &self.shared;
+        let written = shared.large_written.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        if written > shared.large_bulk_bytes {
+            shared.begin_bulk()?;
+        }
+        Ok(())
+    }
+
     /// Puts the block families back on [`L0Trigger::NORMAL`] after a bulk
-    /// write (see there); the caller has ingested everything.
+    /// write (see there); the caller has written everything.
     pub(crate) fn end_bulk(&self) -> Result<(), StoreError> {
+        self.shared.large_written.store(0, Ordering::Relaxed);
         if self.shared.bulk.swap(false, Ordering::Relaxed) {
-            self.shared.set_l0_trigger(L0Trigger::NORMAL)?;
+            self.shared.set_bulk_options(false)?;
         }
         Ok(())
     }
 }
 
 impl Shared {
-    fn set_l0_trigger(&self, trigger: L0Trigger) -> Result<(), StoreError> {
+    fn begin_bulk(&self) -> Result<(), StoreError> {
+        if !self.bulk.swap(true, Ordering::Relaxed) {
+            self.set_bulk_options(true)?;
+        }
+        Ok(())
+    }
+
+    /// The options of a bulk write (see [`L0Trigger`]), or the usual ones:
+    /// also no blob garbage collection while bulk writing, which nothing
+    /// deletes from, and in which each compaction would otherwise move the
+    /// oldest quarter of the blob files' live blocks to new files.
+    fn set_bulk_options(&self, bulk: bool) -> Result<(), StoreError> {
+        let trigger = if bulk {
+            L0Trigger::BULK
+        } else {
+            L0Trigger::NORMAL
+        };
         let (name, value) = trigger.as_option();
-        let options = [(name, value.as_str())];
-        for cf in [BLOCKS_CF, META_CF] {
+        let blob_gc = if self.blob_files && !bulk {
+            "true"
+        } else {
+            "false"
+        };
+        let blocks_options = [
+            (name, value.as_str()),
+            ("enable_blob_garbage_collection", blob_gc),
+        ];
+        let meta_options = [(name, value.as_str())];
+        for (cf, options) in [
+            (BLOCKS_CF, &blocks_options[..]),
+            (META_CF, &meta_options[..]),
+        ] {
             let handle = self.db.cf_handle(cf).ok_or_else(|| {
                 store_error(
                     "tune compaction",
@@ -306,15 +360,15 @@ impl Shared {
                 )
             })?;
             self.db
-                .set_options_cf(handle, &options)
+                .set_options_cf(handle, options)
                 .map_err(|e| db_error("tune compaction", &self.store_path, e))?;
         }
         Ok(())
     }
 
     fn write_and_ingest(&self, entries: &Entries, bulk: bool) -> Result<(), StoreError> {
-        if bulk && !self.bulk.swap(true, Ordering::Relaxed) {
-            self.set_l0_trigger(L0Trigger::BULK)?;
+        if bulk {
+            self.begin_bulk()?;
         }
         let (db, store_path) = (&*self.db, &*self.store_path);
         let fail = |what: &str, e: rocksdb::Error| db_error(what, store_path, e);

@@ -129,6 +129,8 @@ impl RocksDbStore {
             Arc::clone(&db),
             &path,
             options.ingest_buffer_bytes,
+            options.write_buffer_bytes as u64,
+            options.blob_min_bytes.is_some(),
             options.cf_options(&cache, true),
             options.cf_options(&cache, false),
         );
@@ -359,7 +361,9 @@ impl RocksDbStore {
         if !blocks.is_empty() {
             let large: Vec<&Block> = blocks.iter().collect();
             self.write_large_blocks(&large)?;
+            let bytes = blocks.iter().map(|block| block.data().len() as u64).sum();
             blocks.clear();
+            self.ingest.note_large_write(bytes)?;
         }
         Ok(())
     }

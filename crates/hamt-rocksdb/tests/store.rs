@@ -275,10 +275,10 @@ fn raw_owned(data: String) -> Block {
     Block::new(BlockCodec::Raw, HashAlgorithm::Blake3, Bytes::from(data))
 }
 
-/// The level-0 compaction trigger of the block families, as RocksDB last
-/// persisted it (its newest `OPTIONS-*` file, which it rewrites on every
-/// change of options).
-fn persisted_l0_trigger(dir: &std::path::Path) -> u32 {
+/// The block family's level-0 compaction trigger and blob garbage
+/// collection, as RocksDB last persisted them (its newest `OPTIONS-*` file,
+/// which it rewrites on every change of options).
+fn persisted_bulk_options(dir: &std::path::Path) -> (u32, bool) {
     let newest = std::fs::read_dir(dir)
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -287,43 +287,82 @@ fn persisted_l0_trigger(dir: &std::path::Path) -> u32 {
         .unwrap();
     let text = std::fs::read_to_string(dir.join(newest)).unwrap();
     let section = text.split("[CFOptions \"blocks\"]").nth(1).unwrap();
-    section
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("level0_file_num_compaction_trigger="))
-        .unwrap()
-        .parse()
-        .unwrap()
+    let option = |name: &str| {
+        section
+            .lines()
+            .find_map(|line| line.trim().strip_prefix(name)?.strip_prefix('='))
+            .unwrap()
+            .to_owned()
+    };
+    (
+        option("level0_file_num_compaction_trigger")
+            .parse()
+            .unwrap(),
+        option("enable_blob_garbage_collection").parse().unwrap(),
+    )
 }
 
+const NORMAL: (u32, bool) = (4, true);
+const BULK: (u32, bool) = (32, false);
+
 /// A write large enough to overflow the ingest buffer is a bulk write: the
-/// block families compact level 0 in fewer, larger merges (trigger 32)
-/// until the next `sync`, which sets RocksDB's usual 4 again; a `sync`
-/// alone (its own ingestion) leaves the trigger as it is.
+/// block families compact level 0 in fewer, larger merges (trigger 32),
+/// without blob garbage collection, until the next `sync`, which sets the
+/// usual options again; a `sync` alone (its own ingestion) leaves them.
 #[tokio::test]
 async fn a_bulk_write_compacts_level_0_less_often_until_sync() {
     let dir = tempfile::tempdir().unwrap();
     let mut options = RocksDbOptions::default();
     options.ingest_buffer_bytes = 8 << 10;
     let store = open(&dir, &options);
-    assert_eq!(persisted_l0_trigger(dir.path()), 4);
+    assert_eq!(persisted_bulk_options(dir.path()), NORMAL);
     store
         .put_many(vec![raw_block(b"one small block")])
         .await
         .unwrap();
     store.sync().unwrap();
-    assert_eq!(persisted_l0_trigger(dir.path()), 4);
+    assert_eq!(persisted_bulk_options(dir.path()), NORMAL);
     let blocks: Vec<Block> = (0..400u32)
         .map(|i| raw_owned(format!("bulk block {i}").repeat(2)))
         .collect();
     // ~70 KiB into an 8 KiB buffer: several background ingestions, each
     // waiting for the one before, so at least one has finished here.
     store.put_many(blocks.clone()).await.unwrap();
-    assert_eq!(persisted_l0_trigger(dir.path()), 32);
+    assert_eq!(persisted_bulk_options(dir.path()), BULK);
     store.sync().unwrap();
-    assert_eq!(persisted_l0_trigger(dir.path()), 4);
+    assert_eq!(persisted_bulk_options(dir.path()), NORMAL);
     drop(store);
     let store = open(&dir, &RocksDbOptions::read_only());
     for block in &blocks {
         assert_eq!(&store.get(block.cid()).await.unwrap(), block.data());
+    }
+}
+
+/// Large blocks past the memtables' size between two syncs are a bulk
+/// write too; fewer do not make one.
+#[tokio::test]
+async fn many_large_blocks_are_a_bulk_write_until_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = RocksDbOptions::default();
+    options.write_buffer_bytes = 1 << 20;
+    let store = open(&dir, &options);
+    let large = |i: u8| {
+        Block::new(
+            BlockCodec::Raw,
+            HashAlgorithm::Blake3,
+            Bytes::from(vec![i; 300 << 10]),
+        )
+    };
+    store.put_many(vec![large(1), large(2)]).await.unwrap();
+    assert_eq!(persisted_bulk_options(dir.path()), NORMAL);
+    store.put_many(vec![large(3), large(4)]).await.unwrap();
+    assert_eq!(persisted_bulk_options(dir.path()), BULK);
+    store.sync().unwrap();
+    assert_eq!(persisted_bulk_options(dir.path()), NORMAL);
+    // The count starts again after the sync.
+    store.put_many(vec![large(5), large(6)]).await.unwrap();
+    assert_eq!(persisted_bulk_options(dir.path()), NORMAL);
+    for i in 1..=6 {
+        assert_eq!(&store.get(large(i).cid()).await.unwrap(), large(i).data());
     }
 }

@@ -23,7 +23,6 @@ use hamt_store::{Block, BlockStore};
 
 use crate::{Hamt, HamtError};
 
-
 /// Buffer size of each run file when written and when merged.
 const RUN_IO_BUFFER: usize = 64 << 10;
 
