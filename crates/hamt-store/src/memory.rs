@@ -60,7 +60,11 @@ fn table_hash(entry: u64) -> u64 {
 }
 
 fn position(entry: u64) -> usize {
-    (entry & u64::from(u32::MAX)) as usize
+    // The low 32 bits: a position in the array, which fits any `usize`
+    // this crate builds for.
+    #[allow(clippy::cast_possible_truncation)]
+    let position = (entry & u64::from(u32::MAX)) as usize;
+    position
 }
 
 impl Blocks {
@@ -371,7 +375,7 @@ mod tests {
             assert_eq!(store.remove(gone.cid()).as_ref(), Some(gone.data()));
             assert_eq!(store.remove(gone.cid()), None);
             assert!(!store.has(gone.cid()).await.unwrap());
-            if held.len() % 50 == 0 {
+            if held.len().is_multiple_of(50) {
                 for block in &held {
                     assert_eq!(&store.get(block.cid()).await.unwrap(), block.data());
                 }

@@ -166,6 +166,8 @@ impl<S: BlockStore> Hamt<S> {
     /// A stored node without waiting: from `fetched`, the cache, or a
     /// store that answers directly ([`BlockStore::blocking`]); `None` if it
     /// must be fetched.
+    // The map's error type, as everywhere in this API; the `Err` is rare.
+    #[allow(clippy::result_large_err)]
     fn node_now(
         &self,
         cid: &Cid,
@@ -189,6 +191,8 @@ impl<S: BlockStore> Hamt<S> {
     /// The stored root node without waiting (see [`node_now`](Self::node_now)):
     /// every read starts there, so it is kept at hand rather than looked up
     /// in the cache each time.
+    // The map's error type, as everywhere in this API; the `Err` is rare.
+    #[allow(clippy::result_large_err)]
     fn root_now(
         &self,
         cid: &Cid,
@@ -209,6 +213,8 @@ impl<S: BlockStore> Hamt<S> {
 
     /// Looks `key` (hashing to `hash`) up as far as the nodes at hand go:
     /// the link (or its absence), or the stored node to fetch first.
+    // The map's error type, as everywhere in this API; the `Err` is rare.
+    #[allow(clippy::result_large_err)]
     fn lookup(
         &self,
         key: &str,
@@ -612,6 +618,8 @@ impl<S: BlockStore> Hamt<S> {
     /// and the store answers directly, they are written on a second thread
     /// meanwhile (they do not depend on the nodes; the nodes are written
     /// only after them, by [`write_with_values`](Self::write_with_values)).
+    // The map's error type, as everywhere in this API; the `Err` is rare.
+    #[allow(clippy::result_large_err)]
     fn write_values_while_encoding(&mut self) -> Result<tree::Encoded, HamtError> {
         let hash = self.store.hash_algorithm();
         let Hamt {
@@ -706,6 +714,8 @@ async fn load_node<S: BlockStore>(
 }
 
 /// Decodes the (verified) block of node `cid` and caches it.
+// The map's error type, as everywhere in this API; the `Err` is rare.
+#[allow(clippy::result_large_err)]
 fn decode_node(
     cache: &NodeCache,
     max_bucket: usize,
