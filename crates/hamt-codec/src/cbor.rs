@@ -363,16 +363,11 @@ pub(crate) fn decode_node(
             continue;
         }
         match r.head()? {
+            // A map is not empty here: the canonical empty map is `a0`,
+            // taken above, and any other spelling of it is non-canonical.
             (MAJOR_MAP, len) => {
                 let start = node.entry_count();
                 r.bucket(len, max_bucket_entries, &mut node)?;
-                if node.entry_count() == start {
-                    // An empty map is an empty slot, handled above.
-                    return Err(DecodeError {
-                        offset: entry_start,
-                        kind: DecodeErrorKind::InvalidEntry,
-                    });
-                }
                 node.end_bucket(index, start);
             }
             (MAJOR_ARRAY, 1) => node.push_child(index, r.packed_link()?),

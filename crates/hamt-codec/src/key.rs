@@ -133,4 +133,17 @@ mod tests {
         assert_eq!(format!("{key}"), long);
         assert_eq!(format!("{:?}", Key::from("a\"b")), "\"a\\\"b\"");
     }
+
+    #[test]
+    fn reads_as_a_string_every_way() {
+        let owned = String::from("temp/c/1/2");
+        let key = Key::from(&owned);
+        let as_ref: &str = key.as_ref();
+        assert_eq!(as_ref, owned);
+        assert!(key == *owned.as_str());
+        assert!(key == "temp/c/1/2");
+        let set: std::collections::HashSet<Key> = [key.clone()].into();
+        assert!(set.contains("temp/c/1/2"));
+        assert_eq!(key.as_str(), owned);
+    }
 }

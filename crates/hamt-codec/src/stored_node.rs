@@ -40,13 +40,13 @@ pub struct StoredNode {
     children: Box<[PackedCid]>,
 }
 
-/// Where an occupied slot's content is: `len` entries from `start` in
-/// `entries` (a bucket, never empty), or the child link at `start` in
-/// `children` (`len == 0`).
+/// Where an occupied slot's content is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct SlotPlace {
-    start: u32,
-    len: u32,
+enum SlotPlace {
+    /// `len` entries from `start` in `entries`.
+    Bucket { start: u32, len: u32 },
+    /// The link at this position in `children`.
+    Child(u32),
 }
 
 /// An occupied slot of a [`StoredNode`].
@@ -132,13 +132,11 @@ impl StoredNode {
     }
 
     fn slot(&self, place: SlotPlace) -> StoredSlot<'_> {
-        let start = place.start as usize;
-        if place.len == 0 {
-            StoredSlot::Child(self.children[start].cid())
-        } else {
-            StoredSlot::Bucket(BucketEntries {
-                entries: &self.entries[start..start + place.len as usize],
-            })
+        match place {
+            SlotPlace::Child(at) => StoredSlot::Child(self.children[at as usize].cid()),
+            SlotPlace::Bucket { start, len } => StoredSlot::Bucket(BucketEntries {
+                entries: &self.entries[start as usize..(start + len) as usize],
+            }),
         }
     }
 
@@ -174,10 +172,10 @@ impl StoredNode {
     pub fn encoded_len(&self) -> usize {
         crate::cbor::slots_encoded_len(
             crate::SLOT_COUNT - self.slots.len(),
-            self.slots
-                .iter()
-                .filter(|p| p.len > 0)
-                .map(|p| p.len as usize),
+            self.slots.iter().filter_map(|place| match place {
+                SlotPlace::Bucket { len, .. } => Some(*len as usize),
+                SlotPlace::Child(_) => None,
+            }),
             self.entries.iter(),
             self.children.iter(),
         )
@@ -275,7 +273,7 @@ impl Builder {
     /// Closes a bucket at `index` made of the entries pushed since `start`.
     pub(crate) fn end_bucket(&mut self, index: u8, start: usize) {
         self.occupy(index);
-        self.slots.push(SlotPlace {
+        self.slots.push(SlotPlace::Bucket {
             start: to_u32(start),
             len: to_u32(self.entries.len() - start),
         });
@@ -289,10 +287,8 @@ impl Builder {
 
     pub(crate) fn push_child(&mut self, index: u8, link: PackedCid) {
         self.occupy(index);
-        self.slots.push(SlotPlace {
-            start: to_u32(self.children.len()),
-            len: 0,
-        });
+        self.slots
+            .push(SlotPlace::Child(to_u32(self.children.len())));
         self.children.push(link);
     }
 
@@ -313,12 +309,6 @@ impl Builder {
 fn to_u32(n: usize) -> u32 {
     #[allow(clippy::expect_used)]
     u32::try_from(n).expect("a node holds fewer than 2^32 entries")
-}
-
-impl From<&StoredNode> for Node {
-    fn from(stored: &StoredNode) -> Self {
-        stored.to_node()
-    }
 }
 
 #[cfg(test)]
@@ -369,15 +359,15 @@ mod tests {
         assert_eq!(keys, ["a", "bb", "z"]);
         let indices: Vec<u8> = stored.iter().map(|(i, _)| i).collect();
         assert_eq!(indices, [0, 7, 200, 255]);
-        match stored.get(200) {
-            Some(StoredSlot::Bucket(bucket)) => {
-                assert_eq!(bucket.len(), 1);
-                assert!(!bucket.is_empty());
-                assert_eq!(bucket.to_bucket(), Bucket::single("z".into(), link(4)));
-                assert_eq!(bucket.iter().collect::<Vec<_>>(), [("z", link(4))]);
-            }
-            other => panic!("expected a bucket, got {other:?}"),
+        let bucket = match stored.get(200) {
+            Some(StoredSlot::Bucket(bucket)) => Some(bucket),
+            _ => None,
         }
+        .expect("slot 200 holds a bucket");
+        assert_eq!(bucket.len(), 1);
+        assert!(!bucket.is_empty());
+        assert_eq!(bucket.to_bucket(), Bucket::single("z".into(), link(4)));
+        assert_eq!(bucket.iter().collect::<Vec<_>>(), [("z", link(4))]);
         assert!(stored.heap_size() >= 3 * 64);
         let empty = StoredNode::decode(&Node::<Cid>::new().encode(), 4).unwrap();
         assert_eq!(empty.occupied_len(), 0);

@@ -50,3 +50,16 @@ impl Default for MemoryBudget {
         MemoryBudget::new(Self::DEFAULT_BYTES)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn halves_add_up_to_the_whole() {
+        let budget = MemoryBudget::new(101);
+        assert_eq!(budget.bytes(), 101);
+        assert_eq!(budget.map_bytes() + budget.store_bytes(), 101);
+        assert_eq!(MemoryBudget::default().bytes(), MemoryBudget::DEFAULT_BYTES);
+    }
+}

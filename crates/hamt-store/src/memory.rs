@@ -91,10 +91,10 @@ impl Blocks {
         if found.is_some() {
             return;
         }
-        // Positions are 32 bits: past 4 billion blocks, the store is full.
-        let Ok(at) = u32::try_from(self.entries.len()) else {
-            return;
-        };
+        // Positions are 32 bits: 4 billion blocks would take over 280 GiB
+        // of entries alone, which no memory store here can hold.
+        #[allow(clippy::expect_used)]
+        let at = u32::try_from(self.entries.len()).expect("fewer than 2^32 blocks in memory");
         self.index
             .insert_unique(table_hash(hash << 32), hash << 32 | u64::from(at), |&e| {
                 table_hash(e)
@@ -418,6 +418,7 @@ mod tests {
         assert_eq!(store.get(&v0).await.unwrap(), data);
         assert_eq!(store.get(&raw).await.unwrap(), data);
         assert_eq!(store.remove(&cbor), Some(data.clone()));
+        assert!(format!("{store:?}").contains("len: 5"));
         assert!(store.has(&raw).await.unwrap());
         assert!(!store.has(&cbor).await.unwrap());
     }
@@ -468,6 +469,9 @@ mod error_tests {
             store.put_many(vec![]).await.unwrap();
             let put = store.put(BlockCodec::DagCbor, data.clone()).await.unwrap();
             assert_eq!(put.hash().code(), store.hash_algorithm().code());
+            assert!(store.verifies_reads());
+            let direct = store.blocking().unwrap();
+            assert_eq!(direct.get_blocking(&cid).unwrap(), data);
         }
         let err = StoreError::backend("doing x", std::io::Error::other("disk on fire"));
         assert_eq!(err.to_string(), "doing x: disk on fire");

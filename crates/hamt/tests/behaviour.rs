@@ -97,6 +97,22 @@ async fn hash_exhaustion_is_an_error_and_changes_nothing() {
     }
     assert_eq!(map.flush().await.unwrap(), before);
     assert_eq!(map.len().await.unwrap(), 2);
+    // The same past the dirty-node budget, where inserts take the general
+    // (loading) path rather than the in-memory one.
+    let store = MemoryStore::new();
+    let config = config(2, Arc::new(ConstantHasher)).with_dirty_node_bytes(0);
+    let mut map = Hamt::new(&store, config.clone());
+    map.insert("a", b"1".to_vec()).await.unwrap();
+    map.insert("b", b"2".to_vec()).await.unwrap();
+    let before = map.flush().await.unwrap();
+    let mut map = Hamt::open(&store, before, config.with_cache_bytes(0))
+        .await
+        .unwrap();
+    match map.insert("c", b"3".to_vec()).await {
+        Err(HamtError::HashExhausted { key }) => assert_eq!(key, "c"),
+        other => panic!("expected HashExhausted, got {other:?}"),
+    }
+    assert_eq!(map.flush().await.unwrap(), before);
 }
 
 #[tokio::test]

@@ -365,6 +365,11 @@ async fn insert_many_of_large_values_spans_batches() {
             map.get("small/35").await.unwrap().as_deref(),
             Some(&[35u8; 10][..])
         );
+        // Lengths without reading values: a file's from its root node.
+        for (key, len) in [("big/7", CHUNK + 8), ("small/7", 10)] {
+            let link = map.get_link(key).await.unwrap().unwrap();
+            assert_eq!(map.value_len(&link).await.unwrap(), len as u64);
+        }
     };
     check(&map).await;
     assert_eq!(map.flush().await.unwrap(), expected);

@@ -115,6 +115,38 @@ async fn flush_failing_at_any_of_its_writes_loses_nothing() {
     }
 }
 
+/// A flush of many values through a store that answers directly writes them
+/// on a second thread while it encodes the nodes; when that write fails,
+/// the flush fails as a whole (no node is written), the values stay
+/// buffered and readable, and a retry gives the root of a run that never
+/// failed. The same store read by the async path and the direct one gives
+/// the same root.
+#[tokio::test]
+async fn parallel_value_write_failing_loses_nothing() {
+    let entries = entries(6000);
+    let model: BTreeMap<String, Vec<u8>> = entries.iter().cloned().collect();
+    let expected = reference_root(&entries, HamtConfig::default()).await;
+    let store = Arc::new(FaultyStore::blocking());
+    let mut map = Hamt::new(store.clone(), HamtConfig::default());
+    for (k, v) in &entries {
+        map.insert(k, v.clone()).await.unwrap();
+    }
+    assert_eq!(store.write_calls.load(Ordering::Relaxed), 0);
+    store.fail_writes_after(0);
+    let err = map.flush().await.unwrap_err();
+    assert!(is_injected(&err), "{err}");
+    assert_eq!(store.write_calls.load(Ordering::Relaxed), 1);
+    assert!(store.inner.is_empty(), "nothing may be written");
+    assert!(map.is_dirty());
+    assert_eq!(contents(&map).await, model);
+    store.heal();
+    assert_eq!(map.flush().await.unwrap(), expected);
+    let reopened = Hamt::open(store.clone(), expected, HamtConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(contents(&reopened).await, model);
+}
+
 /// An insert that passes the value budget writes the buffered values at
 /// once; if that write fails, the error is returned but the entry is in the
 /// map and its value still buffered, so nothing is lost and a later flush

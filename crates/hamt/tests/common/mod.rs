@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use async_trait::async_trait;
 use hamt::{Hamt, HamtConfig, KeyHasher};
 use hamt_codec::{Blake3KeyHasher, Cid, KeyHash};
-use hamt_store::{Block, BlockStore, ByteRange, Bytes, MemoryStore, StoreError};
+use hamt_store::{Block, BlockStore, BlockingStore, ByteRange, Bytes, MemoryStore, StoreError};
 
 /// blake3, with the first `shared` bytes zeroed: every key shares a long hash
 /// prefix, so trees go deep with few keys.
@@ -113,7 +113,9 @@ impl BlockStore for FlakyStore {
 /// A store that fails at chosen moments: after a set number of further write
 /// calls (`put_block` or `put_many`, each counting once) or further reads
 /// (`get` or `get_range`). Calls are counted, so a test can also see what
-/// an operation did.
+/// an operation did. [`FaultyStore::blocking`] makes one that also answers
+/// through [`BlockingStore`] (the path a memory or RocksDB store takes),
+/// with the same faults.
 #[derive(Debug)]
 pub struct FaultyStore {
     pub inner: MemoryStore,
@@ -121,6 +123,7 @@ pub struct FaultyStore {
     reads_left: AtomicUsize,
     pub write_calls: AtomicUsize,
     pub read_calls: AtomicUsize,
+    direct: bool,
 }
 
 impl Default for FaultyStore {
@@ -131,11 +134,20 @@ impl Default for FaultyStore {
             reads_left: AtomicUsize::new(usize::MAX),
             write_calls: AtomicUsize::new(0),
             read_calls: AtomicUsize::new(0),
+            direct: false,
         }
     }
 }
 
 impl FaultyStore {
+    /// A faulty store that answers through [`BlockingStore`] too.
+    pub fn blocking() -> Self {
+        FaultyStore {
+            direct: true,
+            ..FaultyStore::default()
+        }
+    }
+
     /// The next `n` write calls succeed, every later one fails.
     pub fn fail_writes_after(&self, n: usize) {
         self.writes_left.store(n, Ordering::Relaxed);
@@ -197,6 +209,24 @@ impl BlockStore for FaultyStore {
     async fn put_many(&self, blocks: Vec<Block>) -> Result<(), StoreError> {
         self.write_allowed()?;
         self.inner.put_many(blocks).await
+    }
+    fn blocking(&self) -> Option<&dyn BlockingStore> {
+        self.direct.then_some(self as &dyn BlockingStore)
+    }
+}
+
+impl BlockingStore for FaultyStore {
+    fn get_blocking(&self, cid: &Cid) -> Result<Bytes, StoreError> {
+        self.read_allowed()?;
+        self.inner.get_blocking(cid)
+    }
+    fn get_range_blocking(&self, cid: &Cid, range: ByteRange) -> Result<Bytes, StoreError> {
+        self.read_allowed()?;
+        self.inner.get_range_blocking(cid, range)
+    }
+    fn put_many_blocking(&self, blocks: &mut Vec<Block>) -> Result<(), StoreError> {
+        self.write_allowed()?;
+        self.inner.put_many_blocking(blocks)
     }
 }
 
