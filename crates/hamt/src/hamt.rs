@@ -594,10 +594,6 @@ impl<S: BlockStore> Hamt<S> {
         self.write_with_values(Vec::new()).await
     }
 
-    fn clear_pending(&mut self) {
-        self.pending.clear();
-    }
-
     /// Writes every new value and then every dirty node, children before
     /// parents (the nodes in one `put_many`), and returns the root CID. If
     /// the store fails, nothing is lost: the changes stay in memory and
@@ -659,15 +655,8 @@ impl<S: BlockStore> Hamt<S> {
     /// The values move into the store (no copy); if a write fails, the
     /// values that may not be stored stay buffered, and the tree is
     /// unchanged, so a retry loses nothing.
-    async fn write_with_values(&mut self, mut nodes: Vec<Block>) -> Result<(), HamtError> {
-        let values = hamt_store::write_blocks(&self.store, self.pending.blocks_to_write()).await;
-        if let Err(error) = values {
-            self.pending.recount();
-            return Err(error.into());
-        }
-        hamt_store::write_blocks(&self.store, &mut nodes).await?;
-        self.clear_pending();
-        Ok(())
+    async fn write_with_values(&mut self, nodes: Vec<Block>) -> Result<(), HamtError> {
+        write_with_values(&self.store, &mut self.pending, nodes).await
     }
 
     /// Keeps the dirty nodes within their budget before a write to the key
@@ -676,27 +665,49 @@ impl<S: BlockStore> Hamt<S> {
     /// parents) and replaced by its link. The tree changes only after the
     /// store accepted the blocks, so a failure loses nothing.
     async fn make_room(&mut self, hash: &KeyHash) -> Result<(), HamtError> {
-        let encoded = match &self.root {
-            Child::Dirty(root) if !self.within_budget() => {
-                tree::encode_off_path(root, hash, self.store.hash_algorithm())
-            }
-            // Within the budget (a stored root holds no dirty nodes).
-            _ => return Ok(()),
+        let within_budget = self.within_budget();
+        let Hamt {
+            store,
+            root,
+            pending,
+            cache,
+            keep_written,
+            dirty_bytes,
+            ..
+        } = self;
+        // Within the budget, or a stored root (which holds no dirty nodes).
+        let (false, Child::Dirty(root)) = (within_budget, root) else {
+            return Ok(());
         };
-        self.write_with_values(encoded.blocks).await?;
-        if let Child::Dirty(root) = &mut self.root {
-            let cache = &self.cache;
-            let mut seed_cache = |cid, node| cache.insert(cid, Arc::new(node));
-            let keep: Option<&mut dyn FnMut(Cid, StoredNode)> = if self.keep_written {
-                Some(&mut seed_cache)
-            } else {
-                None
-            };
-            tree::store_off_path(root, hash, encoded.cids, keep);
-        }
-        self.dirty_bytes = tree::dirty_size(&self.root);
+        let encoded = tree::encode_off_path(root, hash, store.hash_algorithm());
+        write_with_values(store, pending, encoded.blocks).await?;
+        let mut seed_cache = |cid, node| cache.insert(cid, Arc::new(node));
+        let keep: Option<&mut dyn FnMut(Cid, StoredNode)> = if *keep_written {
+            Some(&mut seed_cache)
+        } else {
+            None
+        };
+        tree::store_off_path(root, hash, encoded.cids, keep);
+        *dirty_bytes = tree::node_size(root);
         Ok(())
     }
+}
+
+/// Writes the buffered values and then `nodes` (see
+/// [`Hamt::write_with_values`]).
+async fn write_with_values<S: BlockStore>(
+    store: &S,
+    pending: &mut PendingValues,
+    mut nodes: Vec<Block>,
+) -> Result<(), HamtError> {
+    let values = hamt_store::write_blocks(store, pending.blocks_to_write()).await;
+    if let Err(error) = values {
+        pending.recount();
+        return Err(error.into());
+    }
+    hamt_store::write_blocks(store, &mut nodes).await?;
+    pending.clear();
+    Ok(())
 }
 
 /// Reads a node: from the cache, else from the store (verified) and decoded.

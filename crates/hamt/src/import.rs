@@ -237,9 +237,9 @@ impl<S: BlockStore> Import<'_, S> {
                 added += self.apply(hash, key, link).await?;
             }
         } else {
-            if !self.index.is_empty() {
-                self.spill().map_err(spill_failed)?;
-            }
+            // What came after the last spill (never nothing: a spill
+            // happens only to make room for one more entry).
+            self.spill().map_err(spill_failed)?;
             let mut runs: Vec<Run> = std::mem::take(&mut self.runs)
                 .into_iter()
                 .map(Run::new)

@@ -84,21 +84,16 @@ pub(crate) fn node_cost(node: &DirtyNode) -> usize {
     std::mem::size_of::<DirtyNode>() + node.heap_size()
 }
 
-/// Heap bytes held by a write tree's dirty nodes.
-pub(crate) fn dirty_size(child: &Child) -> usize {
-    match child {
-        Child::Stored(_) => 0,
-        Child::Dirty(node) => {
-            node_cost(node)
-                + node
-                    .iter()
-                    .map(|(_, slot)| match slot {
-                        Slot::Child(child) => dirty_size(child),
-                        Slot::Bucket(_) => 0,
-                    })
-                    .sum::<usize>()
-        }
-    }
+/// Heap bytes held by a dirty node and its dirty descendants.
+pub(crate) fn node_size(node: &DirtyNode) -> usize {
+    node_cost(node)
+        + node
+            .iter()
+            .map(|(_, slot)| match slot {
+                Slot::Child(Child::Dirty(child)) => node_size(child),
+                Slot::Child(Child::Stored(_)) | Slot::Bucket(_) => 0,
+            })
+            .sum::<usize>()
 }
 
 /// The slot index of a key at `depth`: byte `depth` of its hash.

@@ -450,3 +450,28 @@ fn a_key_hashers_panic_reaches_the_caller() {
         .unwrap_or_default();
     assert_eq!(message, "hasher refused refused");
 }
+
+/// A value link to a dag-pb block that is not a UnixFS file is a typed
+/// `File` error naming the link, on every read of the value.
+#[tokio::test]
+async fn a_value_that_is_not_a_unixfs_file_is_a_file_error() {
+    let store = MemoryStore::new();
+    let junk = hamt_store::Block::new(
+        hamt_codec::BlockCodec::DagPb,
+        hamt_codec::HashAlgorithm::Blake3,
+        Bytes::from_static(&[0xff, 0xff, 0xff]),
+    );
+    let link = *junk.cid();
+    store.put_block(junk).await.unwrap();
+    let mut map = Hamt::new(&store, HamtConfig::default());
+    map.insert_link("broken", link).await.unwrap();
+    for result in [
+        map.get("broken").await.map(drop),
+        map.value_len(&link).await.map(drop),
+    ] {
+        match result {
+            Err(HamtError::File { link: named, .. }) => assert_eq!(named, link),
+            other => panic!("expected a File error, got {other:?}"),
+        }
+    }
+}
