@@ -10,7 +10,7 @@ use cid::Cid;
 
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::node::{Node, SLOT_COUNT, Slot, canonical_key_order};
-use crate::packed_cid::PackedCid;
+use crate::packed_cid::{Packed, PackedCid};
 use crate::stored_node::{Builder, StoredNode};
 
 pub(crate) const MAJOR_BYTES: u8 = 2;
@@ -60,8 +60,8 @@ pub(crate) fn write_link(buf: &mut Vec<u8>, cid: &Cid) {
 /// hash codes, 32-byte digest: every link py-hamt makes) directly, anything
 /// else through the `cid` crate's varint writer.
 pub(crate) fn write_packed_link(buf: &mut Vec<u8>, link: &PackedCid) {
-    let cid = match link {
-        PackedCid::Short {
+    let cid = match &link.0 {
+        Packed::Short {
             codec,
             hash,
             digest,
@@ -74,7 +74,7 @@ pub(crate) fn write_packed_link(buf: &mut Vec<u8>, link: &PackedCid) {
             buf.extend_from_slice(&bytes);
             return;
         }
-        PackedCid::Other(cid) => cid,
+        Packed::Other(cid) => cid,
     };
     write_head(buf, MAJOR_TAG, TAG_LINK);
     let len = cid.encoded_len();
@@ -86,10 +86,10 @@ pub(crate) fn write_packed_link(buf: &mut Vec<u8>, link: &PackedCid) {
 
 /// The encoded length of a packed link.
 pub(crate) fn packed_link_len(link: &PackedCid) -> usize {
-    match link {
+    match &link.0 {
         // `d8 2a 58 25 00` and the 36 bytes of the CID.
-        PackedCid::Short { .. } => 41,
-        PackedCid::Other(cid) => link_len(cid),
+        Packed::Short { .. } => 41,
+        Packed::Other(cid) => link_len(cid),
     }
 }
 
@@ -165,14 +165,10 @@ pub(crate) fn encoded_len(node: &Node<Cid>) -> usize {
 /// digest (every link py-hamt makes), read without the general varint
 /// reader; one-byte varints are canonical by construction. `None` for
 /// anything else, which the general path then reads and checks.
-fn short_cid(bytes: &[u8]) -> Option<PackedCid> {
+fn read_short_link(bytes: &[u8]) -> Option<PackedCid> {
     match bytes {
         [0x01, codec, hash, 0x20, digest @ ..] if *codec < 0x80 && *hash < 0x80 => {
-            Some(PackedCid::Short {
-                codec: *codec,
-                hash: *hash,
-                digest: digest.try_into().ok()?,
-            })
+            Some(PackedCid::short(*codec, *hash, digest.try_into().ok()?))
         }
         _ => None,
     }
@@ -286,7 +282,7 @@ impl<'a> Reader<'a> {
         };
         match bytes.split_first() {
             Some((0x00, cid_bytes)) => {
-                if let Some(cid) = short_cid(cid_bytes) {
+                if let Some(cid) = read_short_link(cid_bytes) {
                     return Ok(cid);
                 }
                 crate::link::parse_canonical_cid(cid_bytes)
@@ -353,8 +349,9 @@ pub(crate) fn decode_node(
             kind: DecodeErrorKind::NotANode,
         });
     }
-    // An entry takes at least 40 bytes and a slot at least one: capacities
-    // from the input's length stay within what it can hold.
+    // Room for the entries of a typical node (about 55 bytes each); only a
+    // hint: the entries grow as they are read, never past what the input
+    // holds (each takes a few bytes at least).
     let mut node = Builder::with_capacity(SLOT_COUNT, input.len() / 64);
     for index in 0..=255u8 {
         let entry_start = r.pos;

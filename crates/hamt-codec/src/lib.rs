@@ -45,6 +45,7 @@ pub use link::{
 };
 pub use links::{LinksError, block_links};
 pub use node::{Bucket, Node, SLOT_COUNT, Slot};
+pub use packed_cid::PackedCid;
 pub use stored_node::{BucketEntries, StoredNode, StoredSlot};
 
 /// The content identifier type used for every link (re-exported from `cid`).

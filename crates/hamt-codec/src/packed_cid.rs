@@ -5,17 +5,29 @@ use multihash::Multihash;
 
 /// A CID packed for storage in bulk: a CIDv1 with one-byte codec and hash
 /// codes and a 32-byte digest (every link py-hamt and this project make:
-/// raw or dag-pb values, blake3 or sha2-256) as its codes and digest,
-/// anything else boxed.
+/// raw or dag-pb values, dag-cbor nodes, blake3 or sha2-256) as its codes
+/// and digest, anything else boxed.
 ///
 /// A map holds one link per key, and a `Cid` (room for a 64-byte digest
 /// and 64-bit codes) is 96 bytes: a bucket entry would be 120 bytes, two
 /// cache lines, and every lookup, insert, encode and decode would move that
 /// much. Packed, an entry with its key is 64 bytes. Packing is canonical
-/// (a CID that fits is always packed), so equality of packed CIDs is
-/// equality of CIDs.
+/// (a CID that fits is always packed the same way), so equality and hashes
+/// of packed CIDs are those of the CIDs: stores key blocks by it too.
+///
+/// ```
+/// use hamt_codec::{BlockCodec, HashAlgorithm, PackedCid, block_cid};
+/// let cid = block_cid(BlockCodec::Raw, HashAlgorithm::Blake3, b"v");
+/// let packed = PackedCid::new(&cid);
+/// assert_eq!(packed.cid(), cid);
+/// assert_eq!(std::mem::size_of::<PackedCid>(), 40);
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct PackedCid(pub(crate) Packed);
+
+/// The two shapes of a [`PackedCid`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) enum PackedCid {
+pub(crate) enum Packed {
     /// CIDv1, codec and multihash code below 0x80, 32-byte digest.
     Short {
         codec: u8,
@@ -28,7 +40,7 @@ pub(crate) enum PackedCid {
 
 impl PackedCid {
     /// Packs `cid`.
-    pub(crate) fn new(cid: &Cid) -> Self {
+    pub fn new(cid: &Cid) -> Self {
         let mh = cid.hash();
         if cid.version() == Version::V1
             && cid.codec() < 0x80
@@ -37,39 +49,50 @@ impl PackedCid {
         {
             // Both codes are below 0x80: the casts are lossless.
             #[allow(clippy::cast_possible_truncation)]
-            return PackedCid::Short {
-                codec: cid.codec() as u8,
-                hash: mh.code() as u8,
-                digest,
-            };
+            return Self::short(cid.codec() as u8, mh.code() as u8, digest);
         }
-        PackedCid::Other(Box::new(*cid))
+        PackedCid(Packed::Other(Box::new(*cid)))
+    }
+
+    /// The packed CIDv1 of one-byte codes (below 0x80) and a 32-byte digest.
+    pub(crate) fn short(codec: u8, hash: u8, digest: [u8; 32]) -> Self {
+        PackedCid(Packed::Short {
+            codec,
+            hash,
+            digest,
+        })
     }
 
     /// The CID.
-    pub(crate) fn cid(&self) -> Cid {
-        match self {
-            PackedCid::Short {
+    ///
+    /// # Panics
+    /// Never: a packed digest is 32 bytes, which a multihash always holds.
+    pub fn cid(&self) -> Cid {
+        match &self.0 {
+            Packed::Short {
                 codec,
                 hash,
                 digest,
-            } => short_cid(*codec, *hash, digest),
-            PackedCid::Other(cid) => **cid,
+            } => {
+                // A 32-byte digest always fits the 64-byte multihash.
+                #[allow(clippy::expect_used)]
+                let mh = Multihash::wrap(u64::from(*hash), digest).expect("a 32-byte digest fits");
+                Cid::new_v1(u64::from(*codec), mh)
+            }
+            Packed::Other(cid) => **cid,
         }
     }
-}
-
-/// The CIDv1 of one-byte codes and a 32-byte digest.
-pub(crate) fn short_cid(codec: u8, hash: u8, digest: &[u8; 32]) -> Cid {
-    // A 32-byte digest always fits the 64-byte multihash.
-    #[allow(clippy::expect_used)]
-    let mh = Multihash::wrap(u64::from(hash), digest).expect("a 32-byte digest fits");
-    Cid::new_v1(u64::from(codec), mh)
 }
 
 impl From<Cid> for PackedCid {
     fn from(cid: Cid) -> Self {
         PackedCid::new(&cid)
+    }
+}
+
+impl std::fmt::Debug for PackedCid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PackedCid({})", self.cid())
     }
 }
 
@@ -85,8 +108,12 @@ mod tests {
         let v0 = Cid::new_v0(*pb.hash()).unwrap();
         let wide = Cid::new_v1(0x55, Multihash::<64>::wrap(0x13, &[1; 64]).unwrap());
         let big_codec = Cid::new_v1(0x0129, *raw.hash());
-        assert!(matches!(PackedCid::new(&raw), PackedCid::Short { .. }));
-        assert!(matches!(PackedCid::new(&pb), PackedCid::Short { .. }));
+        assert!(matches!(PackedCid::new(&raw).0, Packed::Short { .. }));
+        assert!(matches!(PackedCid::new(&pb).0, Packed::Short { .. }));
+        assert_eq!(
+            format!("{:?}", PackedCid::new(&raw)),
+            format!("PackedCid({raw})")
+        );
         for cid in [raw, pb, v0, wide, big_codec] {
             let packed = PackedCid::new(&cid);
             assert_eq!(packed.cid(), cid);
@@ -99,7 +126,7 @@ mod tests {
             }
         }
         for cid in [v0, wide, big_codec] {
-            assert!(matches!(PackedCid::new(&cid), PackedCid::Other(_)));
+            assert!(matches!(PackedCid::new(&cid).0, Packed::Other(_)));
         }
         assert_eq!(std::mem::size_of::<PackedCid>(), 40);
     }

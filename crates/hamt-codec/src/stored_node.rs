@@ -303,9 +303,9 @@ impl Builder {
 }
 
 /// A position within one node's arrays. A decoded node has fewer entries
-/// than its block has bytes over 40 (an entry's least size), and a node in
-/// memory fewer than its 64-byte entries could fill in 256 GiB: 32 bits
-/// always hold it.
+/// than its block has bytes (an entry takes several), which a block read
+/// into memory keeps under 4 GiB, and a node built in memory fewer than its
+/// 64-byte entries could fill in 256 GiB: 32 bits always hold it.
 fn to_u32(n: usize) -> u32 {
     #[allow(clippy::expect_used)]
     u32::try_from(n).expect("a node holds fewer than 2^32 entries")

@@ -28,7 +28,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+#[cfg(test)]
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
@@ -49,6 +51,9 @@ const ENTRY_OVERHEAD: usize = 128;
 fn memory_cost(data: &Bytes) -> usize {
     data.len() + ENTRY_OVERHEAD
 }
+
+/// The smallest ingest buffer (see [`RocksDbOptions::ingest_buffer_bytes`](crate::RocksDbOptions::ingest_buffer_bytes)).
+const MIN_BUDGET_BYTES: usize = 4 << 10;
 
 /// The directory, inside the store's, where SST files are written before
 /// RocksDB takes them over (they are moved, not copied).
@@ -77,7 +82,7 @@ pub(crate) struct IngestBuffer {
     /// New blocks, taking writes.
     active: RwLock<Active>,
     /// What the ingesting thread shares.
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     /// The ingestion running on its own thread, if any: at most one, so
     /// files are ingested in the order they were cut, and the writer that
     /// starts the next waits for it (which bounds memory to two buffers).
@@ -86,6 +91,9 @@ pub(crate) struct IngestBuffer {
     ingest_lock: Mutex<()>,
     /// Past this many estimated bytes, a write ingests the buffer.
     budget_bytes: usize,
+    /// Makes the next background ingestion fail to start its thread.
+    #[cfg(test)]
+    pub(crate) fail_spawn: AtomicBool,
 }
 
 /// An ingestion that failed, with the blocks it was writing.
@@ -94,7 +102,7 @@ struct Failed {
     entries: Arc<Entries>,
 }
 
-struct Shared {
+pub(crate) struct Shared {
     db: Arc<DB>,
     store_path: PathBuf,
     /// The blocks being written out, still readable until RocksDB has them.
@@ -106,10 +114,10 @@ struct Shared {
     dir: PathBuf,
     /// Numbers the SST files, so no two share a name.
     next_file: AtomicU64,
-    /// Whether the block families use [`L0Trigger::BULK`] (set by the first
-    /// background ingestion, or past `large_bulk_bytes` of large blocks,
-    /// after a `sync`; cleared by the `sync`).
-    bulk: AtomicBool,
+    /// Whether the block families use the bulk-write options (set by the
+    /// first background ingestion, or past `large_bulk_bytes` of large
+    /// blocks, after a `sync`; cleared by the `sync`).
+    pub(crate) tuning: Tuning,
     /// Bytes of large blocks written since the last `sync`.
     large_written: AtomicU64,
     /// Past this many bytes of large blocks between two syncs, a write is
@@ -140,14 +148,18 @@ impl IngestBuffer {
                 meta_options,
                 dir: store_path.join(INGEST_DIR),
                 next_file: AtomicU64::new(0),
-                bulk: AtomicBool::new(false),
+                tuning: Tuning::new(),
                 large_written: AtomicU64::new(0),
                 large_bulk_bytes,
                 blob_files,
             }),
             in_flight: Mutex::new(None),
             ingest_lock: Mutex::new(()),
-            budget_bytes,
+            // A floor, so a tiny budget cannot make one file (and one
+            // thread) per block.
+            budget_bytes: budget_bytes.max(MIN_BUDGET_BYTES),
+            #[cfg(test)]
+            fail_spawn: AtomicBool::new(false),
         }
     }
 
@@ -209,7 +221,9 @@ impl IngestBuffer {
 
     /// Whether nothing is buffered or being ingested.
     pub(crate) fn is_empty(&self) -> bool {
-        self.active.read().entries.is_empty() && self.in_flight.lock().is_none()
+        self.active.read().entries.is_empty()
+            && self.in_flight.lock().is_none()
+            && self.shared.ingesting.read().is_none()
     }
 
     /// Waits for the ingestion in flight, if any. If it failed, its blocks
@@ -272,65 +286,119 @@ impl IngestBuffer {
             taken
         };
         let shared = Arc::clone(&self.shared);
+        let job_entries = Arc::clone(&entries);
         // A buffer that overflowed (ingested in the background) means a bulk
         // write: fewer, larger compactions until the next `sync`.
-        let job = move || match shared.write_and_ingest(&entries, background) {
-            Ok(()) => {
-                *shared.ingesting.write() = None;
+        let job = move || {
+            if background {
+                shared.tuning.begin_bulk(&shared);
+            }
+            match shared.write_and_ingest(&job_entries) {
+                Ok(()) => {
+                    *shared.ingesting.write() = None;
+                    Ok(())
+                }
+                Err(error) => Err(Failed {
+                    error,
+                    entries: job_entries,
+                }),
+            }
+        };
+        if !background {
+            return job().map_err(|failed| self.restore(failed));
+        }
+        match self.spawn(job) {
+            Ok(spawned) => {
+                *self.in_flight.lock() = Some(spawned);
                 Ok(())
             }
-            Err(error) => Err(Failed { error, entries }),
-        };
-        if background {
-            let spawned = std::thread::Builder::new()
-                .name("hamt-ingest".into())
-                .spawn(job)
-                .map_err(|e| {
-                    store_error("start the ingesting thread", &self.shared.store_path, e)
-                })?;
-            *self.in_flight.lock() = Some(spawned);
-            Ok(())
-        } else {
-            job().map_err(|failed| self.restore(failed))
+            // No thread: the blocks go back into the buffer (the next write
+            // or `sync` tries again), never lost from the `ingesting` slot.
+            Err(e) => {
+                let error = store_error("start the ingesting thread", &self.shared.store_path, e);
+                Err(self.restore(Failed { error, entries }))
+            }
         }
     }
-}
 
-impl IngestBuffer {
+    // `self` holds the test switch only.
+    #[cfg_attr(not(test), allow(clippy::unused_self))]
+    fn spawn(
+        &self,
+        job: impl FnOnce() -> Result<(), Failed> + Send + 'static,
+    ) -> std::io::Result<JoinHandle<Result<(), Failed>>> {
+        #[cfg(test)]
+        if self.fail_spawn.swap(false, Ordering::Relaxed) {
+            return Err(std::io::Error::other("no thread to be had (test)"));
+        }
+        std::thread::Builder::new()
+            .name("hamt-ingest".into())
+            .spawn(job)
+    }
+
     /// Counts `bytes` of large blocks written (through the memtables);
     /// past the memtables' size since the last `sync`, this is a bulk write.
-    pub(crate) fn note_large_write(&self, bytes: u64) -> Result<(), StoreError> {
+    pub(crate) fn note_large_write(&self, bytes: u64) {
         let shared = &self.shared;
         let written = shared.large_written.fetch_add(bytes, Ordering::Relaxed) + bytes;
         if written > shared.large_bulk_bytes {
-            shared.begin_bulk()?;
+            shared.tuning.begin_bulk(shared);
         }
-        Ok(())
     }
 
-    /// Puts the block families back on [`L0Trigger::NORMAL`] after a bulk
-    /// write (see there); the caller has written everything.
-    pub(crate) fn end_bulk(&self) -> Result<(), StoreError> {
+    /// Puts the block families back on their usual options after a bulk
+    /// write (see [`L0Trigger`]); the caller has written everything.
+    pub(crate) fn end_bulk(&self) {
         self.shared.large_written.store(0, Ordering::Relaxed);
-        if self.shared.bulk.swap(false, Ordering::Relaxed) {
-            self.shared.set_bulk_options(false)?;
+        self.shared.tuning.end_bulk(&self.shared);
+    }
+}
+
+/// Whether the block families are tuned for a bulk write, changed together
+/// with RocksDB's options under one lock (the ingesting thread begins a bulk
+/// write while a `sync` may be ending one).
+///
+/// Tuning is best effort: options that cannot be changed stay as they were
+/// and the state says what they are, so the next bulk write or `sync` tries
+/// again. It never fails a write: it is a matter of speed and space, never
+/// of data.
+pub(crate) struct Tuning {
+    bulk: Mutex<bool>,
+}
+
+impl Tuning {
+    fn new() -> Self {
+        Tuning {
+            bulk: Mutex::new(false),
         }
-        Ok(())
+    }
+
+    fn begin_bulk(&self, shared: &Shared) {
+        let mut bulk = self.bulk.lock();
+        if !*bulk && shared.set_bulk_options(true).is_ok() {
+            *bulk = true;
+        }
+    }
+
+    fn end_bulk(&self, shared: &Shared) {
+        let mut bulk = self.bulk.lock();
+        if *bulk && shared.set_bulk_options(false).is_ok() {
+            *bulk = false;
+        }
+    }
+
+    /// Whether the bulk options are in force.
+    #[cfg(test)]
+    pub(crate) fn is_bulk(&self) -> bool {
+        *self.bulk.lock()
     }
 }
 
 impl Shared {
-    fn begin_bulk(&self) -> Result<(), StoreError> {
-        if !self.bulk.swap(true, Ordering::Relaxed) {
-            self.set_bulk_options(true)?;
-        }
-        Ok(())
-    }
-
-    /// The options of a bulk write (see [`L0Trigger`]), or the usual ones:
-    /// also no blob garbage collection while bulk writing, which nothing
-    /// deletes from, and in which each compaction would otherwise move the
-    /// oldest quarter of the blob files' live blocks to new files.
+    /// Sets the options of a bulk write (see [`L0Trigger`]), or the usual
+    /// ones: also no blob garbage collection while bulk writing, which
+    /// nothing deletes from, and in which each compaction would otherwise
+    /// move the oldest quarter of the blob files' live blocks to new files.
     fn set_bulk_options(&self, bulk: bool) -> Result<(), StoreError> {
         let trigger = if bulk {
             L0Trigger::BULK
@@ -366,10 +434,7 @@ impl Shared {
         Ok(())
     }
 
-    fn write_and_ingest(&self, entries: &Entries, bulk: bool) -> Result<(), StoreError> {
-        if bulk {
-            self.begin_bulk()?;
-        }
+    fn write_and_ingest(&self, entries: &Entries) -> Result<(), StoreError> {
         let (db, store_path) = (&*self.db, &*self.store_path);
         let fail = |what: &str, e: rocksdb::Error| db_error(what, store_path, e);
         std::fs::create_dir_all(&self.dir).map_err(|e| {

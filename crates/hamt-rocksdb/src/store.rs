@@ -77,7 +77,7 @@ pub struct RocksDbStore {
     refresh_slack_ms: u64,
     pub(crate) compact_after_gc: bool,
     /// Small blocks put but not yet in the database.
-    ingest: IngestBuffer,
+    pub(crate) ingest: IngestBuffer,
     /// Blocks at least this long bypass the ingest buffer.
     large_block_bytes: u64,
     /// Writers hold it shared from their "is this block here?" check to their
@@ -218,7 +218,8 @@ impl RocksDbStore {
         self.db
             .flush_cfs_opt(&families, &wait)
             .map_err(|e| db_error("flush written blocks to disk", &self.path, e))?;
-        self.ingest.end_bulk()
+        self.ingest.end_bulk();
+        Ok(())
     }
 
     /// Compacts the block column families, giving the space of removed
@@ -360,10 +361,9 @@ impl RocksDbStore {
         }
         if !blocks.is_empty() {
             let large: Vec<&Block> = blocks.iter().collect();
-            self.write_large_blocks(&large)?;
-            let bytes = blocks.iter().map(|block| block.data().len() as u64).sum();
+            let written = self.write_large_blocks(&large)?;
             blocks.clear();
-            self.ingest.note_large_write(bytes)?;
+            self.ingest.note_large_write(written);
         }
         Ok(())
     }
@@ -371,8 +371,9 @@ impl RocksDbStore {
     /// Writes large blocks not yet held, and refreshes the write time of
     /// those that are, in one batch without the write-ahead log (their
     /// memtables are flushed by `sync`, so the bytes are written once).
+    /// Returns the bytes of the blocks written (not of those already held).
     /// The caller holds the sweep lock shared.
-    fn write_large_blocks(&self, blocks: &[&Block]) -> Result<(), StoreError> {
+    fn write_large_blocks(&self, blocks: &[&Block]) -> Result<u64, StoreError> {
         let (blocks_cf, meta_cf) = (self.cf(BLOCKS_CF)?, self.cf(META_CF)?);
         let mut seen = HashSet::with_capacity(blocks.len());
         let unique: Vec<(BlockKey, &Block)> = blocks
@@ -385,6 +386,7 @@ impl RocksDbStore {
             .db
             .batched_multi_get_cf(meta_cf, unique.iter().map(|(key, _)| key), false);
         let mut batch = WriteBatch::default();
+        let mut written = 0;
         for ((key, block), old_meta) in unique.iter().zip(held) {
             let old_meta = old_meta
                 .map_err(|e| db_error("look up blocks to write", &self.path, e))?
@@ -402,6 +404,7 @@ impl RocksDbStore {
                     .encode(),
                 ),
                 None => {
+                    written += len;
                     batch.put_cf(blocks_cf, key, block.data());
                     batch.put_cf(
                         meta_cf,
@@ -416,13 +419,14 @@ impl RocksDbStore {
             }
         }
         if batch.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let mut no_wal = rocksdb::WriteOptions::default();
         no_wal.disable_wal(true);
         self.db
             .write_opt(batch, &no_wal)
-            .map_err(|e| db_error(format!("write {} blocks", unique.len()), &self.path, e))
+            .map_err(|e| db_error(format!("write {} blocks", unique.len()), &self.path, e))?;
+        Ok(written)
     }
 }
 
@@ -433,7 +437,11 @@ impl Drop for RocksDbStore {
     fn drop(&mut self) {
         if !self.read_only && !self.ingest.is_empty() {
             let _no_sweep = self.sweep_lock.read();
-            let _ = self.ingest.ingest(false);
+            // A failed background ingestion reports itself to the first
+            // call and puts its blocks back: the second ingests them.
+            if self.ingest.ingest(false).is_err() {
+                let _ = self.ingest.ingest(false);
+            }
         }
     }
 }
@@ -506,5 +514,83 @@ impl BlockingStore for RocksDbStore {
 
     fn put_many_blocking(&self, blocks: &mut Vec<Block>) -> Result<(), StoreError> {
         self.write_blocks(blocks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use hamt_codec::BlockCodec;
+
+    use super::*;
+
+    fn blocks(n: u32, tag: &str) -> Vec<Block> {
+        (0..n)
+            .map(|i| {
+                let data = Bytes::from(format!("{tag} {i} ").repeat(8));
+                Block::new(BlockCodec::Raw, HashAlgorithm::Blake3, data)
+            })
+            .collect()
+    }
+
+    /// A background ingestion whose thread cannot start loses nothing: the
+    /// write reports the error, every block stays readable, and a named
+    /// root's `sync` writes them all (also through a reopen).
+    #[tokio::test]
+    async fn an_ingestion_without_a_thread_keeps_its_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = RocksDbOptions {
+            ingest_buffer_bytes: 4 << 10,
+            ..RocksDbOptions::default()
+        };
+        let store = RocksDbStore::open(dir.path(), &options).unwrap();
+        let all = blocks(200, "no thread");
+        store.ingest.fail_spawn.store(true, Ordering::Relaxed);
+        assert!(store.put_many(all.clone()).await.is_err());
+        for block in &all {
+            assert_eq!(&store.get(block.cid()).await.unwrap(), block.data());
+        }
+        store.set_root("kept", all[0].cid()).unwrap();
+        drop(store);
+        let store = RocksDbStore::open(dir.path(), &RocksDbOptions::read_only()).unwrap();
+        for block in &all {
+            assert_eq!(&store.get(block.cid()).await.unwrap(), block.data());
+        }
+    }
+
+    /// The bulk-write state follows the options RocksDB holds: on with the
+    /// first background ingestion, off at `sync`; re-putting large blocks
+    /// already held does not count towards a bulk write.
+    #[tokio::test]
+    async fn the_bulk_state_follows_background_ingestions_and_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = RocksDbOptions {
+            ingest_buffer_bytes: 4 << 10,
+            write_buffer_bytes: 1 << 20,
+            ..RocksDbOptions::default()
+        };
+        let store = RocksDbStore::open(dir.path(), &options).unwrap();
+        let tuning = || store.ingest.shared.tuning.is_bulk();
+        assert!(!tuning());
+        store.put_many(blocks(300, "bulk")).await.unwrap();
+        store.put_many(blocks(1, "after")).await.unwrap();
+        assert!(tuning());
+        store.sync().unwrap();
+        assert!(!tuning());
+        let large: Vec<Block> = (0..3u8)
+            .map(|i| {
+                Block::new(
+                    BlockCodec::Raw,
+                    HashAlgorithm::Blake3,
+                    Bytes::from(vec![i; 400 << 10]),
+                )
+            })
+            .collect();
+        store.put_many(large.clone()).await.unwrap();
+        assert!(tuning(), "1.2 MiB of large blocks past a 1 MiB budget");
+        store.sync().unwrap();
+        store.put_many(large).await.unwrap();
+        assert!(!tuning(), "blocks already held are not written again");
     }
 }

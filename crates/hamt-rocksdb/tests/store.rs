@@ -240,6 +240,13 @@ async fn a_failed_ingestion_keeps_its_blocks_and_reports_the_error() {
             errors += 1;
         }
     }
+    // One write spanning many buffers, failing part way: what it did not
+    // get to ingest stays buffered too.
+    let more: Vec<Block> = (0..300u32)
+        .map(|i| raw_owned(format!("failing in one call {i}").repeat(3)))
+        .collect();
+    assert!(store.put_many(more.clone()).await.is_err());
+    let blocks: Vec<Block> = blocks.into_iter().chain(more).collect();
     let error = store.sync().unwrap_err().to_string();
     assert!(errors > 0, "no write saw the failed ingestion");
     assert!(error.contains("ingestion directory"), "{error}");
@@ -365,4 +372,28 @@ async fn many_large_blocks_are_a_bulk_write_until_sync() {
     for i in 1..=6 {
         assert_eq!(&store.get(large(i).cid()).await.unwrap(), large(i).data());
     }
+}
+
+/// A CID too long for an inline key (a 64-byte digest) is keyed on the
+/// heap: it reads as missing, and once planted it reads as a hash this
+/// project cannot verify, never as data.
+#[tokio::test]
+async fn long_cids_are_looked_up_by_their_whole_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, &RocksDbOptions::default());
+    let wide = Cid::new_v1(
+        0x55,
+        multihash::Multihash::<64>::wrap(0x13, &[3; 64]).unwrap(),
+    );
+    assert!(matches!(
+        store.get(&wide).await,
+        Err(hamt_store::StoreError::NotFound(cid)) if cid == wide
+    ));
+    assert!(!store.has(&wide).await.unwrap());
+    store.put_unverified(&wide, b"sixty-four").unwrap();
+    assert!(store.has(&wide).await.unwrap());
+    assert!(matches!(
+        store.get(&wide).await,
+        Err(hamt_store::StoreError::UnsupportedHash { code: 0x13, .. })
+    ));
 }

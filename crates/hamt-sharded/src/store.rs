@@ -1036,9 +1036,14 @@ impl<S: BlockStore> ShardedMap<S> {
         if self.buffered.blocks.is_empty() {
             return Ok(());
         }
-        hamt_store::write_blocks(&self.store, &mut self.buffered.blocks).await?;
-        self.buffered = BufferedBlocks::default();
-        Ok(())
+        let written = hamt_store::write_blocks(&self.store, &mut self.buffered.blocks).await;
+        if written.is_err() {
+            // What is still held is what may not be stored: count that.
+            self.buffered.bytes = self.buffered.blocks.iter().map(|b| b.data().len()).sum();
+        } else {
+            self.buffered = BufferedBlocks::default();
+        }
+        Ok(written?)
     }
 
     // -------------------------------------------- py-hamt's metadata rules

@@ -1,10 +1,9 @@
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use hamt_codec::{Cid, HashAlgorithm, verify_block};
+use hamt_codec::{Cid, HashAlgorithm, PackedCid, verify_block};
 use hashbrown::HashTable;
-use multihash::Multihash;
 use parking_lot::RwLock;
 
 use crate::{Block, BlockStore, BlockingStore, ByteRange, CidHash, StoreError};
@@ -15,7 +14,7 @@ use crate::{Block, BlockStore, BlockingStore, ByteRange, CidHash, StoreError};
 /// a compact index of 8 bytes per block (a 32-bit hash of the CID and the
 /// block's position). Putting a new block touches the index (small, so
 /// mostly in cache) and the end of the array, and never a random entry of
-/// a large table; a CID is held as 40 bytes (a `Cid` takes 96). The store
+/// a large table; a CID is held packed, in 40 bytes (a `Cid` takes 96). The store
 /// answers through [`BlockingStore`], so a HAMT reading or writing it pays
 /// no future per block. Reads verify like every other store, so a test can
 /// plant a corrupt block with [`MemoryStore::insert_unverified`] and see
@@ -29,7 +28,7 @@ pub struct MemoryStore {
 /// The blocks and their index.
 #[derive(Default)]
 struct Blocks {
-    entries: Vec<(BlockKey, Bytes)>,
+    entries: Vec<(PackedCid, Bytes)>,
     /// Per block, `hash << 32 | position` (the hash is the low 32 bits of
     /// the key's [`CidHash`]), so the table grows without reading entries.
     index: HashTable<u64>,
@@ -44,7 +43,7 @@ impl std::fmt::Debug for Blocks {
 }
 
 /// The 32-bit hash the index keeps of a key.
-fn hash32(key: &BlockKey) -> u32 {
+fn hash32(key: &PackedCid) -> u32 {
     // The low half of a 64-bit hash: the truncation is the point.
     #[allow(clippy::cast_possible_truncation)]
     let hash = CidHash::default().hash_one(key) as u32;
@@ -68,7 +67,7 @@ fn position(entry: u64) -> usize {
 }
 
 impl Blocks {
-    fn find(&self, key: &BlockKey) -> Option<usize> {
+    fn find(&self, key: &PackedCid) -> Option<usize> {
         let hash = hash32(key);
         self.index
             .find(table_hash(u64::from(hash) << 32), |&entry| {
@@ -77,20 +76,16 @@ impl Blocks {
             .map(|&entry| position(entry))
     }
 
-    fn get(&self, key: &BlockKey) -> Option<&Bytes> {
+    fn get(&self, key: &PackedCid) -> Option<&Bytes> {
         self.find(key).map(|i| &self.entries[i].1)
     }
 
     /// Adds a block unless its key is held.
-    fn insert(&mut self, key: BlockKey, data: Bytes) {
-        let hash = u64::from(hash32(&key));
-        let entries = &self.entries;
-        let found = self.index.find(table_hash(hash << 32), |&entry| {
-            entry >> 32 == hash && entries[position(entry)].0 == key
-        });
-        if found.is_some() {
+    fn insert(&mut self, key: PackedCid, data: Bytes) {
+        if self.find(&key).is_some() {
             return;
         }
+        let hash = u64::from(hash32(&key));
         // Positions are 32 bits: 4 billion blocks would take over 280 GiB
         // of entries alone, which no memory store here can hold.
         #[allow(clippy::expect_used)]
@@ -102,12 +97,7 @@ impl Blocks {
         self.entries.push((key, data));
     }
 
-    fn reserve(&mut self, more: usize) {
-        self.entries.reserve(more);
-        self.index.reserve(more, |&e| table_hash(e));
-    }
-
-    fn remove(&mut self, key: &BlockKey) -> Option<Bytes> {
+    fn remove(&mut self, key: &PackedCid) -> Option<Bytes> {
         let hash = u64::from(hash32(key));
         let entries = &self.entries;
         let found = self
@@ -123,80 +113,16 @@ impl Blocks {
         if let Some((moved, _)) = self.entries.get(at) {
             let moved_hash = u64::from(hash32(moved));
             let from = self.entries.len() as u64;
-            if let Some(entry) = self.index.find_mut(table_hash(moved_hash << 32), |&e| {
+            let entry = self.index.find_mut(table_hash(moved_hash << 32), |&e| {
                 e == moved_hash << 32 | from
-            }) {
+            });
+            // Every held block has its index entry.
+            debug_assert!(entry.is_some(), "a held block has no index entry");
+            if let Some(entry) = entry {
                 *entry = moved_hash << 32 | at as u64;
             }
         }
         Some(data)
-    }
-}
-
-/// A CID as the store keys it: a CIDv1 with a 32-byte digest and small codes
-/// (every CID this project makes) inline, anything else boxed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum BlockKey {
-    Short {
-        digest: [u8; 32],
-        codec: u32,
-        hash: u16,
-    },
-    Other(Box<Cid>),
-}
-
-impl BlockKey {
-    fn of(cid: &Cid) -> Self {
-        let mh = cid.hash();
-        if cid.version() == cid::Version::V1
-            && let (Ok(digest), Ok(codec), Ok(hash)) = (
-                <[u8; 32]>::try_from(mh.digest()),
-                u32::try_from(cid.codec()),
-                u16::try_from(mh.code()),
-            )
-        {
-            return BlockKey::Short {
-                digest,
-                codec,
-                hash,
-            };
-        }
-        BlockKey::Other(Box::new(*cid))
-    }
-
-    fn cid(&self) -> Cid {
-        match self {
-            BlockKey::Short {
-                digest,
-                codec,
-                hash,
-            } => {
-                // A 32-byte digest always fits a 64-byte multihash.
-                #[allow(clippy::expect_used)]
-                let mh = Multihash::wrap(u64::from(*hash), digest)
-                    .expect("a 32-byte digest fits a 64-byte multihash");
-                Cid::new_v1(u64::from(*codec), mh)
-            }
-            BlockKey::Other(cid) => **cid,
-        }
-    }
-}
-
-impl Hash for BlockKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        match self {
-            // The digest spreads keys already; the codes separate the same
-            // bytes stored as two codecs.
-            BlockKey::Short {
-                digest,
-                codec,
-                hash,
-            } => {
-                state.write(digest);
-                state.write_u64(u64::from(*codec) << 16 | u64::from(*hash));
-            }
-            BlockKey::Other(cid) => cid.hash(state),
-        }
     }
 }
 
@@ -234,7 +160,7 @@ impl MemoryStore {
             .sum()
     }
 
-    /// The CIDs of every block held, in the order they were first put.
+    /// The CIDs of every block held, in no particular order.
     pub fn cids(&self) -> Vec<Cid> {
         self.blocks
             .read()
@@ -246,14 +172,14 @@ impl MemoryStore {
 
     /// Removes a block, returning its bytes.
     pub fn remove(&self, cid: &Cid) -> Option<Bytes> {
-        self.blocks.write().remove(&BlockKey::of(cid))
+        self.blocks.write().remove(&PackedCid::new(cid))
     }
 
     /// Stores `data` under `cid` without checking it: only for tests that
     /// need a corrupt block, to see that reads reject it. Replaces what the
     /// store held under `cid`.
     pub fn insert_unverified(&self, cid: Cid, data: Bytes) {
-        let key = BlockKey::of(&cid);
+        let key = PackedCid::new(&cid);
         let mut blocks = self.blocks.write();
         blocks.remove(&key);
         blocks.insert(key, data);
@@ -263,7 +189,7 @@ impl MemoryStore {
         let data = self
             .blocks
             .read()
-            .get(&BlockKey::of(cid))
+            .get(&PackedCid::new(cid))
             .cloned()
             .ok_or(StoreError::NotFound(*cid))?;
         verify_block(cid, &data)?;
@@ -272,10 +198,10 @@ impl MemoryStore {
 
     fn write(&self, blocks: impl ExactSizeIterator<Item = Block>) {
         let mut held = self.blocks.write();
-        held.reserve(blocks.len());
+        held.index.reserve(blocks.len(), |&e| table_hash(e));
         for block in blocks {
             let (cid, data) = block.into_parts();
-            held.insert(BlockKey::of(&cid), data);
+            held.insert(PackedCid::new(&cid), data);
         }
     }
 }
@@ -287,7 +213,7 @@ impl BlockStore for MemoryStore {
     }
 
     async fn has(&self, cid: &Cid) -> Result<bool, StoreError> {
-        Ok(self.blocks.read().find(&BlockKey::of(cid)).is_some())
+        Ok(self.blocks.read().find(&PackedCid::new(cid)).is_some())
     }
 
     async fn put_block(&self, block: Block) -> Result<(), StoreError> {
@@ -328,6 +254,7 @@ impl BlockingStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use multihash::Multihash;
 
     #[tokio::test]
     async fn passes_the_conformance_suite() {

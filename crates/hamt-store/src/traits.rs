@@ -82,7 +82,10 @@ pub trait BlockStore: Send + Sync {
 /// [`BlockStore::blocking`], and the free functions [`read_block`],
 /// [`read_block_range`] and [`write_blocks`] take that path when it is
 /// there. The calls must behave exactly as their async twins (the
-/// conformance suite checks both).
+/// conformance suite checks both). A wrapper that changes what calls do
+/// (counts them, injects faults, caches) must not hand out the inner
+/// store's `blocking()`, or the calls would bypass it: it returns `None`,
+/// or implements `BlockingStore` itself.
 pub trait BlockingStore: Send + Sync {
     /// [`BlockStore::get`], answered on the calling thread.
     fn get_blocking(&self, cid: &Cid) -> Result<Bytes, StoreError>;

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use hamt_codec::{BlockCodec, HashAlgorithm, KeyHash, KeyHasher};
 use hamt_store::{Block, BlockStore};
 
+use crate::hamt::AfterWrite;
 use crate::{Hamt, HamtError};
 
 /// Most entries prepared (hashed) and applied as one batch (fits `u32`).
@@ -102,7 +103,7 @@ impl<S: BlockStore> Hamt<S> {
             };
             let hash = entry.hash;
             if self
-                .insert_hashed(key.as_ref(), &hash, link)
+                .insert_hashed(key.as_ref(), &hash, link, AfterWrite::Cache)
                 .await?
                 .is_none()
             {

@@ -15,6 +15,15 @@ use crate::tree::{self, Child, DirtyNode, TreeContext, TreeError};
 use crate::walk::{ChildRef, NodeView, Step, Walk};
 use crate::{HamtConfig, HamtError};
 
+/// What becomes of subtrees written out early (past the dirty-node budget).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AfterWrite {
+    /// Their nodes seed the read cache.
+    Cache,
+    /// Dropped: a sorted import never comes back to the subtrees it passed.
+    Drop,
+}
+
 /// Buffered values from which a flush writes them on a second thread while
 /// it encodes the nodes: below, a thread costs more than it saves.
 const PARALLEL_FLUSH_VALUES: usize = 4096;
@@ -59,10 +68,6 @@ pub struct Hamt<S> {
     pending: PendingValues,
     /// Estimated heap bytes of the dirty nodes (see `HamtConfig::with_dirty_node_bytes`).
     dirty_bytes: usize,
-    /// Whether subtrees written out early (past the dirty-node budget) seed
-    /// the read cache: not while a sorted import, which never comes back to
-    /// them, applies its entries.
-    pub(crate) keep_written: bool,
     len: AtomicU64,
 }
 
@@ -104,7 +109,6 @@ impl<S: BlockStore> Hamt<S> {
             root,
             pending: PendingValues::default(),
             dirty_bytes: 0,
-            keep_written: true,
             len: AtomicU64::new(len),
         }
     }
@@ -299,11 +303,6 @@ impl<S: BlockStore> Hamt<S> {
         if let Some(data) = self.pending.get(link).as_ref() {
             return Ok(data.slice(range.to_index_range(data.len())));
         }
-        if link.codec() == BlockCodec::Raw.code()
-            && let Some(direct) = self.store.blocking()
-        {
-            return Ok(direct.get_range_blocking(link, range)?);
-        }
         Ok(hamt_unixfs::read_file(&self.store, link, range).await?)
     }
 
@@ -433,15 +432,18 @@ impl<S: BlockStore> Hamt<S> {
     /// Sets `key` to the link of a value block that is already in the store.
     pub async fn insert_link(&mut self, key: &str, link: Cid) -> Result<Option<Cid>, HamtError> {
         let hash = self.hash_key(key);
-        self.insert_hashed(key, &hash, link).await
+        self.insert_hashed(key, &hash, link, AfterWrite::Cache)
+            .await
     }
 
-    /// Sets `key`, whose hash is `hash`, to `link`.
+    /// Sets `key`, whose hash is `hash`, to `link`; subtrees written out
+    /// early on the way become `written`.
     pub(crate) async fn insert_hashed(
         &mut self,
         key: &str,
         hash: &KeyHash,
         link: Cid,
+        written: AfterWrite,
     ) -> Result<Option<Cid>, HamtError> {
         let mut insert = |root: &mut DirtyNode, cx: &TreeContext<'_>| {
             tree::insert(root, 0, (hash, key, link), cx)
@@ -460,7 +462,7 @@ impl<S: BlockStore> Hamt<S> {
                 });
             }
             Some(Err(TreeError::Need(_))) | None => {
-                self.make_room(hash).await?;
+                self.make_room(hash, written).await?;
                 self.run_on_tree(key, insert).await?
             }
         };
@@ -477,7 +479,7 @@ impl<S: BlockStore> Hamt<S> {
     /// same entries always give the same root CID, whatever the history.
     pub async fn remove(&mut self, key: &str) -> Result<Option<Cid>, HamtError> {
         let hash = self.hash_key(key);
-        self.make_room(&hash).await?;
+        self.make_room(&hash, AfterWrite::Cache).await?;
         // Planning may stop to load nodes; the plan, once complete, is
         // applied to the same (now loaded) path in the same run.
         let removed = self
@@ -664,14 +666,13 @@ impl<S: BlockStore> Hamt<S> {
     /// key's path is written (with the buffered values, children before
     /// parents) and replaced by its link. The tree changes only after the
     /// store accepted the blocks, so a failure loses nothing.
-    async fn make_room(&mut self, hash: &KeyHash) -> Result<(), HamtError> {
+    async fn make_room(&mut self, hash: &KeyHash, written: AfterWrite) -> Result<(), HamtError> {
         let within_budget = self.within_budget();
         let Hamt {
             store,
             root,
             pending,
             cache,
-            keep_written,
             dirty_bytes,
             ..
         } = self;
@@ -682,10 +683,9 @@ impl<S: BlockStore> Hamt<S> {
         let encoded = tree::encode_off_path(root, hash, store.hash_algorithm());
         write_with_values(store, pending, encoded.blocks).await?;
         let mut seed_cache = |cid, node| cache.insert(cid, Arc::new(node));
-        let keep: Option<&mut dyn FnMut(Cid, StoredNode)> = if *keep_written {
-            Some(&mut seed_cache)
-        } else {
-            None
+        let keep: Option<&mut dyn FnMut(Cid, StoredNode)> = match written {
+            AfterWrite::Cache => Some(&mut seed_cache),
+            AfterWrite::Drop => None,
         };
         tree::store_off_path(root, hash, encoded.cids, keep);
         *dirty_bytes = tree::node_size(root);
@@ -700,14 +700,17 @@ async fn write_with_values<S: BlockStore>(
     pending: &mut PendingValues,
     mut nodes: Vec<Block>,
 ) -> Result<(), HamtError> {
-    let values = hamt_store::write_blocks(store, pending.blocks_to_write()).await;
-    if let Err(error) = values {
-        pending.recount();
-        return Err(error.into());
+    let written = async {
+        hamt_store::write_blocks(store, pending.blocks_to_write()).await?;
+        hamt_store::write_blocks(store, &mut nodes).await
     }
-    hamt_store::write_blocks(store, &mut nodes).await?;
-    pending.clear();
-    Ok(())
+    .await;
+    match written {
+        Ok(()) => pending.clear(),
+        // The values not stored are still held: count those.
+        Err(_) => pending.recount(),
+    }
+    Ok(written?)
 }
 
 /// Reads a node: from the cache, else from the store (verified) and decoded.

@@ -21,6 +21,7 @@ use bytes::Bytes;
 use hamt_codec::{BlockCodec, Cid, KeyHash};
 use hamt_store::{Block, BlockStore};
 
+use crate::hamt::AfterWrite;
 use crate::{Hamt, HamtError};
 
 /// Buffer size of each run file when written and when merged.
@@ -140,10 +141,14 @@ impl<S: BlockStore> Import<'_, S> {
         if !grow_within(&mut self.arena, record_max, arena_max)
             || !grow_within(&mut self.index, 1, index_max)
         {
-            self.spill().map_err(spill_failed)?;
-            // An empty arena has room for any record (one past the share
-            // is allowed rather than refused).
-            self.arena.reserve(record_max);
+            if !self.index.is_empty() {
+                self.spill().map_err(spill_failed)?;
+            }
+            // An empty arena takes any record, even one past its share
+            // (then exactly that much).
+            if !grow_within(&mut self.arena, record_max, arena_max) {
+                self.arena.reserve_exact(record_max);
+            }
             self.index.reserve(1);
         }
         let offset = Offset::try_from(self.arena.len())
@@ -215,12 +220,7 @@ impl<S: BlockStore> Import<'_, S> {
     /// # Errors
     /// A node could not be read, a write failed, or a run file could not be read.
     pub async fn finish(mut self) -> Result<u64, HamtError> {
-        // Applied in hash order, a subtree written out early is never read
-        // back during the import: no use converting it for the cache.
-        self.map.keep_written = false;
-        let added = self.apply_all().await;
-        self.map.keep_written = true;
-        let added = added?;
+        let added = self.apply_all().await?;
         self.map.write_values_over_budget().await?;
         Ok(added)
     }
@@ -238,8 +238,11 @@ impl<S: BlockStore> Import<'_, S> {
             }
         } else {
             // What came after the last spill (never nothing: a spill
-            // happens only to make room for one more entry).
+            // happens only to make room for one more entry); then the
+            // arena and index are no longer needed through the merge.
             self.spill().map_err(spill_failed)?;
+            self.arena = Vec::new();
+            self.index = Vec::new();
             let mut runs: Vec<Run> = std::mem::take(&mut self.runs)
                 .into_iter()
                 .map(Run::new)
@@ -264,7 +267,12 @@ impl<S: BlockStore> Import<'_, S> {
     }
 
     async fn apply(&mut self, hash: &KeyHash, key: &str, link: Cid) -> Result<u64, HamtError> {
-        let old = self.map.insert_hashed(key, hash, link).await?;
+        // Applied in hash order, a subtree written out early is never read
+        // back during the import: no use converting it for the cache.
+        let old = self
+            .map
+            .insert_hashed(key, hash, link, AfterWrite::Drop)
+            .await?;
         Ok(u64::from(old.is_none()))
     }
 }
@@ -372,4 +380,32 @@ fn parse_record(record: &[u8]) -> std::io::Result<(&str, Cid)> {
     let link = record.get(key_end + 1..).ok_or_else(|| malformed("link"))?;
     let link = Cid::try_from(link).map_err(|_| malformed("link is not a CID"))?;
     Ok((key, link))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grow_within;
+
+    #[test]
+    fn growth_doubles_up_to_the_cap_and_never_past_it() {
+        let mut vec: Vec<u8> = Vec::new();
+        assert!(grow_within(&mut vec, 10, 100));
+        assert!(vec.capacity() >= 10 && vec.capacity() <= 100);
+        vec.resize(10, 0);
+        assert!(grow_within(&mut vec, 30, 100));
+        assert!(vec.capacity() >= 40 && vec.capacity() <= 100);
+        vec.resize(40, 0);
+        assert!(grow_within(&mut vec, 60, 100));
+        assert_eq!(vec.capacity(), 100);
+        vec.resize(100, 0);
+        assert!(!grow_within(&mut vec, 1, 100), "full at the cap");
+        assert_eq!(vec.capacity(), 100);
+        assert!(grow_within(&mut vec, 0, 100));
+        let mut small: Vec<u64> = Vec::with_capacity(4);
+        assert!(
+            !grow_within(&mut small, 200, 100),
+            "more than the cap at once"
+        );
+        assert_eq!(small.capacity(), 4);
+    }
 }

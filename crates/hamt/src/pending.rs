@@ -4,26 +4,8 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
 use bytes::Bytes;
-use hamt_codec::Cid;
+use hamt_codec::{Cid, PackedCid};
 use hamt_store::{Block, CidHash};
-
-/// What the index of pending blocks is keyed by: the codec and digest of a
-/// CID, 40 bytes rather than a `Cid`'s ~100, so the index stays small. A
-/// hit is confirmed against the block's full CID.
-#[derive(PartialEq, Eq, Hash)]
-struct IndexKey {
-    digest: [u8; 32],
-    codec: u64,
-}
-
-impl IndexKey {
-    fn of(cid: &Cid) -> Option<Self> {
-        Some(IndexKey {
-            digest: cid.hash().digest().try_into().ok()?,
-            codec: cid.codec(),
-        })
-    }
-}
 
 /// What a held block is counted as against the value buffer's budget: its
 /// bytes, its `Block` (CID and handle, 128 bytes) in the buffer, and the
@@ -52,7 +34,7 @@ pub(crate) struct PendingValues {
 /// Position in `blocks` of each block among the first `covered`.
 #[derive(Default)]
 struct Index {
-    positions: HashMap<IndexKey, usize, CidHash>,
+    positions: HashMap<PackedCid, usize, CidHash>,
     covered: usize,
 }
 
@@ -77,7 +59,7 @@ impl PendingValues {
         if let Some(file) = self.files.get(link) {
             return Some(file.clone());
         }
-        let key = IndexKey::of(link)?;
+        let key = PackedCid::new(link);
         // A poisoned lock only means another reader panicked mid-update;
         // the index is rebuilt from scratch then, once.
         let mut index = self.index.lock().unwrap_or_else(|poisoned| {
@@ -88,13 +70,10 @@ impl PendingValues {
         });
         let Index { positions, covered } = &mut *index;
         for (i, block) in self.blocks.iter().enumerate().skip(*covered) {
-            if let Some(key) = IndexKey::of(block.cid()) {
-                positions.entry(key).or_insert(i);
-            }
+            positions.entry(PackedCid::new(block.cid())).or_insert(i);
         }
         *covered = self.blocks.len();
-        let block = &self.blocks[*positions.get(&key)?];
-        (block.cid() == link).then(|| block.data().clone())
+        Some(self.blocks[*positions.get(&key)?].data().clone())
     }
 
     /// The held blocks, for a write that takes out what it stored

@@ -233,8 +233,13 @@ fn collect_dirty_entries(
     out: &mut Vec<(Key, Cid)>,
     cx: &TreeContext<'_>,
 ) -> Result<bool, TreeError> {
-    if !collect_buckets(node.iter().map(|(_, s)| s), limit, out) {
-        return Ok(false);
+    for (_, slot) in node.iter() {
+        if let Slot::Bucket(bucket) = slot {
+            if out.len() + bucket.len() > limit {
+                return Ok(false);
+            }
+            out.extend(bucket.iter().map(|(k, l)| (Key::from(k), l)));
+        }
     }
     for (_, slot) in node.iter() {
         let fits = match slot {
@@ -269,22 +274,6 @@ fn collect_stored_entries(
         }
     }
     Ok(true)
-}
-
-fn collect_buckets<'a, L: 'a>(
-    slots: impl Iterator<Item = &'a Slot<L>>,
-    limit: usize,
-    out: &mut Vec<(Key, Cid)>,
-) -> bool {
-    for slot in slots {
-        if let Slot::Bucket(bucket) = slot {
-            if out.len() + bucket.len() > limit {
-                return false;
-            }
-            out.extend(bucket.iter().map(|(k, l)| (Key::from(k), l)));
-        }
-    }
-    true
 }
 
 /// Applies a removal planned by [`plan_removal`] on the same tree. Returns

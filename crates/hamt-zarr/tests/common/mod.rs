@@ -85,6 +85,10 @@ impl BlockStore for TempRocksDb {
     async fn put(&self, codec: BlockCodec, data: Bytes) -> Result<Cid, StoreError> {
         self.store.put(codec, data).await
     }
+    // The store's own direct calls, as the zarr store uses them on RocksDB.
+    fn blocking(&self) -> Option<&dyn hamt_store::BlockingStore> {
+        self.store.blocking()
+    }
 }
 
 /// The IPFS daemon's RPC and gateway URLs from the environment (`cargo

@@ -224,8 +224,15 @@ impl BlockingStore for FaultyStore {
         self.read_allowed()?;
         self.inner.get_range_blocking(cid, range)
     }
+    /// A failing call stores the first half of its blocks before it fails
+    /// (a store that dies part way through a batch), taking them out of
+    /// `blocks` as the contract says.
     fn put_many_blocking(&self, blocks: &mut Vec<Block>) -> Result<(), StoreError> {
-        self.write_allowed()?;
+        if let Err(error) = self.write_allowed() {
+            let mut first_half: Vec<Block> = blocks.drain(..blocks.len() / 2).collect();
+            self.inner.put_many_blocking(&mut first_half)?;
+            return Err(error);
+        }
         self.inner.put_many_blocking(blocks)
     }
 }
