@@ -384,7 +384,30 @@ fn parse_record(record: &[u8]) -> std::io::Result<(&str, Cid)> {
 
 #[cfg(test)]
 mod tests {
-    use super::grow_within;
+    use super::{grow_within, parse_record, record_at, write_record};
+    use hamt_codec::{BlockCodec, HashAlgorithm, block_cid};
+
+    /// Records read back as written; cut or damaged ones are I/O errors
+    /// (a damaged temporary file), never a panic.
+    #[test]
+    fn records_round_trip_and_damaged_ones_are_errors() {
+        let link = block_cid(BlockCodec::Raw, HashAlgorithm::Blake3, b"v");
+        let mut arena = Vec::new();
+        write_record(&mut arena, "temp/c/1", &link).unwrap();
+        let record = record_at(&arena, 0).unwrap();
+        assert_eq!(parse_record(record).unwrap(), ("temp/c/1", link));
+        for cut in [0, 2, 6, arena.len() - 1] {
+            assert!(record_at(&arena[..cut], 0).is_err(), "cut at {cut}");
+        }
+        let mut not_utf8 = arena.clone();
+        not_utf8[4] = 0xff;
+        assert!(parse_record(&not_utf8).is_err());
+        let mut not_a_cid = arena.clone();
+        let last = not_a_cid.len() - 1;
+        not_a_cid.truncate(last);
+        assert!(parse_record(&not_a_cid).is_err());
+        assert!(parse_record(&[1, 0]).is_err());
+    }
 
     #[test]
     fn growth_doubles_up_to_the_cap_and_never_past_it() {

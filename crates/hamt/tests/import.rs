@@ -110,6 +110,27 @@ fn a_key_given_twice_keeps_its_last_value_across_runs() {
     });
 }
 
+/// A key longer than the import's share of memory for records (600 KiB of
+/// a 1 MiB budget) still goes in, alone in its run, between runs of
+/// ordinary keys; the root is that of inserting one by one.
+#[test]
+fn a_key_past_the_record_budget_gets_a_run_of_its_own() {
+    runtime().block_on(async {
+        let mut all = entries(12_000, "before");
+        all.push(("k".repeat(700 << 10), b"a huge key".to_vec()));
+        all.extend(entries(12_000, "after"));
+        let (root, _) = one_by_one(&[], &all).await;
+        let (imported_root, added, len, runs) = imported(&[], &all, 1 << 20).await;
+        assert!(runs >= 3, "{runs} runs");
+        assert_eq!(imported_root, root);
+        assert_eq!((added, len), (24_001, 24_001));
+        // The same when the huge key comes first.
+        all.rotate_right(12_001);
+        let (imported_root, ..) = imported(&[], &all, 1 << 20).await;
+        assert_eq!(imported_root, root);
+    });
+}
+
 #[test]
 fn importing_into_an_existing_map_and_large_values() {
     runtime().block_on(async {
