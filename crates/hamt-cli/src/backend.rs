@@ -141,13 +141,15 @@ fn open_kubo(rpc: &str, gateways: &[String]) -> Result<Backend> {
     for gateway in gateways {
         builder = builder.gateway(gateway.clone());
     }
+    // A URL may hold credentials: messages show it without them.
+    let shown = hamt_kubo::redact_url(rpc);
     let store = builder
         .build()
-        .context(|| format!("connect to the IPFS daemon at {rpc}"))?;
+        .context(|| format!("connect to the IPFS daemon at {shown}"))?;
     Ok(Backend {
         blocks: Arc::new(store),
         rocks: None,
-        label: format!("the IPFS daemon at {rpc}"),
+        label: format!("the IPFS daemon at {shown}"),
     })
 }
 

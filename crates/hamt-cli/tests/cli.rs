@@ -451,3 +451,25 @@ fn memory_store_computes_the_same_root_without_keeping_anything() {
         .unwrap();
     assert_eq!(named.status.code(), Some(1));
 }
+
+/// A daemon or gateway URL's credentials never reach the terminal, even
+/// when the daemon cannot be reached.
+#[test]
+fn kubo_url_credentials_are_never_printed() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hamt"))
+        .args([
+            "--kubo",
+            "http://alice:rpc-SECRET@127.0.0.1:9/?token=q-SECRET",
+            "--gateway",
+            "http://bob:gw-SECRET@127.0.0.1:9",
+            "stat",
+            "bafyreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku",
+        ])
+        .env_remove("HAMT_STORE")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("SECRET"), "{stderr}");
+    assert!(stderr.contains("127.0.0.1:9"), "{stderr}");
+}

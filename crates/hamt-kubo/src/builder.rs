@@ -3,14 +3,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hamt_codec::HashAlgorithm;
+use reqwest::Client;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use reqwest::{Client, Url};
 use tokio::sync::Semaphore;
 
 use crate::KuboError;
-use crate::config::{Auth, RetryPolicy, Secret, parse_base, redact};
+use crate::breaker::{Breaker, BreakerPolicy};
+use crate::config::{Auth, RetryPolicy, Secret, parse_base, redact_url};
 use crate::store::{Inner, KuboStore};
-use crate::transport::Transport;
+use crate::transport::{Transport, origin};
 
 /// Largest answer read by default: Kubo refuses blocks over 1 MiB unless
 /// told otherwise, and bitswap stops at 2 MiB, so 4 MiB leaves headroom.
@@ -40,6 +41,8 @@ pub struct KuboStoreBuilder {
     gateways: Vec<String>,
     headers: Vec<(String, Secret)>,
     auth: Option<Auth>,
+    credentials_for: Vec<String>,
+    breaker: BreakerPolicy,
     client: Option<Client>,
     retry: RetryPolicy,
     timeout: Duration,
@@ -59,6 +62,8 @@ impl Default for KuboStoreBuilder {
             gateways: Vec::new(),
             headers: Vec::new(),
             auth: None,
+            credentials_for: Vec::new(),
+            breaker: BreakerPolicy::default(),
             client: None,
             retry: RetryPolicy::default(),
             timeout: Duration::from_mins(1),
@@ -76,13 +81,13 @@ impl Default for KuboStoreBuilder {
 impl fmt::Debug for KuboStoreBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KuboStoreBuilder")
-            .field("rpc_url", &self.rpc_url.as_deref().map(redact_str))
+            .field("rpc_url", &self.rpc_url.as_deref().map(redact_url))
             .field(
                 "gateways",
                 &self
                     .gateways
                     .iter()
-                    .map(|g| redact_str(g))
+                    .map(|g| redact_url(g))
                     .collect::<Vec<_>>(),
             )
             .field(
@@ -97,11 +102,6 @@ impl fmt::Debug for KuboStoreBuilder {
     }
 }
 
-/// A URL string for display: parsed and redacted, or hidden if it does not parse.
-fn redact_str(url: &str) -> String {
-    Url::parse(url).map_or_else(|_| "<unparsable URL>".to_owned(), |u| redact(&u))
-}
-
 impl KuboStoreBuilder {
     /// The Kubo RPC API, e.g. `http://127.0.0.1:5001` (a trailing `/api/v0`
     /// is accepted). Without it the store is read-only.
@@ -111,7 +111,9 @@ impl KuboStoreBuilder {
     }
 
     /// Adds a trustless gateway to read from, e.g. `http://127.0.0.1:8080`.
-    /// Gateways are tried in the order added. Without any, reads use the RPC.
+    /// Gateways are tried in the order added, healthy ones first (see
+    /// [`circuit_breaker`](Self::circuit_breaker)). Without any, reads use
+    /// the RPC.
     pub fn gateway(mut self, url: impl Into<String>) -> Self {
         self.gateways.push(url.into());
         self
@@ -127,13 +129,15 @@ impl KuboStoreBuilder {
         self
     }
 
-    /// Sends `Authorization: Bearer <token>` with every request.
+    /// Sends `Authorization: Bearer <token>` with every request to the RPC
+    /// API and the first gateway (see [`credentials_for`](Self::credentials_for)).
     pub fn bearer_token(mut self, token: impl Into<String>) -> Self {
         self.auth = Some(Auth::Bearer(Secret(token.into())));
         self
     }
 
-    /// Sends HTTP basic auth with every request.
+    /// Sends HTTP basic auth with every request to the RPC API and the first
+    /// gateway (see [`credentials_for`](Self::credentials_for)).
     pub fn basic_auth(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
         self.auth = Some(Auth::Basic {
             user: user.into(),
@@ -142,14 +146,53 @@ impl KuboStoreBuilder {
         self
     }
 
-    /// Sends a custom header with every request. Its value is treated as a
-    /// secret (hidden from `Debug` and marked sensitive).
+    /// Sends a custom header with every request to the RPC API and the first
+    /// gateway (see [`credentials_for`](Self::credentials_for)). Its value
+    /// is treated as a secret (hidden from `Debug` and marked sensitive).
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), Secret(value.into())));
         self
     }
 
-    /// Uses a caller-built client (its TLS, proxy and pool settings) instead of building one.
+    /// Also sends the headers and auth set here to `url`'s origin (its
+    /// scheme, host and port; the path is ignored).
+    ///
+    /// Credentials are bound to origins: by default those of the RPC URL and
+    /// of the first gateway, so a secret meant for one's own node never
+    /// reaches a public fallback gateway. A redirect to another origin
+    /// (another host or port, or from https to http) drops every
+    /// credential, including one given in a URL's user info.
+    ///
+    /// ```
+    /// use hamt_kubo::KuboStore;
+    /// let store = KuboStore::builder()
+    ///     .gateway("https://gw1.example.org")
+    ///     .gateway("https://gw2.example.org")
+    ///     .gateway("https://ipfs.io")
+    ///     .bearer_token("s3cret")
+    ///     .credentials_for("https://gw2.example.org") // not ipfs.io
+    ///     .build()?;
+    /// # Ok::<(), hamt_kubo::KuboError>(())
+    /// ```
+    pub fn credentials_for(mut self, url: impl Into<String>) -> Self {
+        self.credentials_for.push(url.into());
+        self
+    }
+
+    /// When a gateway's circuit breaker opens (default: 3 consecutive failed
+    /// requests, then 30 s behind the healthy gateways, as py-hamt's
+    /// `KuboCAS`). An open gateway is still tried when no healthy one has
+    /// answered; after its cooldown one failure opens it again, one success
+    /// closes it.
+    pub fn circuit_breaker(mut self, policy: BreakerPolicy) -> Self {
+        self.breaker = policy;
+        self
+    }
+
+    /// Uses a caller-built client (its TLS, proxy and pool settings) instead
+    /// of building one. Build it with `redirect(reqwest::redirect::Policy::none())`:
+    /// the store follows redirects itself, dropping credentials across
+    /// origins; a client that follows them would keep custom headers.
     pub fn client(mut self, client: Client) -> Self {
         self.client = Some(client);
         self
@@ -247,6 +290,17 @@ impl KuboStoreBuilder {
         if self.concurrency == 0 {
             return Err(KuboError::Config("concurrency must be at least 1".into()));
         }
+        let credentialed = rpc
+            .iter()
+            .chain(gateways.first())
+            .map(origin)
+            .chain(
+                self.credentials_for
+                    .iter()
+                    .map(|u| parse_base(u, "").map(|u| origin(&u)))
+                    .collect::<Result<Vec<_>, _>>()?,
+            )
+            .collect();
         let client = match self.client {
             Some(client) => client,
             None => default_client(self.concurrency)?,
@@ -255,6 +309,7 @@ impl KuboStoreBuilder {
             client,
             headers: header_map(&self.headers)?,
             auth: self.auth,
+            credentialed,
             retry: self.retry,
             permits: Semaphore::new(self.concurrency),
             max_response: self.max_block_size,
@@ -263,6 +318,8 @@ impl KuboStoreBuilder {
             inner: Arc::new(Inner {
                 transport,
                 rpc,
+                breakers: gateways.iter().map(|_| Breaker::default()).collect(),
+                breaker: self.breaker,
                 gateways,
                 timeout: self.timeout,
                 pin_timeout: self.pin_timeout,
@@ -295,6 +352,8 @@ fn default_client(concurrency: usize) -> Result<Client, KuboError> {
     install_ring_provider();
     Client::builder()
         .pool_max_idle_per_host(concurrency)
+        // Redirects are followed by the transport, which scopes credentials.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| {
             KuboError::Config(format!("cannot build the HTTP client: {}", e.without_url()))

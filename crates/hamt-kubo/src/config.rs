@@ -14,7 +14,7 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// How requests authenticate (applied to the RPC API and the gateways alike).
+/// How requests authenticate (sent to the credentialed origins only).
 #[derive(Clone, Debug)]
 pub(crate) enum Auth {
     Bearer(Secret),
@@ -26,8 +26,8 @@ pub(crate) enum Auth {
 ///
 /// Timeouts, connection errors, 5xx, 429 and blocks that fail verification
 /// are retried; other 4xx and "block not found" answers are not. When the
-/// server sends `Retry-After` (in seconds) with a retryable answer, the wait
-/// is at least that long, capped at `max_delay`.
+/// server sends `Retry-After` (seconds or an HTTP date) with a retryable
+/// answer, the wait is at least that long, capped at `max_delay`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -78,6 +78,19 @@ fn unit_random() -> f64 {
     #[allow(clippy::cast_precision_loss)] // 53 bits fit an f64 mantissa exactly
     let unit = bits as f64 / (1u64 << 53) as f64;
     unit
+}
+
+/// `url` as it may be shown in a message: without user info (a password)
+/// or query (a token), or `<unparsable URL>`.
+///
+/// ```
+/// assert_eq!(
+///     hamt_kubo::redact_url("https://alice:s3cret@gw.example.org/?key=s3cret"),
+///     "https://gw.example.org"
+/// );
+/// ```
+pub fn redact_url(url: &str) -> String {
+    Url::parse(url).map_or_else(|_| "<unparsable URL>".to_owned(), |u| redact(&u))
 }
 
 /// A base URL shown without user info, for messages and `Debug`.

@@ -3,10 +3,12 @@
 //! [`KuboStore`] reads blocks from trustless gateways (or the RPC API) and
 //! verifies each against its CID; it writes with the RPC's `block/put`,
 //! checking the daemon computed the same CID; it retries transient failures
-//! with exponential backoff and jitter, fails over between gateways, caps
-//! requests in flight, reuses connections, authenticates with headers, a
-//! bearer token or basic auth, and manages pins. Credentials never appear in
-//! errors or `Debug` output.
+//! with exponential backoff and jitter, fails over between gateways (a
+//! circuit breaker per gateway puts failing ones last), caps requests in
+//! flight, reuses connections, authenticates with headers, a bearer token or
+//! basic auth, and manages pins. Credentials are sent only to the origins
+//! they are for (never across a redirect to another one) and never appear
+//! in errors or `Debug` output.
 //!
 //! ```no_run
 //! use hamt_kubo::KuboStore;
@@ -26,6 +28,7 @@
 //!
 //! [`BlockStore`]: hamt_store::BlockStore
 
+mod breaker;
 mod builder;
 mod config;
 mod error;
@@ -34,8 +37,9 @@ mod pins;
 mod store;
 mod transport;
 
+pub use breaker::BreakerPolicy;
 pub use builder::{DEFAULT_MAX_BLOCK_SIZE, KuboStoreBuilder};
-pub use config::RetryPolicy;
+pub use config::{RetryPolicy, redact_url};
 pub use error::KuboError;
 pub use pins::PinKind;
 pub use store::KuboStore;

@@ -1,6 +1,7 @@
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -10,6 +11,7 @@ use hamt_store::{Block, BlockStore, ByteRange, StoreError};
 use reqwest::Url;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, RANGE};
 
+use crate::breaker::{self, Breaker, BreakerPolicy};
 use crate::config::redact;
 use crate::transport::{Failure, Transport, classify, context, endpoint};
 use crate::{KuboError, KuboStoreBuilder};
@@ -23,8 +25,9 @@ const SOFT_BLOCK_LIMIT: usize = 1 << 20;
 /// A [`BlockStore`] on a Kubo daemon, over HTTP.
 ///
 /// - **Reads** go to the trustless gateways (`GET /ipfs/{cid}` as
-///   `application/vnd.ipld.raw`), in order with failover, or to the RPC's
-///   `block/get` when no gateway is configured. Every block is verified
+///   `application/vnd.ipld.raw`), in order with failover (a gateway that
+///   keeps failing is tried last for a while: a circuit breaker), or to the
+///   RPC's `block/get` when no gateway is configured. Every block is verified
 ///   against its CID; a corrupt answer is retried and, if it persists,
 ///   is [`StoreError::Corrupt`].
 /// - **Writes** use the RPC's `block/put` with the block's codec and hash;
@@ -59,6 +62,9 @@ pub(crate) struct Inner {
     pub(crate) transport: Transport,
     pub(crate) rpc: Option<Url>,
     pub(crate) gateways: Vec<Url>,
+    /// One per gateway, same order.
+    pub(crate) breakers: Vec<Breaker>,
+    pub(crate) breaker: BreakerPolicy,
     pub(crate) timeout: Duration,
     pub(crate) pin_timeout: Duration,
     pub(crate) concurrency: usize,
@@ -129,17 +135,48 @@ impl KuboStore {
 
     /// One read of block `cid`, from each source in turn until one answers.
     async fn get_once(&self, cid: &Cid) -> Result<Bytes, Failure> {
+        self.across_sources(cid, |source| self.get_from(source, cid))
+            .await
+    }
+
+    /// The length of block `cid`, from each source in turn until one
+    /// answers: a gateway's `HEAD` (its `Content-Length`), the RPC's
+    /// `block/stat`. A gateway that sends no length is read in full.
+    async fn size_once(&self, cid: &Cid) -> Result<u64, Failure> {
+        self.across_sources(cid, |source| self.size_from(source, cid))
+            .await
+    }
+
+    /// `one` on each read source in turn (healthy gateways first) until one
+    /// answers; each gateway's breaker learns how it went. Not found only if
+    /// every source said so; retryable if any source may yet answer.
+    async fn across_sources<'a, T, F, Fut>(&'a self, cid: &Cid, mut one: F) -> Result<T, Failure>
+    where
+        F: FnMut(Source<'a>) -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
         let mut retryable = None;
         let mut stopped = None;
         for source in self.read_sources() {
-            match self.get_from(source, cid).await {
-                Ok(bytes) => return Ok(bytes),
+            let outcome = one(source).await;
+            if let Source::Gateway(i, _) = source {
+                let breaker = &self.inner.breakers[i];
+                match &outcome {
+                    Ok(_) | Err(Failure::Stop(StoreError::NotFound(_))) => breaker.succeeded(),
+                    Err(Failure::Retry(_) | Failure::RetryAfter(..)) => {
+                        breaker.failed(self.inner.breaker, Instant::now());
+                    }
+                    // A refusal of this request says nothing of the gateway's health.
+                    Err(Failure::Stop(_)) => {}
+                }
+            }
+            match outcome {
+                Ok(value) => return Ok(value),
                 Err(Failure::Stop(StoreError::NotFound(_))) => {}
                 Err(Failure::Stop(e)) => stopped = Some(e),
                 Err(retry) => retryable = Some(retry),
             }
         }
-        // Retry if any source may yet answer; not found only if all said so.
         match (retryable, stopped) {
             (Some(retry), _) => Err(retry),
             (None, Some(e)) => Err(Failure::Stop(e)),
@@ -147,18 +184,51 @@ impl KuboStore {
         }
     }
 
-    fn read_sources(&self) -> Vec<Source<'_>> {
-        if self.inner.gateways.is_empty() {
-            self.inner.rpc.iter().map(Source::Rpc).collect()
-        } else {
-            self.inner.gateways.iter().map(Source::Gateway).collect()
+    async fn size_from(&self, source: Source<'_>, cid: &Cid) -> Result<u64, Failure> {
+        let transport = &self.inner.transport;
+        match source {
+            Source::Gateway(_, base) => {
+                let url = endpoint(base, &format!("/ipfs/{cid}?format=raw"));
+                let what = context(&format!("head {cid}"), base);
+                let request = transport.client.head(&url).header(ACCEPT, RAW_BLOCK);
+                let answer = transport
+                    .exchange(request, self.inner.timeout, &what)
+                    .await?;
+                let length = answer.content_length;
+                classify(answer, Some(cid), &what)?;
+                match length {
+                    Some(length) => Ok(length),
+                    None => Ok(self.get_from(source, cid).await?.len() as u64),
+                }
+            }
+            Source::Rpc(base) => {
+                let url = endpoint(base, &format!("/api/v0/block/stat?arg={cid}&offline=true"));
+                let what = context(&format!("block/stat {cid}"), base);
+                let answer = transport
+                    .exchange(transport.client.post(&url), self.inner.timeout, &what)
+                    .await?;
+                let reply = classify(answer, Some(cid), &what)?;
+                parse_size(&reply).map_err(|e| Failure::Retry(StoreError::backend(&what, e)))
+            }
         }
+    }
+
+    /// Gateways (healthy ones first), or else the RPC.
+    fn read_sources(&self) -> Vec<Source<'_>> {
+        let inner = &self.inner;
+        if inner.gateways.is_empty() {
+            return inner.rpc.iter().map(Source::Rpc).collect();
+        }
+        breaker::order(&inner.breakers, Instant::now())
+            .into_iter()
+            .map(|i| Source::Gateway(i, &inner.gateways[i]))
+            .collect()
     }
 
     async fn get_from(&self, source: Source<'_>, cid: &Cid) -> Result<Bytes, Failure> {
         let transport = &self.inner.transport;
         let (request, what) = match source {
-            Source::Gateway(base) => (
+            Source::Gateway(_, base) => (
                 transport
                     .client
                     .get(endpoint(base, &format!("/ipfs/{cid}?format=raw")))
@@ -269,9 +339,10 @@ impl KuboStore {
     }
 }
 
+/// Where a read goes: a gateway (its index, for its breaker), or the RPC.
 #[derive(Clone, Copy)]
 enum Source<'a> {
-    Gateway(&'a Url),
+    Gateway(usize, &'a Url),
     Rpc(&'a Url),
 }
 
@@ -298,6 +369,19 @@ fn parse_key(reply: &[u8]) -> Result<Cid, KuboError> {
         .and_then(serde_json::Value::as_str)
         .ok_or_else(|| KuboError::BadResponse("no Key in block/put answer".into()))?;
     Cid::try_from(key).map_err(|e| KuboError::BadResponse(format!("Key is not a CID: {e}")))
+}
+
+/// The `Size` of a `block/stat` answer (a number, or a string as some
+/// daemons send it).
+fn parse_size(reply: &[u8]) -> Result<u64, KuboError> {
+    let json: serde_json::Value = serde_json::from_slice(reply)
+        .map_err(|e| KuboError::BadResponse(format!("not JSON: {e}")))?;
+    let size = json
+        .get("Size")
+        .ok_or_else(|| KuboError::BadResponse("no Size in block/stat answer".into()))?;
+    size.as_u64()
+        .or_else(|| size.as_str()?.parse().ok())
+        .ok_or_else(|| KuboError::BadResponse(format!("Size is not a length: {size}")))
 }
 
 /// The HTTP `Range` value for a range, or `None` if the range is surely empty.
@@ -332,6 +416,10 @@ impl BlockStore for KuboStore {
         }
     }
 
+    async fn block_size(&self, cid: &Cid) -> Result<u64, StoreError> {
+        self.inner.transport.retrying(|| self.size_once(cid)).await
+    }
+
     async fn has(&self, cid: &Cid) -> Result<bool, StoreError> {
         let result = if self.inner.rpc.is_some() {
             // offline: ask about this node's blockstore, not the network.
@@ -340,7 +428,7 @@ impl BlockStore for KuboStore {
                 .await
                 .map(drop)
         } else {
-            self.head(cid).await
+            self.block_size(cid).await.map(drop)
         };
         match result {
             Ok(()) => Ok(true),
@@ -368,34 +456,6 @@ impl BlockStore for KuboStore {
 
     fn hash_algorithm(&self) -> HashAlgorithm {
         self.inner.hash
-    }
-}
-
-impl KuboStore {
-    /// `HEAD` on the first gateway that answers: present or not found.
-    async fn head(&self, cid: &Cid) -> Result<(), StoreError> {
-        let transport = &self.inner.transport;
-        transport
-            .retrying(|| async {
-                let mut last = Failure::Stop(StoreError::NotFound(*cid));
-                for base in &self.inner.gateways {
-                    let url = endpoint(base, &format!("/ipfs/{cid}?format=raw"));
-                    let what = context(&format!("head {cid}"), base);
-                    let request = transport.client.head(&url).header(ACCEPT, RAW_BLOCK);
-                    let outcome = match transport.exchange(request, self.inner.timeout, &what).await
-                    {
-                        Ok(answer) => classify(answer, Some(cid), &what).map(drop),
-                        Err(e) => Err(e),
-                    };
-                    match outcome {
-                        Ok(()) => return Ok(()),
-                        Err(Failure::Stop(StoreError::NotFound(_))) => {}
-                        Err(e) => last = e,
-                    }
-                }
-                Err(last)
-            })
-            .await
     }
 }
 
@@ -443,5 +503,14 @@ mod tests {
         }
         assert!(parse_key(b"{}").is_err());
         assert!(parse_key(b"<html>").is_err());
+    }
+
+    #[test]
+    fn stat_answers_in_both_shapes_parse() {
+        assert_eq!(parse_size(br#"{"Key":"x","Size":9}"#).unwrap(), 9);
+        assert_eq!(parse_size(br#"{"Key":"x","Size":"12"}"#).unwrap(), 12);
+        assert!(parse_size(br#"{"Key":"x"}"#).is_err());
+        assert!(parse_size(br#"{"Size":-1}"#).is_err());
+        assert!(parse_size(b"nope").is_err());
     }
 }

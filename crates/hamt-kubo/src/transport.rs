@@ -1,13 +1,15 @@
 //! One HTTP exchange with limits, and the retry loop around exchanges.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use hamt_codec::Cid;
 use hamt_store::StoreError;
-use reqwest::header::HeaderMap;
-use reqwest::{Client, RequestBuilder, StatusCode, Url};
+use reqwest::header::{
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HeaderMap, LOCATION, PROXY_AUTHORIZATION,
+};
+use reqwest::{Client, Method, Request, RequestBuilder, Response, StatusCode, Url};
 use tokio::sync::Semaphore;
 
 use crate::KuboError;
@@ -28,9 +30,14 @@ pub(crate) enum Failure {
 pub(crate) struct Answer {
     pub(crate) status: StatusCode,
     pub(crate) body: Bytes,
-    /// The `Retry-After` header, in its delta-seconds form.
+    /// The `Retry-After` header (seconds, or an HTTP date from now).
     pub(crate) retry_after: Option<Duration>,
+    /// The `Content-Length` header (for a `HEAD`: the body's length).
+    pub(crate) content_length: Option<u64>,
 }
+
+/// Redirects followed for one request at most.
+const MAX_REDIRECTS: usize = 5;
 
 /// The shared HTTP machinery: one client (one connection pool), the
 /// concurrency cap, auth, timeouts and the retry policy.
@@ -38,6 +45,8 @@ pub(crate) struct Transport {
     pub(crate) client: Client,
     pub(crate) headers: HeaderMap,
     pub(crate) auth: Option<Auth>,
+    /// The origins (`scheme://host:port`) the headers and auth are sent to.
+    pub(crate) credentialed: Vec<String>,
     pub(crate) retry: RetryPolicy,
     pub(crate) permits: Semaphore,
     pub(crate) max_response: usize,
@@ -83,12 +92,18 @@ impl Transport {
             .acquire()
             .await
             .map_err(|e| Failure::Stop(StoreError::backend(context, e)))?;
-        let request = self.authorize(request).timeout(timeout);
         let retry =
             |e: reqwest::Error| Failure::Retry(StoreError::backend(context, KuboError::request(e)));
-        let mut response = request.send().await.map_err(retry)?;
+        let stop =
+            |e: reqwest::Error| Failure::Stop(StoreError::backend(context, KuboError::request(e)));
+        let request = self.authorize(request.timeout(timeout)).map_err(stop)?;
+        let mut response = self.follow(request, context).await?;
         let status = response.status();
         let retry_after = retry_after(response.headers());
+        let content_length = response
+            .headers()
+            .get(reqwest::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.trim().parse().ok());
         let too_large = || {
             Failure::Stop(StoreError::backend(
                 context,
@@ -114,17 +129,81 @@ impl Transport {
             status,
             body: body.freeze(),
             retry_after,
+            content_length,
         })
     }
 
-    fn authorize(&self, request: RequestBuilder) -> RequestBuilder {
-        let request = request.headers(self.headers.clone());
+    /// The request, with the configured headers and auth if its origin is
+    /// one they are for.
+    fn authorize(&self, request: RequestBuilder) -> Result<Request, reqwest::Error> {
+        let (client, request) = request.build_split();
+        let request = request?;
+        if !self.credentialed.contains(&origin(request.url())) {
+            return Ok(request);
+        }
+        let request = RequestBuilder::from_parts(client, request).headers(self.headers.clone());
         match &self.auth {
             None => request,
             Some(Auth::Bearer(token)) => request.bearer_auth(&token.0),
             Some(Auth::Basic { user, password }) => request.basic_auth(user, Some(&password.0)),
         }
+        .build()
     }
+
+    /// Sends `request`, following up to [`MAX_REDIRECTS`] redirects by hand:
+    /// a hop to another origin (another host or port, or https to http)
+    /// carries no credential, neither the configured ones nor those a URL held.
+    async fn follow(&self, mut request: Request, context: &str) -> Result<Response, Failure> {
+        let retry =
+            |e: reqwest::Error| Failure::Retry(StoreError::backend(context, KuboError::request(e)));
+        for _ in 0..=MAX_REDIRECTS {
+            let next = request.try_clone();
+            let response = self.client.execute(request).await.map_err(retry)?;
+            let status = response.status();
+            let location = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| response.url().join(l).ok());
+            let (Some(mut next), Some(target), true) = (next, location, status.is_redirection())
+            else {
+                return Ok(response);
+            };
+            if origin(&target) != origin(response.url()) {
+                self.strip_credentials(next.headers_mut());
+            }
+            let to_get = status == StatusCode::SEE_OTHER
+                || (matches!(status.as_u16(), 301 | 302) && next.method() == Method::POST);
+            if to_get {
+                *next.method_mut() = Method::GET;
+                *next.body_mut() = None;
+                next.headers_mut().remove(CONTENT_TYPE);
+                next.headers_mut().remove(CONTENT_LENGTH);
+            }
+            *next.url_mut() = target;
+            request = next;
+        }
+        let message = format!("more than {MAX_REDIRECTS} redirects");
+        Err(Failure::Stop(StoreError::backend(
+            context,
+            KuboError::BadResponse(message),
+        )))
+    }
+
+    /// Removes every header that may carry a credential.
+    fn strip_credentials(&self, headers: &mut HeaderMap) {
+        for name in [AUTHORIZATION, PROXY_AUTHORIZATION, COOKIE] {
+            headers.remove(name);
+        }
+        for name in self.headers.keys() {
+            headers.remove(name);
+        }
+    }
+}
+
+/// A URL's origin, `scheme://host:port`: what credentials are bound to.
+pub(crate) fn origin(url: &Url) -> String {
+    url.origin().ascii_serialization()
 }
 
 /// `base` joined with `path` (which starts with `/`).
@@ -174,11 +253,62 @@ pub(crate) fn classify(
     })
 }
 
-/// `Retry-After` in seconds. Its HTTP-date form is not read (Kubo and the
-/// gateways in front of it send seconds); the policy's backoff applies then.
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+/// `Retry-After` as a wait: delta-seconds, or an HTTP date (a date past is no wait).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = http_date(value)?;
+    Some(
+        at.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// An HTTP date in its preferred form (RFC 9110's IMF-fixdate), e.g.
+/// `Sun, 06 Nov 1994 08:49:37 GMT`, the form servers must send.
+fn http_date(text: &str) -> Option<SystemTime> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (_weekday, rest) = text.split_once(", ")?;
+    let parts: Vec<&str> = rest.split(' ').collect();
+    let [day, month, year, time, "GMT"] = parts[..] else {
+        return None;
+    };
+    let number = |s: &str, digits: usize| -> Option<i64> {
+        (s.len() == digits && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let day = number(day, 2)?;
+    let month = i64::try_from(MONTHS.iter().position(|m| *m == month)?).ok()? + 1;
+    let year = number(year, 4)?;
+    let clock: Vec<&str> = time.split(':').collect();
+    let [h, m, s] = clock[..] else { return None };
+    let (h, m, s) = (number(h, 2)?, number(m, 2)?, number(s, 2)?);
+    if !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    let seconds = days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + s;
+    let seconds = u64::try_from(seconds).ok()?;
+    SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(seconds))
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let shifted_month = (month + 9) % 12;
+    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 /// Kubo answers every command error with a 500; these say retrying is useless.
@@ -203,5 +333,88 @@ pub(crate) fn error_message(body: &[u8]) -> String {
     match text.char_indices().nth(300) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_dates_parse() {
+        let at = |text| {
+            http_date(text).map(|t| t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs())
+        };
+        assert_eq!(at("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        assert_eq!(at("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(at("Tue, 29 Feb 2028 23:59:59 GMT"), Some(1_835_481_599));
+        assert_eq!(at("Mon, 07 Dec 2026 16:44:01 GMT"), Some(1_796_661_841));
+        for bad in [
+            "",
+            "06 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+            "Sun, 6 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Foo 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 24:00:00 GMT",
+            "Sun, 06 Nov 1994 08:49 GMT",
+            "Sun, 32 Nov 1994 08:49:37 GMT",
+            "Wed, 31 Dec 1969 23:59:59 GMT",
+        ] {
+            assert_eq!(at(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_takes_both_forms() {
+        let mut headers = HeaderMap::new();
+        headers.insert(reqwest::header::RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
+        headers.insert(
+            reqwest::header::RETRY_AFTER,
+            "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&headers), Some(Duration::ZERO), "a past date");
+        let soon = SystemTime::now() + Duration::from_secs(100);
+        let text = format_date(soon);
+        headers.insert(reqwest::header::RETRY_AFTER, text.parse().unwrap());
+        let wait = retry_after(&headers).unwrap();
+        assert!(
+            wait > Duration::from_secs(95) && wait <= Duration::from_secs(100),
+            "{wait:?}"
+        );
+        headers.insert(reqwest::header::RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&headers), None);
+    }
+
+    /// An IMF-fixdate for `t` (the weekday is not checked by the parser).
+    #[allow(
+        clippy::cast_possible_wrap,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::items_after_statements
+    )]
+    fn format_date(t: SystemTime) -> String {
+        let secs = t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64;
+        let (days, rest) = (secs / 86_400, secs % 86_400);
+        // Inverse of days_from_civil, by search: fine for a test.
+        let mut year = 1970;
+        while days_from_civil(year + 1, 1, 1) <= days {
+            year += 1;
+        }
+        let mut month = 1;
+        while month < 12 && days_from_civil(year, month + 1, 1) <= days {
+            month += 1;
+        }
+        let day = days - days_from_civil(year, month, 1) + 1;
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        format!(
+            "Xxx, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
+            MONTHS[month as usize - 1],
+            rest / 3600,
+            rest % 3600 / 60,
+            rest % 60
+        )
     }
 }

@@ -337,3 +337,289 @@ fn builder_rejects_bad_settings() {
         .unwrap_err();
     assert!(!err.to_string().contains("SECRET"));
 }
+
+#[tokio::test]
+async fn a_gateway_size_is_one_head_request() {
+    let b = block();
+    let server = Scripted::start(vec![(200, b.data().to_vec())]).await;
+    let size = gateway_store(&server.url)
+        .block_size(b.cid())
+        .await
+        .unwrap();
+    assert_eq!(size, b.data().len() as u64);
+    let requests = server.requests.lock().unwrap();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].method(), "HEAD");
+    assert!(requests[0].line().contains(&b.cid().to_string()));
+}
+
+#[tokio::test]
+async fn an_rpc_size_is_block_stat() {
+    let b = block();
+    let answer = format!(r#"{{"Key":"{}","Size":14}}"#, b.cid());
+    let server = Scripted::start(vec![(200, answer.into_bytes())]).await;
+    let store = fast(KuboStore::builder().rpc_url(&server.url))
+        .build()
+        .unwrap();
+    assert_eq!(store.block_size(b.cid()).await.unwrap(), 14);
+    let requests = server.requests.lock().unwrap();
+    assert_eq!(requests.len(), 1);
+    assert!(requests[0].line().contains("/api/v0/block/stat?arg="));
+    assert!(requests[0].line().contains("offline=true"));
+}
+
+#[tokio::test]
+async fn a_missing_size_is_not_found() {
+    let b = block();
+    let server = Scripted::start(vec![(404, vec![])]).await;
+    let err = gateway_store(&server.url)
+        .block_size(b.cid())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(cid) if cid == *b.cid()));
+}
+
+#[tokio::test]
+async fn a_retry_after_date_is_waited_for() {
+    let b = block();
+    // Two seconds on, in whole seconds: the wait is more than one second.
+    let at = std::time::SystemTime::now() + Duration::from_secs(2);
+    let server = Scripted::start_with_retry_after(
+        vec![(503, vec![]), (200, b.data().to_vec())],
+        &http_date(at),
+    )
+    .await;
+    let start = std::time::Instant::now();
+    let got = gateway_store(&server.url).get(b.cid()).await.unwrap();
+    assert_eq!(&got, b.data());
+    assert!(
+        start.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(server.hits(), 2);
+}
+
+/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the weekday left out
+/// as the client does not check it.
+fn http_date(at: std::time::SystemTime) -> String {
+    let secs = at.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let (mut days, rest) = (secs / 86_400, secs % 86_400);
+    let mut year = 1970;
+    let leap = |y: u64| (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
+    while days >= if leap(year) { 366 } else { 365 } {
+        days -= if leap(year) { 366 } else { 365 };
+        year += 1;
+    }
+    let lengths = [
+        31,
+        if leap(year) { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    let names = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let mut month = 0;
+    while days >= lengths[month] {
+        days -= lengths[month];
+        month += 1;
+    }
+    format!(
+        "Day, {:02} {} {year} {:02}:{:02}:{:02} GMT",
+        days + 1,
+        names[month],
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// Three failures open a gateway's breaker: it is then tried after the
+/// healthy one; after the cooldown one failure reopens it, and once it
+/// answers again it is first again.
+#[tokio::test]
+async fn a_failing_gateway_is_put_last_then_given_another_chance() {
+    let b = block();
+    let ok = (200, b.data().to_vec());
+    // Fails 4 times (3 to open, 1 on probation), then answers.
+    let flaky = Scripted::start(vec![
+        (503, vec![]),
+        (503, vec![]),
+        (503, vec![]),
+        (503, vec![]),
+        ok.clone(),
+    ])
+    .await;
+    let good = Scripted::start(vec![ok]).await;
+    let cooldown = Duration::from_millis(300);
+    let store = KuboStore::builder()
+        .gateways([&flaky.url, &good.url])
+        .retries(0)
+        .circuit_breaker(hamt_kubo::BreakerPolicy {
+            failures: 3,
+            cooldown,
+        })
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        store.get(b.cid()).await.unwrap();
+    }
+    assert_eq!((flaky.hits(), good.hits()), (3, 3));
+    // Open: the healthy gateway answers first, the flaky one is not asked.
+    for _ in 0..5 {
+        store.get(b.cid()).await.unwrap();
+    }
+    assert_eq!((flaky.hits(), good.hits()), (3, 8));
+    // After the cooldown: asked first again, fails once, open again at once.
+    tokio::time::sleep(cooldown).await;
+    store.get(b.cid()).await.unwrap();
+    store.get(b.cid()).await.unwrap();
+    assert_eq!((flaky.hits(), good.hits()), (4, 10));
+    // After the next cooldown it answers: closed, first again.
+    tokio::time::sleep(cooldown).await;
+    for _ in 0..3 {
+        store.get(b.cid()).await.unwrap();
+    }
+    assert_eq!((flaky.hits(), good.hits()), (7, 10));
+}
+
+/// With every gateway open, reads still go to them (the earliest to reopen first).
+#[tokio::test]
+async fn open_gateways_are_still_tried_when_no_other_is_left() {
+    let b = block();
+    let server =
+        Scripted::start(vec![(503, vec![]), (503, vec![]), (200, b.data().to_vec())]).await;
+    let store = KuboStore::builder()
+        .gateway(&server.url)
+        .retries(0)
+        .circuit_breaker(hamt_kubo::BreakerPolicy {
+            failures: 1,
+            cooldown: Duration::from_mins(10),
+        })
+        .build()
+        .unwrap();
+    assert!(store.get(b.cid()).await.is_err());
+    assert!(store.get(b.cid()).await.is_err());
+    assert_eq!(&store.get(b.cid()).await.unwrap(), b.data());
+    assert_eq!(server.hits(), 3);
+}
+
+fn sent_credentials(request: &common::Request) -> Vec<&'static str> {
+    let mut sent = Vec::new();
+    if request.header("authorization").is_some() {
+        sent.push("authorization");
+    }
+    if request.header("x-api-key").is_some() {
+        sent.push("x-api-key");
+    }
+    sent
+}
+
+/// Credentials go to the RPC and the first gateway only (and to origins
+/// named with `credentials_for`), never to a fallback gateway.
+#[tokio::test]
+async fn credentials_reach_only_their_own_origins() {
+    let b = block();
+    let first = Scripted::start(vec![(503, vec![])]).await;
+    let fallback = Scripted::start(vec![(200, b.data().to_vec())]).await;
+    let named = Scripted::start(vec![(503, vec![])]).await;
+    let answer = format!(r#"{{"Key":"{}","Size":14}}"#, b.cid());
+    let rpc = Scripted::start(vec![(200, answer.into_bytes())]).await;
+    let store = KuboStore::builder()
+        .rpc_url(&rpc.url)
+        .gateways([&first.url, &named.url, &fallback.url])
+        .bearer_token("tok-SECRET")
+        .header("X-Api-Key", "key-SECRET")
+        .credentials_for(format!("{}/any/path", named.url))
+        .retries(0)
+        .build()
+        .unwrap();
+    assert_eq!(&store.get(b.cid()).await.unwrap(), b.data());
+    store.put_block(b.clone()).await.unwrap();
+    let first_seen = &first.requests.lock().unwrap()[0];
+    assert_eq!(sent_credentials(first_seen), ["authorization", "x-api-key"]);
+    let named_seen = &named.requests.lock().unwrap()[0];
+    assert_eq!(sent_credentials(named_seen), ["authorization", "x-api-key"]);
+    let rpc_seen = &rpc.requests.lock().unwrap()[0];
+    assert_eq!(sent_credentials(rpc_seen), ["authorization", "x-api-key"]);
+    let fallback_seen = &fallback.requests.lock().unwrap()[0];
+    assert!(
+        sent_credentials(fallback_seen).is_empty(),
+        "{}",
+        fallback_seen.head
+    );
+}
+
+/// A redirect to another origin carries no credential (configured, or
+/// from the URL's user info); one within the origin keeps them.
+#[tokio::test]
+async fn redirects_drop_credentials_across_origins() {
+    let b = block();
+    let elsewhere = Scripted::start(vec![(200, b.data().to_vec())]).await;
+    let location = format!(
+        "Location: {}/ipfs/{}?format=raw\r\n",
+        elsewhere.url,
+        b.cid()
+    );
+    let redirecting = Scripted::start_with_failure_headers(vec![(302, vec![])], &location).await;
+    let with_userinfo = redirecting
+        .url
+        .replace("http://", "http://alice:pw-SECRET@");
+    let store = KuboStore::builder()
+        .gateway(&with_userinfo)
+        .header("X-Api-Key", "key-SECRET")
+        .retries(0)
+        .build()
+        .unwrap();
+    assert_eq!(&store.get(b.cid()).await.unwrap(), b.data());
+    let asked = redirecting.requests.lock().unwrap()[0].clone();
+    assert_eq!(sent_credentials(&asked), ["authorization", "x-api-key"]);
+    let followed = elsewhere.requests.lock().unwrap()[0].clone();
+    assert!(sent_credentials(&followed).is_empty(), "{}", followed.head);
+
+    // Within the origin: a relative Location, credentials kept.
+    let location = format!("Location: /ipfs/{}?format=raw&again\r\n", b.cid());
+    let same = Scripted::start_with_failure_headers(
+        vec![(307, vec![]), (200, b.data().to_vec())],
+        &location,
+    )
+    .await;
+    let store = KuboStore::builder()
+        .gateway(&same.url)
+        .bearer_token("tok-SECRET")
+        .retries(0)
+        .build()
+        .unwrap();
+    assert_eq!(&store.get(b.cid()).await.unwrap(), b.data());
+    let requests = same.requests.lock().unwrap();
+    assert_eq!(requests.len(), 2);
+    assert!(requests[1].line().contains("again"));
+    assert_eq!(sent_credentials(&requests[1]), ["authorization"]);
+}
+
+/// A redirect loop ends with an error, not a hang.
+#[tokio::test]
+async fn redirect_loops_end() {
+    let b = block();
+    let location = format!("Location: /ipfs/{}?format=raw\r\n", b.cid());
+    let looping = Scripted::start_with_failure_headers(vec![(302, vec![])], &location).await;
+    let err = KuboStore::builder()
+        .gateway(&looping.url)
+        .retries(0)
+        .build()
+        .unwrap()
+        .get(b.cid())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("redirects"), "{err}");
+    assert_eq!(looping.hits(), 6);
+}

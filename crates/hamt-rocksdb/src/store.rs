@@ -312,6 +312,28 @@ impl RocksDbStore {
             .map_err(|e| db_error("look up a block", &self.path, e))
     }
 
+    /// The length of block `cid`: from the buffer, else from its metadata
+    /// (16 bytes, cached), else (a block a crash left without metadata)
+    /// from the block family, pinned rather than copied.
+    fn size(&self, cid: &Cid) -> Result<u64, StoreError> {
+        let key = block_key(cid);
+        if let Some(data) = self.ingest.get(&key) {
+            return Ok(data.len() as u64);
+        }
+        let lookup = |cf| {
+            self.db
+                .get_pinned_cf(self.cf(cf)?, &key)
+                .map_err(|e| db_error(format!("size block {cid}"), &self.path, e))
+        };
+        if let Some(meta) = lookup(META_CF)?.and_then(|meta| BlockMeta::decode(&meta)) {
+            return Ok(meta.len);
+        }
+        match lookup(BLOCKS_CF)? {
+            Some(data) => Ok(data.len() as u64),
+            None => Err(StoreError::NotFound(*cid)),
+        }
+    }
+
     /// The bytes `range` of block `cid`, verified if the store verifies reads.
     fn read(&self, cid: &Cid, range: ByteRange) -> Result<Bytes, StoreError> {
         let key = block_key(cid);
@@ -480,6 +502,10 @@ impl BlockStore for RocksDbStore {
         self.has_key(&block_key(cid))
     }
 
+    async fn block_size(&self, cid: &Cid) -> Result<u64, StoreError> {
+        self.size(cid)
+    }
+
     async fn put_block(&self, block: Block) -> Result<(), StoreError> {
         self.write_blocks(&mut vec![block])
     }
@@ -510,6 +536,10 @@ impl BlockingStore for RocksDbStore {
 
     fn get_range_blocking(&self, cid: &Cid, range: ByteRange) -> Result<Bytes, StoreError> {
         self.read(cid, range)
+    }
+
+    fn block_size_blocking(&self, cid: &Cid) -> Result<u64, StoreError> {
+        self.size(cid)
     }
 
     fn put_many_blocking(&self, blocks: &mut Vec<Block>) -> Result<(), StoreError> {

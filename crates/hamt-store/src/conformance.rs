@@ -28,6 +28,27 @@ pub async fn check_all<S: BlockStore>(store: &S, plant_corrupt: impl Fn(Cid, Byt
     empty_and_large_blocks(store).await;
     corrupt_block_is_rejected(store, plant_corrupt).await;
     blocking_calls_match_async_ones(store).await;
+    sizes_are_block_lengths(store).await;
+}
+
+/// `block_size` is the block's length (and through the direct path too);
+/// a missing block is `NotFound`.
+pub async fn sizes_are_block_lengths<S: BlockStore>(store: &S) {
+    for len in [0usize, 1, 1000, 70_000] {
+        let data = Bytes::from(vec![0x5a; len]);
+        let cid = store.put(BlockCodec::Raw, data).await.unwrap();
+        assert_eq!(store.block_size(&cid).await.unwrap(), len as u64);
+        assert_eq!(crate::block_size(store, &cid).await.unwrap(), len as u64);
+    }
+    let missing = block_cid(BlockCodec::Raw, HashAlgorithm::Blake3, b"never put, sized");
+    assert!(matches!(
+        store.block_size(&missing).await,
+        Err(StoreError::NotFound(cid)) if cid == missing
+    ));
+    assert!(matches!(
+        crate::block_size(store, &missing).await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 /// `put` returns the CID of the bytes; `get` and `has` find them.

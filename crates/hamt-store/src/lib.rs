@@ -40,7 +40,9 @@ pub use cid_hash::{CidHash, CidHasher};
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use range::ByteRange;
-pub use traits::{BlockStore, BlockingStore, read_block, read_block_range, write_blocks};
+pub use traits::{
+    BlockStore, BlockingStore, block_size, read_block, read_block_range, write_blocks,
+};
 
 pub use bytes::Bytes;
 pub use hamt_codec::{BlockCodec, Cid, HashAlgorithm};

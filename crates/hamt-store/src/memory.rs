@@ -216,6 +216,10 @@ impl BlockStore for MemoryStore {
         Ok(self.blocks.read().find(&PackedCid::new(cid)).is_some())
     }
 
+    async fn block_size(&self, cid: &Cid) -> Result<u64, StoreError> {
+        self.block_size_blocking(cid)
+    }
+
     async fn put_block(&self, block: Block) -> Result<(), StoreError> {
         self.write(std::iter::once(block));
         Ok(())
@@ -243,6 +247,14 @@ impl BlockingStore for MemoryStore {
     fn get_range_blocking(&self, cid: &Cid, range: ByteRange) -> Result<Bytes, StoreError> {
         let data = self.read(cid)?;
         Ok(data.slice(range.to_index_range(data.len())))
+    }
+
+    fn block_size_blocking(&self, cid: &Cid) -> Result<u64, StoreError> {
+        let blocks = self.blocks.read();
+        let data = blocks
+            .get(&PackedCid::new(cid))
+            .ok_or(StoreError::NotFound(*cid))?;
+        Ok(data.len() as u64)
     }
 
     fn put_many_blocking(&self, blocks: &mut Vec<Block>) -> Result<(), StoreError> {

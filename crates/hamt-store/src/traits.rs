@@ -32,6 +32,15 @@ pub trait BlockStore: Send + Sync {
     /// Whether block `cid` is in the store.
     async fn has(&self, cid: &Cid) -> Result<bool, StoreError>;
 
+    /// The length of block `cid`, learnt as cheaply as the store can: a
+    /// store that keeps lengths apart (RocksDB's metadata, Kubo's
+    /// `block/stat`, a gateway's `HEAD`) reads no bytes. A length is not
+    /// verified against the CID (a lying server can only mislead a size,
+    /// never a read). The default reads the block.
+    async fn block_size(&self, cid: &Cid) -> Result<u64, StoreError> {
+        Ok(self.get(cid).await?.len() as u64)
+    }
+
     /// Stores a block.
     async fn put_block(&self, block: Block) -> Result<(), StoreError>;
 
@@ -93,6 +102,9 @@ pub trait BlockingStore: Send + Sync {
     /// [`BlockStore::get_range`], answered on the calling thread.
     fn get_range_blocking(&self, cid: &Cid, range: ByteRange) -> Result<Bytes, StoreError>;
 
+    /// [`BlockStore::block_size`], answered on the calling thread.
+    fn block_size_blocking(&self, cid: &Cid) -> Result<u64, StoreError>;
+
     /// [`BlockStore::put_many`] on the calling thread, taking the blocks
     /// out of `blocks` rather than cloning them (a clone of a block's bytes
     /// is an atomic update of a count that is usually far away in memory):
@@ -119,6 +131,15 @@ pub async fn read_block_range<S: BlockStore + ?Sized>(
     match store.blocking() {
         Some(direct) => direct.get_range_blocking(cid, range),
         None => store.get_range(cid, range).await,
+    }
+}
+
+/// The length of block `cid` ([`BlockStore::block_size`]), directly when
+/// the store allows (see [`read_block`]).
+pub async fn block_size<S: BlockStore + ?Sized>(store: &S, cid: &Cid) -> Result<u64, StoreError> {
+    match store.blocking() {
+        Some(direct) => direct.block_size_blocking(cid),
+        None => store.block_size(cid).await,
     }
 }
 
@@ -164,6 +185,9 @@ macro_rules! forward_block_store {
             }
             async fn has(&self, cid: &Cid) -> Result<bool, StoreError> {
                 (**self).has(cid).await
+            }
+            async fn block_size(&self, cid: &Cid) -> Result<u64, StoreError> {
+                (**self).block_size(cid).await
             }
             async fn put_block(&self, block: Block) -> Result<(), StoreError> {
                 (**self).put_block(block).await

@@ -47,7 +47,7 @@ struct Pending {
 /// The file size recorded in a UnixFS file root (a raw root is its own length).
 pub async fn file_size<S: BlockStore + ?Sized>(store: &S, root: &Cid) -> Result<u64, ReadError> {
     if root.codec() == BlockCodec::Raw.code() {
-        return Ok(hamt_store::read_block(store, root).await?.len() as u64);
+        return Ok(hamt_store::block_size(store, root).await?);
     }
     Ok(fetch_node(store, root, root).await?.size)
 }

@@ -125,6 +125,10 @@ impl<S: BlockStore + 'static> Layout for AnyLayout<S> {
         either!(self, l => Layout::get_link(l, key).await)
     }
 
+    async fn get_links_many(&self, keys: &[String]) -> Result<Vec<Option<Cid>>, ZarrHamtError> {
+        either!(self, l => Layout::get_links_many(l, keys).await)
+    }
+
     async fn read_value(&self, link: &Cid, range: ByteRange) -> Result<Bytes, ZarrHamtError> {
         either!(self, l => Layout::read_value(l, link, range).await)
     }

@@ -26,7 +26,7 @@ use crate::metadata::{MetadataCache, is_metadata};
 use crate::{ZarrHamtError, range};
 
 /// Reads in flight at once for one batch or prefix operation.
-const BATCH_CONCURRENCY: usize = 256;
+pub(crate) const BATCH_CONCURRENCY: usize = 256;
 
 /// A zarr dataset's keys and values on a [`Layout`] (the HAMT, or py-hamt's
 /// sharded layout), with `V` deciding how values are stored (verbatim, or
@@ -334,18 +334,31 @@ impl<L: Layout, V: ValueCodec + ?Sized> Dataset<L, V> {
     /// The decoded value of `key` on `layout` (held by the caller), through
     /// the metadata cache.
     async fn whole_in(&self, layout: &L, key: &str) -> Result<Option<Bytes>, ZarrHamtError> {
-        let cached = if is_metadata(key) {
-            self.shared.metadata.get(key)
-        } else {
-            None
-        };
-        if let Some(stored) = cached {
-            return self.codec.decode(key, stored).map(Some);
+        if let Some(value) = self.cached(key) {
+            return value.map(Some);
         }
         let Some(link) = layout.get_link(key).await? else {
             return Ok(None);
         };
-        let stored = layout.read_value(&link, HamtRange::Full).await?;
+        self.whole_at(layout, key, &link).await
+    }
+
+    /// The decoded value of `key` if the metadata cache holds it.
+    fn cached(&self, key: &str) -> Option<Result<Bytes, ZarrHamtError>> {
+        let stored = is_metadata(key)
+            .then(|| self.shared.metadata.get(key))
+            .flatten()?;
+        Some(self.codec.decode(key, stored))
+    }
+
+    /// The decoded value of `key`, stored at `link` on `layout`.
+    async fn whole_at(
+        &self,
+        layout: &L,
+        key: &str,
+        link: &Cid,
+    ) -> Result<Option<Bytes>, ZarrHamtError> {
+        let stored = layout.read_value(link, HamtRange::Full).await?;
         // Cached while the caller holds the read lock, so a writer cannot
         // have replaced the value (and invalidated the cache) in between.
         self.shared.metadata.remember(key, &stored);
@@ -370,30 +383,75 @@ impl<L: Layout, V: ValueCodec + ?Sized> Dataset<L, V> {
         key: &str,
         range: HamtRange,
     ) -> Result<Option<Bytes>, ZarrHamtError> {
-        if range == HamtRange::Full || self.reads_whole(key) {
-            let value = self.whole_in(layout, key).await?;
-            return Ok(value.map(|v| v.slice(range.to_index_range(v.len()))));
+        if let Some(value) = self.cached(key) {
+            return value.map(|v| Some(v.slice(range.to_index_range(v.len()))));
         }
         let Some(link) = layout.get_link(key).await? else {
             return Ok(None);
         };
-        layout.read_value(&link, range).await.map(Some)
+        self.range_at(layout, key, &link, range).await
+    }
+
+    /// [`range_in`](Self::range_in) for a value whose link is known.
+    async fn range_at(
+        &self,
+        layout: &L,
+        key: &str,
+        link: &Cid,
+        range: HamtRange,
+    ) -> Result<Option<Bytes>, ZarrHamtError> {
+        if range == HamtRange::Full || self.reads_whole(key) {
+            let value = self.whole_at(layout, key, link).await?;
+            return Ok(value.map(|v| v.slice(range.to_index_range(v.len()))));
+        }
+        layout.read_value(link, range).await.map(Some)
     }
 
     /// For each `(key, range)`, what [`get_range`](Self::get_range) gives:
-    /// read concurrently, all under one hold of the read lock (one snapshot).
-    /// An error names the key it happened at.
+    /// all under one hold of the read lock (one snapshot), the keys' links
+    /// found in one batch (on a HAMT, a round trip per level for all of
+    /// them), then the values read concurrently. An error names the key it
+    /// happened at.
     pub async fn get_many(
         &self,
         requests: Vec<(String, HamtRange)>,
     ) -> Result<Vec<Option<Bytes>>, KeyedError> {
         let layout = self.reader().await;
         let layout = &*layout;
-        stream::iter(requests)
-            .map(|(key, range)| async move {
-                self.range_in(layout, &key, range)
-                    .await
-                    .map_err(|source| KeyedError { key, source })
+        // Metadata the cache holds needs no lookup (asked once per key: a
+        // concurrent reader may fill the cache meanwhile).
+        let cached: Vec<bool> = requests
+            .iter()
+            .map(|(key, _)| is_metadata(key) && self.shared.metadata.get(key).is_some())
+            .collect();
+        let uncached: Vec<String> = requests
+            .iter()
+            .zip(&cached)
+            .filter(|(_, cached)| !**cached)
+            .map(|((key, _), _)| key.clone())
+            .collect();
+        let links = layout.get_links_many(&uncached).await.map_err(|source| {
+            // A batch lookup fails as a whole: it names the batch's first key.
+            let key = uncached.first().cloned().unwrap_or_default();
+            KeyedError { key, source }
+        })?;
+        let mut links = links.into_iter();
+        let reads: Vec<_> = requests
+            .into_iter()
+            .zip(cached)
+            .map(|((key, range), cached)| {
+                let link = if cached { None } else { links.next().flatten() };
+                (key, range, cached, link)
+            })
+            .collect();
+        stream::iter(reads)
+            .map(|(key, range, cached, link)| async move {
+                let read = match (cached, link) {
+                    (true, _) => self.range_in(layout, &key, range).await,
+                    (false, Some(link)) => self.range_at(layout, &key, &link, range).await,
+                    (false, None) => Ok(None),
+                };
+                read.map_err(|source| KeyedError { key, source })
             })
             .buffered(BATCH_CONCURRENCY)
             .try_collect()
@@ -453,14 +511,23 @@ impl<L: Layout, V: ValueCodec + ?Sized> Dataset<L, V> {
     }
 
     async fn total_size_in(&self, layout: &L, keys: &[String]) -> Result<u64, ZarrHamtError> {
-        // Owned keys: a closure over borrowed ones trips rustc's
+        let links = layout.get_links_many(keys).await?;
+        // Owned pairs: a closure over borrowed ones trips rustc's
         // higher-ranked `Send` check in the zarrs adapter's boxed futures.
-        let sizes: Vec<Option<u64>> = stream::iter(keys.iter().cloned())
-            .map(|key| async move { self.size_in(layout, &key).await })
+        let found: Vec<(String, Cid)> = keys
+            .iter()
+            .zip(links)
+            .filter_map(|(key, link)| Some((key.clone(), link?)))
+            .collect();
+        let sizes: Vec<u64> = stream::iter(found)
+            .map(|(key, link)| async move {
+                let stored = layout.value_len(&link).await?;
+                self.codec.decoded_len(&key, stored)
+            })
             .buffered(BATCH_CONCURRENCY)
             .try_collect()
             .await?;
-        Ok(sizes.into_iter().flatten().sum())
+        Ok(sizes.into_iter().sum())
     }
 
     /// Every key starting with `prefix`, sorted.
@@ -581,7 +648,8 @@ impl<L: Layout, V: ValueCodec + ?Sized> Dataset<L, V> {
 #[derive(Debug, thiserror::Error)]
 #[error("{key:?}: {source}")]
 pub struct KeyedError {
-    /// The key it happened at.
+    /// The key it happened at (for a lookup failing a whole batch, the
+    /// batch's first key).
     pub key: String,
     /// What went wrong.
     #[source]

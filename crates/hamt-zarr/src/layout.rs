@@ -5,11 +5,12 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt, stream};
 use hamt::{BlockStore, ByteRange, Cid, Hamt};
 use hamt_sharded::ShardedMap;
 
 use crate::ZarrHamtError;
+use crate::dataset::BATCH_CONCURRENCY;
 use crate::listing::{DirListing, split_dir};
 
 /// A map of zarr keys to values stored as content-addressed blocks, with
@@ -31,6 +32,19 @@ pub trait Layout: Send + Sync + 'static {
 
     /// The link of the value stored for `key`.
     async fn get_link(&self, key: &str) -> Result<Option<Cid>, ZarrHamtError>;
+
+    /// The links of many keys, in the order given. By default one lookup
+    /// per key, [`BATCH_CONCURRENCY`] at once; a layout whose lookups cross
+    /// several blocks fetches each level of a batch at once instead.
+    async fn get_links_many(&self, keys: &[String]) -> Result<Vec<Option<Cid>>, ZarrHamtError> {
+        // Owned keys: a closure over borrowed ones trips rustc's
+        // higher-ranked `Send` check on the boxed future.
+        stream::iter(keys.iter().cloned())
+            .map(|key| async move { self.get_link(&key).await })
+            .buffered(BATCH_CONCURRENCY)
+            .try_collect()
+            .await
+    }
 
     /// A byte range of the value at `link` (clamped to its end).
     async fn read_value(&self, link: &Cid, range: ByteRange) -> Result<Bytes, ZarrHamtError>;
@@ -101,6 +115,12 @@ impl<S: BlockStore + 'static> Layout for Hamt<S> {
 
     async fn get_link(&self, key: &str) -> Result<Option<Cid>, ZarrHamtError> {
         Ok(Hamt::get_link(self, key).await?)
+    }
+
+    /// Level by level: a batch waits for as many round trips as the tree
+    /// is deep, not one per key and level.
+    async fn get_links_many(&self, keys: &[String]) -> Result<Vec<Option<Cid>>, ZarrHamtError> {
+        Ok(Hamt::get_links_many(self, keys).await?)
     }
 
     async fn read_value(&self, link: &Cid, range: ByteRange) -> Result<Bytes, ZarrHamtError> {

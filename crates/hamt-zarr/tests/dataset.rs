@@ -133,10 +133,27 @@ async fn write_and_read<L: Layout, V: ValueCodec>(dataset: &Dataset<L, V>) -> ha
             ("temp/c/0/0".to_owned(), HamtRange::Full),
             ("temp/c/1/1".to_owned(), HamtRange::Full),
             ("temp/c/1/0".to_owned(), HamtRange::Suffix(1)),
+            (
+                "zarr.json".to_owned(),
+                HamtRange::Slice {
+                    offset: 0,
+                    length: 1,
+                },
+            ),
+            ("nope".to_owned(), HamtRange::Full),
         ])
         .await
         .unwrap();
-    assert_eq!(many, [Some(chunk(1)), None, Some(value.slice(6..))]);
+    assert_eq!(
+        many,
+        [
+            Some(chunk(1)),
+            None,
+            Some(value.slice(6..)),
+            Some(Bytes::from_static(b"{")),
+            None
+        ]
+    );
 
     let exact = dataset
         .get_exact(
@@ -452,4 +469,80 @@ async fn batch_errors_name_their_key() {
         .unwrap_err();
     assert_eq!(error.key, "a/c/0");
     assert!(error.to_string().starts_with("\"a/c/0\""), "{error}");
+}
+
+/// Counts whole-block reads of raw blocks (values) and size queries.
+#[derive(Clone)]
+struct CountingValues {
+    inner: Blocks,
+    value_reads: Arc<std::sync::atomic::AtomicUsize>,
+    node_reads: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[async_trait::async_trait]
+impl hamt::BlockStore for CountingValues {
+    async fn get(&self, cid: &hamt::Cid) -> Result<Bytes, hamt_store::StoreError> {
+        let counter = if cid.codec() == hamt_store::BlockCodec::Raw.code() {
+            &self.value_reads
+        } else {
+            &self.node_reads
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.get(cid).await
+    }
+    async fn has(&self, cid: &hamt::Cid) -> Result<bool, hamt_store::StoreError> {
+        self.inner.has(cid).await
+    }
+    async fn put_block(&self, block: hamt_store::Block) -> Result<(), hamt_store::StoreError> {
+        self.inner.put_block(block).await
+    }
+    fn hash_algorithm(&self) -> hamt_store::HashAlgorithm {
+        self.inner.hash_algorithm()
+    }
+    async fn block_size(&self, cid: &hamt::Cid) -> Result<u64, hamt_store::StoreError> {
+        self.inner.block_size(cid).await
+    }
+}
+
+/// Sizes (one key, a batch, a prefix) read no value; a batch read finds
+/// every key's link reading each node once.
+#[tokio::test]
+async fn sizes_read_no_values_and_batches_read_nodes_once() {
+    let store = CountingValues {
+        inner: Arc::new(MemoryStore::new()),
+        value_reads: Arc::default(),
+        node_reads: Arc::default(),
+    };
+    let config = HamtConfig::default().with_max_bucket_size(1);
+    let mut map = Hamt::new(store.clone(), config.clone());
+    let keys: Vec<String> = (0..300).map(|i| format!("t/c/{i}")).collect();
+    for (i, key) in keys.iter().enumerate() {
+        map.insert(key, vec![1; i % 7 + 1]).await.unwrap();
+    }
+    let root = map.flush().await.unwrap();
+    let total: u64 = (0..300u64).map(|i| i % 7 + 1).sum();
+
+    let open = |config| Hamt::open(store.clone(), root, config);
+    let dataset = Dataset::read_only(Arc::new(open(config.clone()).await.unwrap()));
+    assert_eq!(dataset.size("t/c/3").await.unwrap(), Some(4));
+    assert_eq!(dataset.total_size(&keys).await.unwrap(), total);
+    assert_eq!(dataset.size_prefix("t/c/").await.unwrap(), total);
+    let values = |s: &CountingValues| s.value_reads.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(values(&store), 0, "a size read a value");
+
+    // A fresh handle (cold cache but for the root, read by `open`): the
+    // batch reads every other node once.
+    let nodes_before = store.node_reads.load(std::sync::atomic::Ordering::Relaxed);
+    let dataset = Dataset::read_only(Arc::new(open(config).await.unwrap()));
+    let requests = keys.iter().map(|k| (k.clone(), HamtRange::Full)).collect();
+    let got = dataset.get_many(requests).await.unwrap();
+    assert!(
+        got.iter()
+            .enumerate()
+            .all(|(i, v)| v.as_ref().map(Bytes::len) == Some(i % 7 + 1))
+    );
+    let node_reads = store.node_reads.load(std::sync::atomic::Ordering::Relaxed) - nodes_before;
+    let stats = dataset.reader().await.stats().await.unwrap();
+    assert_eq!(node_reads as u64, stats.nodes, "every node once");
+    assert_eq!(values(&store), 300);
 }

@@ -1,3 +1,4 @@
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -77,6 +78,36 @@ impl NodeCache {
         };
         counter.fetch_add(1, Ordering::Relaxed);
         hit
+    }
+
+    /// The node `cid` from the cache, else from `load` (and then cached).
+    /// Concurrent callers missing the same node share one `load`: the first
+    /// runs it, the others wait for its node (if it fails, the next waiter
+    /// tries its own). With no cache (a zero budget) every caller loads.
+    pub(crate) async fn get_or_load<E>(
+        &self,
+        cid: &Cid,
+        load: impl Future<Output = Result<Arc<StoredNode>, E>>,
+    ) -> Result<Arc<StoredNode>, E> {
+        let Some(nodes) = &self.nodes else {
+            self.misses.fetch_add(1, Ordering::Relaxed);
+            return load.await;
+        };
+        let mut loaded = false;
+        let node = nodes
+            .get_or_insert_async(cid, async {
+                loaded = true;
+                load.await
+            })
+            .await?;
+        let counter = if loaded { &self.misses } else { &self.hits };
+        counter.fetch_add(1, Ordering::Relaxed);
+        Ok(node)
+    }
+
+    /// The node `cid` if cached, without counting a hit or a miss.
+    pub(crate) fn peek(&self, cid: &Cid) -> Option<Arc<StoredNode>> {
+        self.nodes.as_ref()?.peek(cid)
     }
 
     pub(crate) fn insert(&self, cid: Cid, node: Arc<StoredNode>) {

@@ -23,6 +23,7 @@ pub struct HamtConfig {
     pub(crate) max_read_bucket_size: usize,
     pub(crate) value_buffer_bytes: usize,
     pub(crate) dirty_node_bytes: usize,
+    pub(crate) read_concurrency: usize,
 }
 
 impl Default for HamtConfig {
@@ -36,6 +37,7 @@ impl Default for HamtConfig {
             max_read_bucket_size: 1024,
             value_buffer_bytes: 0,
             dirty_node_bytes: 0,
+            read_concurrency: 32,
         }
         .with_memory_budget(MemoryBudget::default())
     }
@@ -50,6 +52,21 @@ impl HamtConfig {
         self.max_bucket_size = max.max(1);
         self.max_read_bucket_size = self.max_read_bucket_size.max(self.max_bucket_size);
         self
+    }
+
+    /// Reads a batch ([`Hamt::get_many`](crate::Hamt::get_many) and its
+    /// kin, [`Hamt::warm_up`](crate::Hamt::warm_up)) keeps in flight at
+    /// once (default 32, py-hamt's `KuboCAS` concurrency; at least 1). Over
+    /// a network the store's own cap applies too.
+    #[must_use]
+    pub fn with_read_concurrency(mut self, requests: usize) -> Self {
+        self.read_concurrency = requests.max(1);
+        self
+    }
+
+    /// See [`with_read_concurrency`](Self::with_read_concurrency).
+    pub fn read_concurrency(&self) -> usize {
+        self.read_concurrency
     }
 
     /// The key hash function (default blake3, py-hamt's `blake3_hashfn`).

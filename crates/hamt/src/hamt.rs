@@ -4,8 +4,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use hamt_codec::{BlockCodec, Cid, KeyHash, StoredNode};
-use hamt_store::{Block, BlockStore, ByteRange};
+use futures::{StreamExt, TryStreamExt, stream};
+use hamt_codec::{BlockCodec, Cid, KeyHash, Slot, StoredNode};
+use hamt_store::{Block, BlockStore, ByteRange, CidHash};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -22,6 +23,30 @@ pub(crate) enum AfterWrite {
     Cache,
     /// Dropped: a sorted import never comes back to the subtrees it passed.
     Drop,
+}
+
+/// Stored nodes fetched during one lookup or batch of lookups.
+type Fetched = HashMap<Cid, Arc<StoredNode>, CidHash>;
+
+/// Keys looked up together in one level-by-level walk: the nodes a batch
+/// holds stay bounded (each key needs at most one per level).
+const BATCH_KEYS: usize = 4096;
+
+/// The stored children of the dirty nodes of a write tree, where a walk of
+/// stored nodes starts.
+fn stored_children(node: &DirtyNode) -> Vec<Cid> {
+    let mut out = Vec::new();
+    let mut stack = vec![node];
+    while let Some(node) = stack.pop() {
+        for (_, slot) in node.iter() {
+            match slot {
+                Slot::Child(Child::Stored(cid)) => out.push(**cid),
+                Slot::Child(Child::Dirty(child)) => stack.push(child),
+                Slot::Bucket(_) => {}
+            }
+        }
+    }
+    out
 }
 
 /// Buffered values from which a flush writes them on a second thread while
@@ -172,23 +197,22 @@ impl<S: BlockStore> Hamt<S> {
     /// must be fetched.
     // The map's error type, as everywhere in this API; the `Err` is rare.
     #[allow(clippy::result_large_err)]
-    fn node_now(
-        &self,
-        cid: &Cid,
-        fetched: &[(Cid, Arc<StoredNode>)],
-    ) -> Result<Option<Arc<StoredNode>>, HamtError> {
-        if let Some((_, node)) = fetched.iter().find(|(held, _)| held == cid) {
+    fn node_now(&self, cid: &Cid, fetched: &Fetched) -> Result<Option<Arc<StoredNode>>, HamtError> {
+        if let Some(node) = fetched.get(cid) {
             return Ok(Some(Arc::clone(node)));
-        }
-        if let Some(node) = self.cache.get(cid) {
-            return Ok(Some(node));
         }
         match self.store.blocking() {
             Some(direct) => {
+                if let Some(node) = self.cache.get(cid) {
+                    return Ok(Some(node));
+                }
                 let bytes = direct.get_blocking(cid)?;
-                decode_node(&self.cache, self.config.max_read_bucket_size, cid, &bytes).map(Some)
+                let node = decode_node(self.config.max_read_bucket_size, cid, &bytes)?;
+                self.cache.insert(*cid, Arc::clone(&node));
+                Ok(Some(node))
             }
-            None => Ok(None),
+            // Counted as a hit or a miss by the fetch that follows a miss.
+            None => Ok(self.cache.peek(cid)),
         }
     }
 
@@ -197,11 +221,7 @@ impl<S: BlockStore> Hamt<S> {
     /// in the cache each time.
     // The map's error type, as everywhere in this API; the `Err` is rare.
     #[allow(clippy::result_large_err)]
-    fn root_now(
-        &self,
-        cid: &Cid,
-        fetched: &[(Cid, Arc<StoredNode>)],
-    ) -> Result<Option<Arc<StoredNode>>, HamtError> {
+    fn root_now(&self, cid: &Cid, fetched: &Fetched) -> Result<Option<Arc<StoredNode>>, HamtError> {
         if let Some((held, node)) = self.root_node.get()
             && held == cid
         {
@@ -223,7 +243,7 @@ impl<S: BlockStore> Hamt<S> {
         &self,
         key: &str,
         hash: &KeyHash,
-        fetched: &[(Cid, Arc<StoredNode>)],
+        fetched: &Fetched,
     ) -> Result<Result<Option<Cid>, Cid>, HamtError> {
         let mut node = match &self.root {
             Child::Dirty(node) => NodeView::Dirty(node),
@@ -255,16 +275,138 @@ impl<S: BlockStore> Hamt<S> {
         let hash = self.hash_key(key);
         // Nodes fetched on the way, held here too in case the cache cannot
         // keep them; at most one per level.
-        let mut fetched = Vec::new();
+        let mut fetched = Fetched::default();
         loop {
             match self.lookup(key, &hash, &fetched)? {
                 Ok(link) => return Ok(link),
                 Err(missing) => {
                     let node = self.load(&missing).await?;
-                    fetched.push((missing, node));
+                    fetched.insert(missing, node);
                 }
             }
         }
+    }
+
+    /// The links of many keys (each what [`get_link`](Self::get_link)
+    /// gives), in the order given. The tree is walked level by level for
+    /// the whole batch: every node the batch needs at a level is fetched at
+    /// once, up to [`HamtConfig::with_read_concurrency`] in flight, so over
+    /// a network a batch waits for as many round trips as the tree is deep
+    /// (cached levels need none), not one per key and level.
+    ///
+    /// ```
+    /// # use hamt::{Hamt, HamtConfig}; use hamt_store::MemoryStore;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let mut map = Hamt::new(MemoryStore::new(), HamtConfig::default());
+    /// map.insert("a", b"1".to_vec()).await?;
+    /// let links = map.get_links_many(&["a", "b"]).await?;
+    /// assert!(links[0].is_some() && links[1].is_none());
+    /// # Ok::<(), hamt::HamtError>(()) }).unwrap();
+    /// ```
+    pub async fn get_links_many<K: AsRef<str>>(
+        &self,
+        keys: &[K],
+    ) -> Result<Vec<Option<Cid>>, HamtError> {
+        let mut links = Vec::with_capacity(keys.len());
+        // In slices, so the nodes held for one stay bounded.
+        for batch in keys.chunks(BATCH_KEYS) {
+            links.extend(self.get_links_batch(batch).await?);
+        }
+        Ok(links)
+    }
+
+    async fn get_links_batch<K: AsRef<str>>(
+        &self,
+        keys: &[K],
+    ) -> Result<Vec<Option<Cid>>, HamtError> {
+        let hashes: Vec<KeyHash> = keys.iter().map(|k| self.hash_key(k.as_ref())).collect();
+        let mut links = vec![None; keys.len()];
+        let mut waiting: Vec<usize> = (0..keys.len()).collect();
+        let mut fetched = Fetched::default();
+        while !waiting.is_empty() {
+            let mut missing = Vec::new();
+            let mut still = Vec::new();
+            for i in waiting {
+                match self.lookup(keys[i].as_ref(), &hashes[i], &fetched)? {
+                    Ok(link) => links[i] = link,
+                    Err(cid) => {
+                        missing.push(cid);
+                        still.push(i);
+                    }
+                }
+            }
+            missing.sort_unstable();
+            missing.dedup();
+            let loaded: Vec<(Cid, Arc<StoredNode>)> = stream::iter(missing)
+                .map(|cid| async move { Ok::<_, HamtError>((cid, self.load(&cid).await?)) })
+                .buffer_unordered(self.config.read_concurrency)
+                .try_collect()
+                .await?;
+            fetched.extend(loaded);
+            waiting = still;
+        }
+        Ok(links)
+    }
+
+    /// The values of many keys (each what [`get`](Self::get) gives), in
+    /// the order given: the links as [`get_links_many`](Self::get_links_many)
+    /// finds them, then the values, up to the read concurrency at once.
+    pub async fn get_many<K: AsRef<str>>(
+        &self,
+        keys: &[K],
+    ) -> Result<Vec<Option<Bytes>>, HamtError> {
+        let ranges: Vec<(&str, ByteRange)> =
+            keys.iter().map(|k| (k.as_ref(), ByteRange::Full)).collect();
+        self.get_ranges_many(&ranges).await
+    }
+
+    /// For each `(key, range)`, what [`get_range`](Self::get_range) gives,
+    /// in the order given (see [`get_many`](Self::get_many)).
+    pub async fn get_ranges_many<K: AsRef<str>>(
+        &self,
+        requests: &[(K, ByteRange)],
+    ) -> Result<Vec<Option<Bytes>>, HamtError> {
+        let keys: Vec<&str> = requests.iter().map(|(k, _)| k.as_ref()).collect();
+        let links = self.get_links_many(&keys).await?;
+        stream::iter(links.into_iter().zip(requests))
+            .map(|(link, (_, range))| async move {
+                match link {
+                    Some(link) => Ok(Some(self.read_value(&link, *range).await?)),
+                    None => Ok(None),
+                }
+            })
+            .buffered(self.config.read_concurrency)
+            .try_collect()
+            .await
+    }
+
+    /// Loads the top `levels` of the tree (1: the root; 2: the root and its
+    /// children; ...) into the node cache, a level at a time with every node
+    /// of a level fetched at once (up to the read concurrency): a freshly
+    /// opened map on a distant store then answers its first lookups without
+    /// those round trips. Returns how many nodes it loaded or found cached.
+    /// Nodes past the cache's budget are read and dropped: size the cache
+    /// for the levels asked.
+    pub async fn warm_up(&self, levels: usize) -> Result<usize, HamtError> {
+        let mut level: Vec<Cid> = match &self.root {
+            Child::Stored(cid) => vec![**cid],
+            // A changed tree: its stored subtrees start below the dirty nodes.
+            Child::Dirty(node) => stored_children(node),
+        };
+        let mut loaded = 0;
+        for _ in 0..levels {
+            if level.is_empty() {
+                break;
+            }
+            let nodes: Vec<Arc<StoredNode>> = stream::iter(std::mem::take(&mut level))
+                .map(|cid| async move { self.load(&cid).await })
+                .buffer_unordered(self.config.read_concurrency)
+                .try_collect()
+                .await?;
+            loaded += nodes.len();
+            level = nodes.iter().flat_map(|node| node.children()).collect();
+        }
+        Ok(loaded)
     }
 
     /// Whether `key` is in the map.
@@ -306,8 +448,9 @@ impl<S: BlockStore> Hamt<S> {
         Ok(hamt_unixfs::read_file(&self.store, link, range).await?)
     }
 
-    /// The length of the value at `link`, reading as little as it can: a
-    /// UnixFS file's length from its root node, a raw block's by reading it.
+    /// The length of the value at `link`, reading no value bytes: a UnixFS
+    /// file's length from its root node, a block's from the store
+    /// ([`BlockStore::block_size`]).
     pub async fn value_len(&self, link: &Cid) -> Result<u64, HamtError> {
         if let Some(data) = self.pending.get(link).as_ref() {
             return Ok(data.len() as u64);
@@ -315,7 +458,7 @@ impl<S: BlockStore> Hamt<S> {
         if link.codec() == BlockCodec::DagPb.code() {
             return Ok(hamt_unixfs::file_size(&self.store, link).await?);
         }
-        Ok(hamt_store::read_block(&self.store, link).await?.len() as u64)
+        Ok(hamt_store::block_size(&self.store, link).await?)
     }
 
     /// The value for `key`, decoded from DAG-CBOR (py-hamt with `values_are_bytes=False`).
@@ -713,32 +856,27 @@ async fn write_with_values<S: BlockStore>(
     Ok(written?)
 }
 
-/// Reads a node: from the cache, else from the store (verified) and decoded.
+/// Reads a node: from the cache, else from the store (verified) and
+/// decoded, one read for any number of concurrent callers.
 async fn load_node<S: BlockStore>(
     store: &S,
     cache: &NodeCache,
     max_bucket: usize,
     cid: &Cid,
 ) -> Result<Arc<StoredNode>, HamtError> {
-    if let Some(node) = cache.get(cid) {
-        return Ok(node);
-    }
-    let bytes = hamt_store::read_block(store, cid).await?;
-    decode_node(cache, max_bucket, cid, &bytes)
+    cache
+        .get_or_load(cid, async {
+            let bytes = hamt_store::read_block(store, cid).await?;
+            decode_node(max_bucket, cid, &bytes)
+        })
+        .await
 }
 
-/// Decodes the (verified) block of node `cid` and caches it.
+/// Decodes the (verified) block of node `cid`.
 // The map's error type, as everywhere in this API; the `Err` is rare.
 #[allow(clippy::result_large_err)]
-fn decode_node(
-    cache: &NodeCache,
-    max_bucket: usize,
-    cid: &Cid,
-    bytes: &[u8],
-) -> Result<Arc<StoredNode>, HamtError> {
-    let node = StoredNode::decode(bytes, max_bucket)
-        .map_err(|source| HamtError::Decode { cid: *cid, source })?;
-    let node = Arc::new(node);
-    cache.insert(*cid, Arc::clone(&node));
-    Ok(node)
+fn decode_node(max_bucket: usize, cid: &Cid, bytes: &[u8]) -> Result<Arc<StoredNode>, HamtError> {
+    StoredNode::decode(bytes, max_bucket)
+        .map(Arc::new)
+        .map_err(|source| HamtError::Decode { cid: *cid, source })
 }

@@ -54,6 +54,10 @@ pub struct Request {
 }
 
 impl Request {
+    /// The value of header `name`, if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header(&self.head, name)
+    }
     pub fn line(&self) -> &str {
         self.head.lines().next().unwrap_or("")
     }
@@ -143,6 +147,15 @@ impl Scripted {
     /// Like `start`, with `Retry-After: {value}` on every answer that is not a success.
     pub async fn start_with_retry_after(script: Vec<(u16, Vec<u8>)>, value: &str) -> Scripted {
         Self::serve(script, Duration::ZERO, format!("Retry-After: {value}\r\n")).await
+    }
+
+    /// Like `start`, with `headers` (lines ending in `\r\n`, e.g. a
+    /// `Location`) on every answer that is not a success.
+    pub async fn start_with_failure_headers(
+        script: Vec<(u16, Vec<u8>)>,
+        headers: &str,
+    ) -> Scripted {
+        Self::serve(script, Duration::ZERO, headers.to_owned()).await
     }
 
     async fn serve(
@@ -392,10 +405,15 @@ async fn handle(state: Arc<ProxyState>, mut client: TcpStream) {
     }
     stats.forwarded.fetch_add(1, Ordering::Relaxed);
     let (status, content_type, body) = answer;
-    let mut bytes = response(status, &content_type, &body);
-    if request.method() == "HEAD" {
+    let bytes = if request.method() == "HEAD" {
+        // A HEAD answer has no body but the upstream's length: `body`
+        // holds that many placeholder bytes, cut off here.
+        let mut bytes = response(status, &content_type, &body);
         bytes.truncate(find(&bytes, b"\r\n\r\n").unwrap() + 4);
-    }
+        bytes
+    } else {
+        response(status, &content_type, &body)
+    };
     let _ = client.write_all(&bytes).await;
 }
 
@@ -424,7 +442,9 @@ async fn forward(upstream: SocketAddr, request: &Request) -> Option<(u16, String
         .to_owned();
     let mut body = raw[end + 4..].to_vec();
     if request.method() == "HEAD" {
-        body.clear();
+        // Stands for the length the upstream announced (see `handle`).
+        let len = header(&head, "content-length").and_then(|v| v.parse::<usize>().ok());
+        body = vec![0; len.unwrap_or(0).min(1 << 26)];
     } else if header(&head, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
     {
         body = dechunk(&body)?;

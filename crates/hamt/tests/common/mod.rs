@@ -224,6 +224,10 @@ impl BlockingStore for FaultyStore {
         self.read_allowed()?;
         self.inner.get_range_blocking(cid, range)
     }
+    fn block_size_blocking(&self, cid: &Cid) -> Result<u64, StoreError> {
+        self.read_allowed()?;
+        self.inner.block_size_blocking(cid)
+    }
     /// A failing call stores the first half of its blocks before it fails
     /// (a store that dies part way through a batch), taking them out of
     /// `blocks` as the contract says.
@@ -234,6 +238,54 @@ impl BlockingStore for FaultyStore {
             return Err(error);
         }
         self.inner.put_many_blocking(blocks)
+    }
+}
+
+/// A store at a distance: every read waits a moment (so concurrent reads
+/// overlap, as requests in flight do) and is counted, with the most reads
+/// ever in flight at once; no direct path.
+#[derive(Debug, Default)]
+pub struct DistantStore {
+    pub inner: MemoryStore,
+    pub reads: AtomicUsize,
+    in_flight: AtomicUsize,
+    pub most_in_flight: AtomicUsize,
+}
+
+impl DistantStore {
+    /// Starts counting afresh.
+    pub fn reset(&self) {
+        self.reads.store(0, Ordering::Relaxed);
+        self.most_in_flight.store(0, Ordering::Relaxed);
+    }
+
+    async fn travel(&self) {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.most_in_flight.fetch_max(now, Ordering::Relaxed);
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[async_trait]
+impl BlockStore for DistantStore {
+    async fn get(&self, cid: &Cid) -> Result<Bytes, StoreError> {
+        self.travel().await;
+        self.inner.get(cid).await
+    }
+    async fn get_range(&self, cid: &Cid, range: ByteRange) -> Result<Bytes, StoreError> {
+        self.travel().await;
+        self.inner.get_range(cid, range).await
+    }
+    async fn has(&self, cid: &Cid) -> Result<bool, StoreError> {
+        self.inner.has(cid).await
+    }
+    async fn put_block(&self, block: Block) -> Result<(), StoreError> {
+        self.inner.put_block(block).await
+    }
+    async fn put_many(&self, blocks: Vec<Block>) -> Result<(), StoreError> {
+        self.inner.put_many(blocks).await
     }
 }
 
