@@ -9,7 +9,9 @@
 
 use std::sync::Arc;
 
+pub mod latency_proxy;
 pub mod w3;
+pub mod w6;
 
 use bytes::Bytes;
 use hamt::{Cid, Hamt, HamtConfig, HamtError};

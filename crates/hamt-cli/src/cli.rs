@@ -27,6 +27,12 @@ pub(crate) struct Cli {
     /// No progress bars or summaries on stderr.
     #[arg(long, short, global = true)]
     pub(crate) quiet: bool,
+    /// Log store requests, node loads and zarr reads (spans with their
+    /// timings) on stderr, and end with a summary of requests, bytes,
+    /// retries and cache hits. RUST_LOG picks what is logged (e.g.
+    /// hamt_kubo=debug; default: debug for this project's crates).
+    #[arg(long, global = true)]
+    pub(crate) trace: bool,
     #[command(subcommand)]
     pub(crate) command: Command,
 }

@@ -17,6 +17,8 @@ use clap::Parser;
 fn main() -> ExitCode {
     // clap prints usage errors itself and exits with 2.
     let cli = cli::Cli::parse();
+    let started = std::time::Instant::now();
+    let summary = output::Summary::start(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -27,11 +29,13 @@ fn main() -> ExitCode {
             return error::Exit::Error.into();
         }
     };
-    match runtime.block_on(commands::run(cli)) {
-        Ok(exit) => exit.into(),
+    let exit = match runtime.block_on(commands::run(cli)) {
+        Ok(exit) => exit,
         Err(e) => {
             eprintln!("hamt: {e}");
-            error::Exit::Error.into()
+            error::Exit::Error
         }
-    }
+    };
+    summary.finish(started.elapsed());
+    exit.into()
 }

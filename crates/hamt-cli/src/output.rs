@@ -110,3 +110,125 @@ pub(crate) fn size(bytes: u64) -> String {
 pub(crate) fn per_second(count: u64, elapsed: Duration) -> f64 {
     count as f64 / elapsed.as_secs_f64().max(1e-9)
 }
+
+/// Commands running at least this long end with a telemetry summary.
+const SUMMARY_AFTER: Duration = Duration::from_secs(2);
+
+/// The telemetry summary printed at the end of a command: with `--trace`,
+/// or after a long command (not with `--quiet` or `--json`).
+pub(crate) struct Summary {
+    output: Output,
+    trace: bool,
+}
+
+impl Summary {
+    /// Turns telemetry on and, with `--trace` or `RUST_LOG`, logs spans to stderr.
+    pub(crate) fn start(cli: &crate::cli::Cli) -> Self {
+        hamt_store::telemetry::enable();
+        let filter = std::env::var("RUST_LOG").ok().filter(|f| !f.is_empty());
+        if cli.trace || filter.is_some() {
+            init_tracing(filter.as_deref());
+        }
+        Summary {
+            output: Output {
+                json: cli.json,
+                quiet: cli.quiet,
+            },
+            trace: cli.trace,
+        }
+    }
+
+    /// Prints the summary if asked for (or the command was long) and there is anything to say.
+    pub(crate) fn finish(self, elapsed: Duration) {
+        if !self.trace && elapsed < SUMMARY_AFTER {
+            return;
+        }
+        if let Some(text) = summary_text(&hamt_store::telemetry::snapshot()) {
+            self.output.note(|| text);
+        }
+    }
+}
+
+/// Spans and events of this project's crates (or as `RUST_LOG` says) on
+/// stderr, each span logged when it closes, with its time.
+fn init_tracing(filter: Option<&str>) {
+    use tracing_subscriber::fmt::format::FmtSpan;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    const OURS: &str =
+        "hamt=debug,hamt_kubo=debug,hamt_zarr=debug,hamt_sharded=debug,hamt_store=debug";
+    let targets: tracing_subscriber::filter::Targets = filter
+        .and_then(|f| f.parse().ok())
+        .unwrap_or_else(|| OURS.parse().unwrap_or_default());
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_span_events(FmtSpan::CLOSE);
+    // Another subscriber already set (never, in this binary) keeps its place.
+    let _ = tracing_subscriber::registry()
+        .with(layer)
+        .with(targets)
+        .try_init();
+}
+
+/// One paragraph on what reads cost, from the telemetry counters (`None`
+/// when nothing was recorded).
+#[allow(clippy::cast_precision_loss)] // counts and bytes shown to a tenth
+pub(crate) fn summary_text(t: &hamt_store::telemetry::Snapshot) -> Option<String> {
+    let mut lines = Vec::new();
+    let ms = |(count, sum, _): (u64, u64, u64)| {
+        if count == 0 {
+            0.0
+        } else {
+            sum as f64 / count as f64 / 1e6
+        }
+    };
+    let loads = t.counter("py_hamt.cas.load.requests");
+    if loads > 0 {
+        lines.push(format!(
+            "  store reads: {loads} ({} failed), {:.1} MiB, {} retries, {:.1} ms mean",
+            loads - t.counter_true("py_hamt.cas.load.requests"),
+            t.counter("py_hamt.cas.load.response_bytes") as f64 / MIB,
+            t.counter("py_hamt.cas.load.retries"),
+            ms(t.histogram("py_hamt.cas.load.duration")),
+        ));
+    }
+    let nodes = t.counter("py_hamt.hamt.node_load.requests");
+    if nodes > 0 {
+        let hits = t.counter_true("py_hamt.hamt.node_load.requests");
+        lines.push(format!(
+            "  node loads: {nodes}, {hits} cache hits ({:.0} %), {:.1} MiB read, {:.1} ms mean read",
+            hits as f64 * 100.0 / nodes as f64,
+            t.counter("py_hamt.hamt.node_load.bytes") as f64 / MIB,
+            ms(t.histogram("py_hamt.hamt.node_load.duration")),
+        ));
+    }
+    let lookups = t.counter("py_hamt.hamt.lookup.requests");
+    if lookups > 0 {
+        let (count, sum, max) = t.histogram("py_hamt.hamt.lookup.depth");
+        lines.push(format!(
+            "  key lookups: {lookups} ({} found), depth {:.2} mean, {max} max",
+            t.counter_true("py_hamt.hamt.lookup.requests"),
+            if count == 0 {
+                0.0
+            } else {
+                sum as f64 / count as f64
+            },
+        ));
+    }
+    let gets = t.counter("py_hamt.zarr.get.requests");
+    if gets > 0 {
+        lines.push(format!(
+            "  zarr gets: {gets} ({} found)",
+            t.counter_true("py_hamt.zarr.get.requests"),
+        ));
+    }
+    let shards = t.counter("py_hamt.sharded_store.shard_load.requests");
+    if shards > 0 {
+        lines.push(format!(
+            "  shard loads: {shards}, {} cache hits",
+            t.counter_true("py_hamt.sharded_store.shard_load.requests"),
+        ));
+    }
+    (!lines.is_empty()).then(|| format!("telemetry:\n{}", lines.join("\n")))
+}

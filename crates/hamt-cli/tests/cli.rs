@@ -473,3 +473,34 @@ fn kubo_url_credentials_are_never_printed() {
     assert!(!stderr.contains("SECRET"), "{stderr}");
     assert!(stderr.contains("127.0.0.1:9"), "{stderr}");
 }
+
+/// `--trace` logs spans of node loads and lookups, and ends with the
+/// telemetry summary.
+#[test]
+fn trace_logs_spans_and_a_summary() {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path().join("d");
+    std::fs::create_dir_all(dir.join("a")).unwrap();
+    for i in 0..50 {
+        std::fs::write(dir.join("a").join(i.to_string()), format!("v{i}")).unwrap();
+    }
+    let store = tmp.path().join("s");
+    hamt(&store, &["import", s(&dir), "--name", "x"]).ok();
+    let run = hamt(&store, &["--trace", "get", "x", "a/7"]).ok();
+    assert_eq!(run.stdout.trim(), "v7");
+    assert!(run.stderr.contains("py_hamt.hamt.lookup"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("py_hamt.hamt.node_load"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("telemetry:"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("key lookups: 1 (1 found)"),
+        "{}",
+        run.stderr
+    );
+    // Without --trace a short command says nothing more.
+    let quiet = hamt(&store, &["get", "x", "a/7"]).ok();
+    assert!(quiet.stderr.is_empty(), "{}", quiet.stderr);
+}

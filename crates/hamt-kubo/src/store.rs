@@ -268,26 +268,30 @@ impl KuboStore {
         let what = context(&format!("get range of {cid}"), base);
         let transport = &self.inner.transport;
         transport
-            .retrying(|| async {
-                let request = transport
-                    .client
-                    .get(&url)
-                    .header(ACCEPT, RAW_BLOCK)
-                    .header(RANGE, &header);
-                let answer = transport
-                    .exchange(request, self.inner.timeout, &what)
-                    .await?;
-                match answer.status.as_u16() {
-                    // The server ignored the range and sent the block: verify it and slice.
-                    200 => {
-                        let block = Block::verified(*cid, answer.body).map_err(Failure::Retry)?;
-                        let data = block.data();
-                        Ok(data.slice(range.to_index_range(data.len())))
+            .load(
+                |data: &Bytes| data.len() as u64,
+                || async {
+                    let request = transport
+                        .client
+                        .get(&url)
+                        .header(ACCEPT, RAW_BLOCK)
+                        .header(RANGE, &header);
+                    let answer = transport
+                        .exchange(request, self.inner.timeout, &what)
+                        .await?;
+                    match answer.status.as_u16() {
+                        // The server ignored the range and sent the block: verify it and slice.
+                        200 => {
+                            let block =
+                                Block::verified(*cid, answer.body).map_err(Failure::Retry)?;
+                            let data = block.data();
+                            Ok(data.slice(range.to_index_range(data.len())))
+                        }
+                        416 => Ok(Bytes::new()),
+                        _ => classify(answer, Some(cid), &what),
                     }
-                    416 => Ok(Bytes::new()),
-                    _ => classify(answer, Some(cid), &what),
-                }
-            })
+                },
+            )
             .await
     }
 
@@ -400,8 +404,10 @@ fn range_header(range: ByteRange) -> Option<String> {
 
 #[async_trait]
 impl BlockStore for KuboStore {
+    #[tracing::instrument(level = "debug", name = "py_hamt.cas.load", skip(self), fields(cid = %cid))]
     async fn get(&self, cid: &Cid) -> Result<Bytes, StoreError> {
-        self.inner.transport.retrying(|| self.get_once(cid)).await
+        let len = |data: &Bytes| data.len() as u64;
+        self.inner.transport.load(len, || self.get_once(cid)).await
     }
 
     async fn get_range(&self, cid: &Cid, range: ByteRange) -> Result<Bytes, StoreError> {

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use hamt_codec::Cid;
-use hamt_store::StoreError;
+use hamt_store::{StoreError, telemetry};
 use reqwest::header::{
     AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HeaderMap, LOCATION, PROXY_AUTHORIZATION,
 };
@@ -54,7 +54,40 @@ pub(crate) struct Transport {
 
 impl Transport {
     /// Runs `attempt` until it succeeds, fails for good, or retries run out.
-    pub(crate) async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, StoreError>
+    pub(crate) async fn retrying<T, F, Fut>(&self, attempt: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
+        self.retrying_counted(attempt).await.0
+    }
+
+    /// A block read under [`retrying`](Self::retrying), recorded in the
+    /// `py_hamt.cas.load.*` telemetry (`len` gives its bytes).
+    pub(crate) async fn load<T, F, Fut>(
+        &self,
+        len: impl Fn(&T) -> u64,
+        attempt: F,
+    ) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
+        let started = telemetry::enabled().then(std::time::Instant::now);
+        let (result, retries) = self.retrying_counted(attempt).await;
+        if let Some(started) = started {
+            telemetry::CAS_LOADS.add(1, result.is_ok());
+            telemetry::CAS_LOAD_RETRIES.add(u64::from(retries), false);
+            if let Ok(value) = &result {
+                telemetry::CAS_LOAD_BYTES.add(len(value), false);
+            }
+            telemetry::CAS_LOAD_DURATION.record_duration(started.elapsed());
+        }
+        result
+    }
+
+    /// [`retrying`](Self::retrying), with the number of retries it took.
+    async fn retrying_counted<T, F, Fut>(&self, mut attempt: F) -> (Result<T, StoreError>, u32)
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Failure>>,
@@ -62,13 +95,13 @@ impl Transport {
         let mut tries = 0;
         loop {
             let (error, asked) = match attempt().await {
-                Ok(value) => return Ok(value),
-                Err(Failure::Stop(error)) => return Err(error),
+                Ok(value) => return (Ok(value), tries),
+                Err(Failure::Stop(error)) => return (Err(error), tries),
                 Err(Failure::Retry(error)) => (error, Duration::ZERO),
                 Err(Failure::RetryAfter(error, asked)) => (error, asked),
             };
             if tries >= self.retry.retries {
-                return Err(error);
+                return (Err(error), tries);
             }
             // A server's Retry-After is honoured up to the policy's cap, so a
             // hostile or confused server cannot park a request for hours.
@@ -81,6 +114,7 @@ impl Transport {
 
     /// Sends one request under the concurrency cap and reads the whole body,
     /// at most `max_response` bytes. Network failures are retryable.
+    #[tracing::instrument(level = "debug", name = "hamt_kubo.http", skip_all, fields(what = context))]
     pub(crate) async fn exchange(
         &self,
         request: RequestBuilder,

@@ -8,7 +8,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use hamt::Change;
 use hamt::diff::diff_entries;
 use hamt_codec::{BlockCodec, Cid, link_list};
-use hamt_store::{Block, BlockStore, ByteRange};
+use hamt_store::{Block, BlockStore, ByteRange, telemetry};
 
 use crate::cache::{ShardCache, ShardView};
 use crate::error::ShardedError;
@@ -373,13 +373,23 @@ impl<S: BlockStore> ShardedMap<S> {
         cid: Cid,
         entries: u64,
     ) -> Result<Arc<ShardView>, ShardedError> {
-        self.cache
+        let mut loaded = false;
+        let view = self
+            .cache
             .get_or_load(cid, entries, async {
+                loaded = true;
+                let started = telemetry::enabled().then(std::time::Instant::now);
                 let bytes = load(&self.store, &cid, max_shard_bytes(entries)).await?;
+                if let Some(started) = started {
+                    telemetry::SHARD_LOAD_DURATION.record_duration(started.elapsed());
+                    telemetry::SHARD_ENTRIES.record(entries);
+                }
                 ShardView::parse(bytes, entries)
                     .map_err(|source| ShardedError::bad_shard(array, cid, source))
             })
-            .await
+            .await;
+        telemetry::SHARD_LOADS.add(1, !loaded);
+        view
     }
 
     /// The entries of a shard: changed, stored, or (never written) none.

@@ -29,6 +29,7 @@ pub mod dag;
 mod error;
 mod memory;
 mod range;
+pub mod telemetry;
 mod traits;
 
 #[cfg(any(test, feature = "conformance"))]

@@ -11,11 +11,13 @@
 use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt, future, stream};
 use hamt::{ByteRange as HamtRange, Cid};
+use hamt_store::telemetry;
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use zarrs_storage::byte_range::{ByteRange, InvalidByteRangeError};
 
@@ -321,9 +323,17 @@ impl<L: Layout, V: ValueCodec + ?Sized> Dataset<L, V> {
     // ---------------------------------------------------------------- reads
 
     /// The value of `key`, decoded; `zarr.json` values come from the cache when there.
+    #[tracing::instrument(level = "debug", name = "py_hamt.zarr.get", skip(self))]
     pub async fn get(&self, key: &str) -> Result<Option<Bytes>, ZarrHamtError> {
+        let started = telemetry::enabled().then(Instant::now);
         let layout = self.reader().await;
-        self.whole_in(&layout, key).await
+        let value = self.whole_in(&layout, key).await;
+        record_gets(
+            started,
+            value.as_ref().map_or(0, |v| u64::from(v.is_some())),
+            1,
+        );
+        value
     }
 
     /// Whether a read of part of `key`'s value must read (and decode) all of it.
@@ -368,13 +378,21 @@ impl<L: Layout, V: ValueCodec + ?Sized> Dataset<L, V> {
     /// The part of the value of `key` that `range` selects, clamped to its
     /// end (py-hamt's and zarr-python's semantics). Verbatim values are read
     /// as a range of their block; encoded ones whole, then sliced.
+    #[tracing::instrument(level = "debug", name = "py_hamt.zarr.get", skip(self))]
     pub async fn get_range(
         &self,
         key: &str,
         range: HamtRange,
     ) -> Result<Option<Bytes>, ZarrHamtError> {
+        let started = telemetry::enabled().then(Instant::now);
         let layout = self.reader().await;
-        self.range_in(&layout, key, range).await
+        let value = self.range_in(&layout, key, range).await;
+        record_gets(
+            started,
+            value.as_ref().map_or(0, |v| u64::from(v.is_some())),
+            1,
+        );
+        value
     }
 
     async fn range_in(
@@ -412,7 +430,22 @@ impl<L: Layout, V: ValueCodec + ?Sized> Dataset<L, V> {
     /// found in one batch (on a HAMT, a round trip per level for all of
     /// them), then the values read concurrently. An error names the key it
     /// happened at.
+    #[tracing::instrument(level = "debug", name = "py_hamt.zarr.get_many", skip_all, fields(keys = requests.len()))]
     pub async fn get_many(
+        &self,
+        requests: Vec<(String, HamtRange)>,
+    ) -> Result<Vec<Option<Bytes>>, KeyedError> {
+        let started = telemetry::enabled().then(Instant::now);
+        let asked = requests.len() as u64;
+        let values = self.get_many_now(requests).await;
+        let found = values
+            .as_ref()
+            .map_or(0, |v| v.iter().flatten().count() as u64);
+        record_gets(started, found, asked);
+        values
+    }
+
+    async fn get_many_now(
         &self,
         requests: Vec<(String, HamtRange)>,
     ) -> Result<Vec<Option<Bytes>>, KeyedError> {
@@ -642,6 +675,15 @@ impl<L: Layout, V: ValueCodec + ?Sized> Dataset<L, V> {
         self.shared.metadata.forget_prefix("");
         layout.clear()
     }
+}
+
+/// Telemetry of `asked` zarr gets, `found` of them present, that began at
+/// `started` (the duration is recorded per call, a batch as one).
+fn record_gets(started: Option<Instant>, found: u64, asked: u64) {
+    let Some(started) = started else { return };
+    telemetry::ZARR_GETS.add(found, true);
+    telemetry::ZARR_GETS.add(asked - found.min(asked), false);
+    telemetry::ZARR_GET_DURATION.record_duration(started.elapsed());
 }
 
 /// An error of one key of a batch.

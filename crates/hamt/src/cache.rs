@@ -102,6 +102,10 @@ impl NodeCache {
             .await?;
         let counter = if loaded { &self.misses } else { &self.hits };
         counter.fetch_add(1, Ordering::Relaxed);
+        if !loaded {
+            // A miss is recorded by the load itself.
+            hamt_store::telemetry::NODE_LOADS.add(1, true);
+        }
         Ok(node)
     }
 

@@ -2,13 +2,15 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt, stream};
 use hamt_codec::{BlockCodec, Cid, KeyHash, Slot, StoredNode};
-use hamt_store::{Block, BlockStore, ByteRange, CidHash};
+use hamt_store::{Block, BlockStore, ByteRange, CidHash, telemetry};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 
 use crate::cache::{CacheStats, NodeCache};
 use crate::pending::PendingValues;
@@ -204,9 +206,12 @@ impl<S: BlockStore> Hamt<S> {
         match self.store.blocking() {
             Some(direct) => {
                 if let Some(node) = self.cache.get(cid) {
+                    telemetry::NODE_LOADS.add(1, true);
                     return Ok(Some(node));
                 }
+                let started = telemetry::enabled().then(Instant::now);
                 let bytes = direct.get_blocking(cid)?;
+                record_node_read(bytes.len(), started);
                 let node = decode_node(self.config.max_read_bucket_size, cid, &bytes)?;
                 self.cache.insert(*cid, Arc::clone(&node));
                 Ok(Some(node))
@@ -244,7 +249,7 @@ impl<S: BlockStore> Hamt<S> {
         key: &str,
         hash: &KeyHash,
         fetched: &Fetched,
-    ) -> Result<Result<Option<Cid>, Cid>, HamtError> {
+    ) -> Result<Result<(Option<Cid>, u64), Cid>, HamtError> {
         let mut node = match &self.root {
             Child::Dirty(node) => NodeView::Dirty(node),
             Child::Stored(cid) => match self.root_now(cid, fetched)? {
@@ -253,9 +258,9 @@ impl<S: BlockStore> Hamt<S> {
             },
         };
         // One hash byte per level: a path longer than the hash is invalid.
-        for &index in hash {
+        for (depth, &index) in (1..).zip(hash) {
             node = match node.step(index, key) {
-                Step::Found(link) => return Ok(Ok(link)),
+                Step::Found(link) => return Ok(Ok((link, depth))),
                 Step::Descend(ChildRef::Dirty(child)) => NodeView::Dirty(child),
                 Step::Descend(ChildRef::Stored(cid)) => match self.node_now(&cid, fetched)? {
                     Some(child) => NodeView::Stored(child),
@@ -271,14 +276,22 @@ impl<S: BlockStore> Hamt<S> {
     // ---------------------------------------------------------------- reads
 
     /// The link of the value block stored for `key` (py-hamt's `get_pointer`).
+    #[tracing::instrument(level = "debug", name = "py_hamt.hamt.lookup", skip(self))]
     pub async fn get_link(&self, key: &str) -> Result<Option<Cid>, HamtError> {
         let hash = self.hash_key(key);
         // Nodes fetched on the way, held here too in case the cache cannot
         // keep them; at most one per level.
         let mut fetched = Fetched::default();
+        let started = telemetry::enabled().then(Instant::now);
         loop {
             match self.lookup(key, &hash, &fetched)? {
-                Ok(link) => return Ok(link),
+                Ok((link, depth)) => {
+                    record_lookup(link.is_some(), depth);
+                    if let Some(started) = started {
+                        telemetry::LOOKUP_DURATION.record_duration(started.elapsed());
+                    }
+                    return Ok(link);
+                }
                 Err(missing) => {
                     let node = self.load(&missing).await?;
                     fetched.insert(missing, node);
@@ -303,6 +316,7 @@ impl<S: BlockStore> Hamt<S> {
     /// assert!(links[0].is_some() && links[1].is_none());
     /// # Ok::<(), hamt::HamtError>(()) }).unwrap();
     /// ```
+    #[tracing::instrument(level = "debug", name = "hamt.get_links_many", skip_all, fields(keys = keys.len()))]
     pub async fn get_links_many<K: AsRef<str>>(
         &self,
         keys: &[K],
@@ -328,7 +342,10 @@ impl<S: BlockStore> Hamt<S> {
             let mut still = Vec::new();
             for i in waiting {
                 match self.lookup(keys[i].as_ref(), &hashes[i], &fetched)? {
-                    Ok(link) => links[i] = link,
+                    Ok((link, depth)) => {
+                        record_lookup(link.is_some(), depth);
+                        links[i] = link;
+                    }
                     Err(cid) => {
                         missing.push(cid);
                         still.push(i);
@@ -864,12 +881,29 @@ async fn load_node<S: BlockStore>(
     max_bucket: usize,
     cid: &Cid,
 ) -> Result<Arc<StoredNode>, HamtError> {
-    cache
-        .get_or_load(cid, async {
-            let bytes = hamt_store::read_block(store, cid).await?;
-            decode_node(max_bucket, cid, &bytes)
-        })
-        .await
+    let load = async {
+        let started = telemetry::enabled().then(Instant::now);
+        let bytes = hamt_store::read_block(store, cid).await?;
+        record_node_read(bytes.len(), started);
+        decode_node(max_bucket, cid, &bytes)
+    };
+    let span = tracing::debug_span!("py_hamt.hamt.node_load", cid = %cid);
+    cache.get_or_load(cid, load.instrument(span)).await
+}
+
+/// Telemetry of one key's lookup, once it ended (found or not).
+fn record_lookup(found: bool, depth: u64) {
+    telemetry::LOOKUPS.add(1, found);
+    telemetry::LOOKUP_DEPTH.record(depth);
+}
+
+/// Telemetry of a node read from the store (a cache miss).
+fn record_node_read(bytes: usize, started: Option<Instant>) {
+    telemetry::NODE_LOADS.add(1, false);
+    telemetry::NODE_LOAD_BYTES.add(bytes as u64, false);
+    if let Some(started) = started {
+        telemetry::NODE_LOAD_DURATION.record_duration(started.elapsed());
+    }
 }
 
 /// Decodes the (verified) block of node `cid`.
