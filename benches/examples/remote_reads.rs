@@ -84,11 +84,12 @@ async fn read(gateway: &str, root: &str, count: u64, in_flight: usize) -> Result
     let m = w6::read(&store, root, count, in_flight).await?;
     let secs = |d: std::time::Duration| d.as_secs_f64();
     println!(
-        r#"{{"open_s": {}, "one_chunk_s": {}, "random_s": {}, "random_per_s": {}, "series_s": {}, "requests": {}}}"#,
+        r#"{{"open_s": {}, "one_chunk_s": {}, "random_s": {}, "random_per_s": {}, "warm_per_s": {}, "series_s": {}, "requests": {}}}"#,
         secs(m.open),
         secs(m.one_chunk),
         secs(m.random),
         count as f64 / secs(m.random),
+        count as f64 / secs(m.random_warm),
         secs(m.series),
         store.requests.load(Ordering::Relaxed)
     );

@@ -83,12 +83,16 @@ pub struct Measured {
     pub one_chunk: Duration,
     /// `count` random chunks with `in_flight` at once.
     pub random: Duration,
+    /// `count` other random chunks right after, on the same handle (the
+    /// top levels of the tree now cached).
+    pub random_warm: Duration,
     /// The time series at one point (one chunk per step), with `in_flight` at once.
     pub series: Duration,
 }
 
 /// Opens `root` on `blocks` (a cold handle) and reads: one chunk, then
-/// `count` random chunks with `in_flight` at once, then the time series at
+/// `count` random chunks with `in_flight` at once and `count` more on the
+/// same handle, then the time series at
 /// a point, checking every value. Each part on its own fresh handle, so
 /// each starts cold.
 ///
@@ -123,6 +127,13 @@ pub async fn read<S: BlockStore + Clone + 'static>(
         .try_collect::<()>()
         .await?;
     let random = start.elapsed();
+    let start = Instant::now();
+    stream::iter(count..2 * count)
+        .map(|i| check(&array, chunk_of(i, steps, points), points))
+        .buffer_unordered(in_flight)
+        .try_collect::<()>()
+        .await?;
+    let random_warm = start.elapsed();
 
     let array = open(blocks.clone()).await?;
     let point = points / 2;
@@ -142,6 +153,7 @@ pub async fn read<S: BlockStore + Clone + 'static>(
         open: opened,
         one_chunk,
         random,
+        random_warm,
         series: series_time,
     })
 }
