@@ -54,6 +54,7 @@ fn model(n: f64) -> (Vec<f64>, f64) {
     (nodes, path)
 }
 
+#[allow(clippy::cast_precision_loss)] // counts far below 2^52
 async fn measure(n: u64) -> Result<(), Error> {
     let store = Arc::new(MemoryStore::new());
     let config = HamtConfig::default();
@@ -79,7 +80,6 @@ async fn measure(n: u64) -> Result<(), Error> {
         cold.get_link(&key(pick)).await?;
     }
     let after = snapshot().histogram("py_hamt.hamt.lookup.depth");
-    #[allow(clippy::cast_precision_loss)]
     let mean_path = (after.1 - before.1) as f64 / (after.0 - before.0) as f64;
     let (model_nodes, model_path) = model(n as f64);
     println!(

@@ -35,6 +35,8 @@ pub(crate) struct Backend {
     pub(crate) blocks: Arc<dyn BlockStore>,
     /// Set for the embedded store: named roots and GC live there.
     rocks: Option<Arc<RocksDbStore>>,
+    /// Set with `--kubo`: whole DAGs can come from a gateway in one CAR.
+    pub(crate) kubo: Option<KuboStore>,
     /// Where the blocks are, for messages.
     pub(crate) label: String,
 }
@@ -51,6 +53,7 @@ impl Backend {
             return Ok(Backend {
                 blocks: Arc::new(MemoryStore::new()),
                 rocks: None,
+                kubo: None,
                 label: "the in-memory store".into(),
             });
         }
@@ -147,8 +150,9 @@ fn open_kubo(rpc: &str, gateways: &[String]) -> Result<Backend> {
         .build()
         .context(|| format!("connect to the IPFS daemon at {shown}"))?;
     Ok(Backend {
-        blocks: Arc::new(store),
+        blocks: Arc::new(store.clone()),
         rocks: None,
+        kubo: Some(store),
         label: format!("the IPFS daemon at {shown}"),
     })
 }
@@ -172,6 +176,7 @@ fn open_rocks(dir: &Path, access: Access, tuning: RocksTuning) -> Result<Backend
     Ok(Backend {
         blocks: store.clone(),
         rocks: Some(store),
+        kubo: None,
         label,
     })
 }

@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod error;
 mod output;
+mod prefetch;
 mod walk;
 
 use std::process::ExitCode;

@@ -504,3 +504,69 @@ fn trace_logs_spans_and_a_summary() {
     let quiet = hamt(&store, &["get", "x", "a/7"]).ok();
     assert!(quiet.stderr.is_empty(), "{}", quiet.stderr);
 }
+
+/// Over an IPFS gateway, `car export` and `verify` fetch the DAG in one
+/// CAR; the CAR written is the same as block by block. (Needs the IPFS
+/// test node: `IPFS_API_URL` and `IPFS_GATEWAY_URL`, as `cargo xtask test` sets.)
+#[test]
+fn car_export_over_a_gateway_takes_one_car() {
+    let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    let (Some(api), Some(gateway)) = (var("IPFS_API_URL"), var("IPFS_GATEWAY_URL")) else {
+        assert!(
+            var("HAMT_REQUIRE_IPFS").is_none(),
+            "the IPFS test node is required"
+        );
+        eprintln!("skipped: no IPFS_API_URL / IPFS_GATEWAY_URL");
+        return;
+    };
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path().join("d");
+    std::fs::create_dir_all(&dir).unwrap();
+    let salt = format!("{:?}", std::time::SystemTime::now());
+    for i in 0..120 {
+        std::fs::write(dir.join(i.to_string()), format!("{salt} {i}")).unwrap();
+    }
+    let run = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_hamt"))
+            .args(args)
+            .env_remove("HAMT_STORE")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (
+            String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (root, _) = run(&["--kubo", &api, "import", s(&dir)]);
+    let root = root.lines().last().unwrap().to_owned();
+    let by_car = tmp.path().join("by-car.car");
+    let (_, note) = run(&[
+        "--kubo",
+        &api,
+        "--gateway",
+        &gateway,
+        "car",
+        "export",
+        &root,
+        s(&by_car),
+    ]);
+    assert!(note.contains("in one CAR from the gateway"), "{note}");
+    let by_block = tmp.path().join("by-block.car");
+    let (_, note) = run(&["--kubo", &api, "car", "export", &root, s(&by_block)]);
+    assert!(!note.contains("one CAR"), "{note}");
+    assert_eq!(
+        std::fs::read(&by_car).unwrap(),
+        std::fs::read(&by_block).unwrap()
+    );
+    let (verified, note) = run(&["--kubo", &api, "--gateway", &gateway, "verify", &root]);
+    assert!(
+        verified.starts_with("ok: ") && verified.ends_with("all present and verified"),
+        "{verified}"
+    );
+    assert!(note.contains("in one CAR from the gateway"), "{note}");
+}

@@ -228,7 +228,8 @@ impl KuboStoreBuilder {
         self
     }
 
-    /// Timeout of pin requests, which walk whole DAGs (default 10 min).
+    /// Timeout of requests that walk whole DAGs: pins and
+    /// [`fetch_dag`](KuboStore::fetch_dag) (default 10 min).
     pub fn pin_timeout(mut self, timeout: Duration) -> Self {
         self.pin_timeout = timeout;
         self

@@ -30,6 +30,7 @@
 
 mod breaker;
 mod builder;
+mod car_fetch;
 mod config;
 mod error;
 mod multipart;

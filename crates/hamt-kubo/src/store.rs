@@ -426,6 +426,15 @@ impl BlockStore for KuboStore {
         self.inner.transport.retrying(|| self.size_once(cid)).await
     }
 
+    /// A gateway's CAR ([`KuboStore::fetch_dag`]).
+    async fn fetch_dag(
+        &self,
+        root: &Cid,
+        max_bytes: usize,
+    ) -> Result<Option<Vec<Block>>, StoreError> {
+        KuboStore::fetch_dag(self, root, max_bytes).await
+    }
+
     async fn has(&self, cid: &Cid) -> Result<bool, StoreError> {
         let result = if self.inner.rpc.is_some() {
             // offline: ask about this node's blockstore, not the network.

@@ -114,12 +114,24 @@ impl Transport {
 
     /// Sends one request under the concurrency cap and reads the whole body,
     /// at most `max_response` bytes. Network failures are retryable.
-    #[tracing::instrument(level = "debug", name = "hamt_kubo.http", skip_all, fields(what = context))]
     pub(crate) async fn exchange(
         &self,
         request: RequestBuilder,
         timeout: Duration,
         context: &str,
+    ) -> Result<Answer, Failure> {
+        self.exchange_up_to(request, timeout, context, self.max_response)
+            .await
+    }
+
+    /// [`exchange`](Self::exchange), reading at most `max_response` bytes.
+    #[tracing::instrument(level = "debug", name = "hamt_kubo.http", skip_all, fields(what = context))]
+    pub(crate) async fn exchange_up_to(
+        &self,
+        request: RequestBuilder,
+        timeout: Duration,
+        context: &str,
+        max_response: usize,
     ) -> Result<Answer, Failure> {
         let _permit = self
             .permits
@@ -142,19 +154,19 @@ impl Transport {
             Failure::Stop(StoreError::backend(
                 context,
                 KuboError::TooLarge {
-                    limit: self.max_response,
+                    limit: max_response,
                 },
             ))
         };
         if response
             .content_length()
-            .is_some_and(|len| len > self.max_response as u64)
+            .is_some_and(|len| len > max_response as u64)
         {
             return Err(too_large());
         }
         let mut body = BytesMut::new();
         while let Some(chunk) = response.chunk().await.map_err(retry)? {
-            if body.len() + chunk.len() > self.max_response {
+            if body.len() + chunk.len() > max_response {
                 return Err(too_large());
             }
             body.extend_from_slice(&chunk);

@@ -321,3 +321,33 @@ async fn throughput() {
         }
     }
 }
+
+/// A HAMT written to the daemon comes back whole in one CAR from its
+/// gateway: exactly the blocks a memory store holds for the same map.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hamt_comes_back_in_one_car() {
+    let Some(d) = daemon() else { return };
+    let store = direct(&d, HashAlgorithm::Blake3);
+    let memory = Arc::new(hamt_store::MemoryStore::new());
+    let config = hamt::HamtConfig::default().with_max_bucket_size(2);
+    let mut on_daemon = hamt::Hamt::new(store.clone(), config.clone());
+    let mut in_memory = hamt::Hamt::new(memory.clone(), config);
+    let salt = format!("{:?}", Instant::now());
+    for i in 0..400u32 {
+        let key = format!("car/{salt}/{i}");
+        on_daemon.insert(&key, vec![i as u8; 20]).await.unwrap();
+        in_memory.insert(&key, vec![i as u8; 20]).await.unwrap();
+    }
+    let root = on_daemon.flush().await.unwrap();
+    assert_eq!(in_memory.flush().await.unwrap(), root);
+
+    let blocks = store
+        .fetch_dag(&root, 64 << 20)
+        .await
+        .unwrap()
+        .expect("the gateway serves CARs");
+    assert_eq!(blocks.len(), memory.len(), "every block, once");
+    for block in &blocks {
+        assert_eq!(&memory.get(block.cid()).await.unwrap(), block.data());
+    }
+}

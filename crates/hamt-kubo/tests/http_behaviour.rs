@@ -623,3 +623,159 @@ async fn redirect_loops_end() {
     assert!(err.to_string().contains("redirects"), "{err}");
     assert_eq!(looping.hits(), 6);
 }
+
+/// A DAG-CBOR block `{"l": [links...]}` and its CID.
+fn node(links: &[hamt_codec::Cid], salt: u8) -> Block {
+    // map(2) {"l": [..links], "s": salt}
+    let mut data = vec![0xa2, 0x61, b'l', 0x80 | u8::try_from(links.len()).unwrap()];
+    for link in links {
+        let bytes = link.to_bytes();
+        data.extend_from_slice(&[
+            0xd8,
+            0x2a,
+            0x58,
+            u8::try_from(bytes.len() + 1).unwrap(),
+            0x00,
+        ]);
+        data.extend_from_slice(&bytes);
+    }
+    data.extend_from_slice(&[0x61, b's', salt & 0x17]);
+    Block::new(
+        BlockCodec::DagCbor,
+        HashAlgorithm::Blake3,
+        Bytes::from(data),
+    )
+}
+
+fn car(roots: &[hamt_codec::Cid], blocks: &[(hamt_codec::Cid, Vec<u8>)]) -> Vec<u8> {
+    let mut writer = hamt_car::CarWriter::new(Vec::new(), roots).unwrap();
+    for (cid, data) in blocks {
+        writer.write_block(cid, data).unwrap();
+    }
+    writer.finish().unwrap()
+}
+
+/// A root linking a leaf and a child node, which links another leaf.
+fn small_dag() -> Vec<Block> {
+    let leaf = |s: &'static [u8]| {
+        Block::new(
+            BlockCodec::Raw,
+            HashAlgorithm::Blake3,
+            Bytes::from_static(s),
+        )
+    };
+    let (a, b) = (leaf(b"leaf a"), leaf(b"leaf b"));
+    let child = node(&[*b.cid()], 1);
+    let root = node(&[*a.cid(), *child.cid()], 2);
+    vec![root, a, child, b]
+}
+
+fn entries(blocks: &[Block]) -> Vec<(hamt_codec::Cid, Vec<u8>)> {
+    blocks
+        .iter()
+        .map(|b| (*b.cid(), b.data().to_vec()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_dag_comes_in_one_car_request() {
+    let dag = small_dag();
+    let root = *dag[0].cid();
+    let server = Scripted::start(vec![(200, car(&[root], &entries(&dag)))]).await;
+    let blocks = gateway_store(&server.url)
+        .fetch_dag(&root, 1 << 20)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut got: Vec<_> = blocks.iter().map(|b| *b.cid()).collect();
+    let mut want: Vec<_> = dag.iter().map(|b| *b.cid()).collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    let requests = server.requests.lock().unwrap();
+    assert_eq!(requests.len(), 1);
+    assert!(
+        requests[0].line().contains("format=car"),
+        "{}",
+        requests[0].line()
+    );
+    assert!(
+        requests[0]
+            .header("accept")
+            .unwrap()
+            .starts_with("application/vnd.ipld.car")
+    );
+}
+
+#[tokio::test]
+async fn a_car_with_a_block_outside_the_dag_is_refused() {
+    let dag = small_dag();
+    let root = *dag[0].cid();
+    let mut blocks = entries(&dag);
+    let stray = Block::new(
+        BlockCodec::Raw,
+        HashAlgorithm::Blake3,
+        Bytes::from_static(b"not asked for"),
+    );
+    blocks.push((*stray.cid(), stray.data().to_vec()));
+    let server = Scripted::start(vec![(200, car(&[root], &blocks))]).await;
+    let err = gateway_store(&server.url)
+        .fetch_dag(&root, 1 << 20)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not in the DAG"), "{err}");
+    assert!(err.to_string().contains(&stray.cid().to_string()), "{err}");
+}
+
+#[tokio::test]
+async fn a_car_with_a_corrupt_block_or_another_root_is_refused() {
+    let dag = small_dag();
+    let root = *dag[0].cid();
+    let mut blocks = entries(&dag);
+    blocks[1].1[0] ^= 1;
+    let server = Scripted::start(vec![(200, car(&[root], &blocks))]).await;
+    let err = gateway_store(&server.url)
+        .fetch_dag(&root, 1 << 20)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Corrupt { cid } if cid == *dag[1].cid()),
+        "{err:?}"
+    );
+    assert_eq!(server.hits(), 4, "a corrupt answer is retried");
+
+    let other = *dag[2].cid();
+    let server = Scripted::start(vec![(200, car(&[other], &entries(&dag)))]).await;
+    let err = gateway_store(&server.url)
+        .fetch_dag(&root, 1 << 20)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("root"), "{err}");
+}
+
+#[tokio::test]
+async fn a_gateway_without_cars_or_a_car_too_large_says_so() {
+    let dag = small_dag();
+    let root = *dag[0].cid();
+    let server = Scripted::start(vec![(406, vec![])]).await;
+    assert!(
+        gateway_store(&server.url)
+            .fetch_dag(&root, 1 << 20)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let server = Scripted::start(vec![(200, car(&[root], &entries(&dag)))]).await;
+    let err = gateway_store(&server.url)
+        .fetch_dag(&root, 100)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(kubo_error(&err), KuboError::TooLarge { limit: 100 }),
+        "{err:?}"
+    );
+    let rpc_only = fast(KuboStore::builder().rpc_url(&server.url))
+        .build()
+        .unwrap();
+    assert!(rpc_only.fetch_dag(&root, 1 << 20).await.unwrap().is_none());
+}

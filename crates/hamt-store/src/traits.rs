@@ -41,6 +41,20 @@ pub trait BlockStore: Send + Sync {
         Ok(self.get(cid).await?.len() as u64)
     }
 
+    /// Blocks of the DAG under `root` in one request, where a store can
+    /// send a whole DAG at once (a gateway's CAR): each verified and
+    /// reached from `root`, at most `max_bytes` of them; blocks left out
+    /// are read as usual. `None` (the default) when the store cannot, so
+    /// callers read block by block.
+    async fn fetch_dag(
+        &self,
+        root: &Cid,
+        max_bytes: usize,
+    ) -> Result<Option<Vec<Block>>, StoreError> {
+        let _ = (root, max_bytes);
+        Ok(None)
+    }
+
     /// Stores a block.
     async fn put_block(&self, block: Block) -> Result<(), StoreError>;
 
@@ -188,6 +202,13 @@ macro_rules! forward_block_store {
             }
             async fn block_size(&self, cid: &Cid) -> Result<u64, StoreError> {
                 (**self).block_size(cid).await
+            }
+            async fn fetch_dag(
+                &self,
+                root: &Cid,
+                max_bytes: usize,
+            ) -> Result<Option<Vec<Block>>, StoreError> {
+                (**self).fetch_dag(root, max_bytes).await
             }
             async fn put_block(&self, block: Block) -> Result<(), StoreError> {
                 (**self).put_block(block).await

@@ -426,6 +426,42 @@ impl<S: BlockStore> Hamt<S> {
         Ok(loaded)
     }
 
+    /// Loads every node of a small stored tree into the node cache with
+    /// one request, where the store can send a whole DAG at once (a
+    /// gateway's CAR, [`BlockStore::fetch_dag`], at most `max_bytes`):
+    /// later lookups then need no round trip but the value's. Returns the
+    /// nodes cached, or `None` if the store cannot (use
+    /// [`warm_up`](Self::warm_up) then) or the root is not stored. Nodes
+    /// the CAR lacks are read as usual when needed; the cache's budget
+    /// applies.
+    ///
+    /// # Errors
+    /// The store's, or a node in the CAR that does not decode.
+    pub async fn warm_up_dag(&self, max_bytes: usize) -> Result<Option<usize>, HamtError> {
+        let Child::Stored(root) = &self.root else {
+            return Ok(None);
+        };
+        let Some(blocks) = self.store.fetch_dag(root, max_bytes).await? else {
+            return Ok(None);
+        };
+        let mut blocks: HashMap<Cid, Bytes, CidHash> =
+            blocks.into_iter().map(Block::into_parts).collect();
+        // Nodes are the root and the children of nodes; the rest are values.
+        let mut stack = vec![**root];
+        let mut cached = 0;
+        while let Some(cid) = stack.pop() {
+            // Taken out: a node reached twice (invalid, but a DAG can say so) is decoded once.
+            let Some(bytes) = blocks.remove(&cid) else {
+                continue;
+            };
+            let node = decode_node(self.config.max_read_bucket_size, &cid, &bytes)?;
+            stack.extend(node.children());
+            self.cache.insert(cid, node);
+            cached += 1;
+        }
+        Ok(Some(cached))
+    }
+
     /// Whether `key` is in the map.
     pub async fn contains_key(&self, key: &str) -> Result<bool, HamtError> {
         Ok(self.get_link(key).await?.is_some())

@@ -147,6 +147,46 @@ async fn a_warm_up_loads_the_top_levels() {
     assert_eq!(map.warm_up(0).await.unwrap(), 0);
 }
 
+/// A warm-up from one whole-DAG fetch caches every node: lookups then
+/// read none; a map with changes not flushed, or a store that cannot send
+/// a DAG, gives `None`.
+#[tokio::test]
+async fn a_warm_up_from_one_dag_fetch_caches_every_node() {
+    let (store, root) = distant_map(3000).await;
+    let map = Hamt::open(Arc::clone(&store), root, HamtConfig::default())
+        .await
+        .unwrap();
+    let nodes = map.stats().await.unwrap().nodes;
+    let map = Hamt::open(Arc::clone(&store), root, HamtConfig::default())
+        .await
+        .unwrap();
+    store.reset();
+    assert_eq!(
+        map.warm_up_dag(64 << 20).await.unwrap(),
+        Some(usize::try_from(nodes).unwrap())
+    );
+    assert_eq!(store.reads.load(Ordering::Relaxed), 1, "one trip");
+    store.reset();
+    let keys: Vec<String> = (0..3000).map(key).collect();
+    let links = map.get_links_many(&keys).await.unwrap();
+    assert!(links.iter().all(Option::is_some));
+    assert_eq!(store.reads.load(Ordering::Relaxed), 0, "no node read");
+
+    let mut dirty = Hamt::open(Arc::clone(&store), root, HamtConfig::default())
+        .await
+        .unwrap();
+    dirty.insert("new", b"v".to_vec()).await.unwrap();
+    assert_eq!(dirty.warm_up_dag(64 << 20).await.unwrap(), None);
+    let mut memory = Hamt::new(hamt_store::MemoryStore::new(), HamtConfig::default());
+    memory.insert("k", b"v".to_vec()).await.unwrap();
+    memory.flush().await.unwrap();
+    assert_eq!(
+        memory.warm_up_dag(64 << 20).await.unwrap(),
+        None,
+        "no DAG fetch"
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 

@@ -23,7 +23,7 @@ const IMPORT_BATCH_BYTES: usize = 16 << 20;
 pub(crate) async fn export(backend: &Backend, out: Output, root: &str, file: &Path) -> Result<()> {
     let cid = backend.resolve_root(root)?;
     let partial = partial_path(file);
-    let result = write_car(backend, cid, &partial).await;
+    let result = write_car(backend, out, cid, &partial).await;
     let (blocks, bytes) = match result {
         Ok(counts) => counts,
         Err(e) => {
@@ -46,11 +46,12 @@ fn partial_path(file: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-async fn write_car(backend: &Backend, root: Cid, path: &Path) -> Result<(u64, u64)> {
+async fn write_car(backend: &Backend, out: Output, root: Cid, path: &Path) -> Result<(u64, u64)> {
     let file = File::create(path).context(|| format!("create {}", path.display()))?;
     let mut car = CarWriter::new(BufWriter::new(file), &[root])
         .context(|| format!("write {}", path.display()))?;
-    let mut walk = DatasetWalk::open(backend.blocks.as_ref(), root).await;
+    let source = backend.for_whole_dag(root, out).await;
+    let mut walk = DatasetWalk::open(source.as_ref(), root).await;
     let (mut blocks, mut bytes) = (0u64, 0u64);
     while let Some(batch) = walk.next_batch().await {
         for block in batch {

@@ -20,7 +20,8 @@ struct Finding {
 
 pub(crate) async fn run(backend: &Backend, out: Output, root: &str) -> Result<Exit> {
     let cid = backend.resolve_root(root)?;
-    let mut walk = DatasetWalk::open(backend.blocks.as_ref(), cid).await;
+    let source = backend.for_whole_dag(cid, out).await;
+    let mut walk = DatasetWalk::open(source.as_ref(), cid).await;
     let (mut blocks, mut bytes) = (0u64, 0u64);
     let mut findings = Vec::new();
     let bar = out.block_spinner("verifying");

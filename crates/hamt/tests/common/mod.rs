@@ -287,6 +287,26 @@ impl BlockStore for DistantStore {
     async fn put_many(&self, blocks: Vec<Block>) -> Result<(), StoreError> {
         self.inner.put_many(blocks).await
     }
+    /// The whole DAG in one trip (as a gateway's CAR), every block in it.
+    async fn fetch_dag(
+        &self,
+        root: &Cid,
+        _max_bytes: usize,
+    ) -> Result<Option<Vec<Block>>, StoreError> {
+        self.travel().await;
+        let mut walk =
+            hamt_store::dag::DagWalk::new(&self.inner, hamt_store::dag::BlockLinks::default())
+                .read_leaves(true);
+        walk.add_root(*root, ());
+        let mut blocks = Vec::new();
+        while let Some(batch) = walk.next_batch().await {
+            for visit in batch {
+                let data = visit.result.unwrap().unwrap();
+                blocks.push(Block::verified(visit.cid, data)?);
+            }
+        }
+        Ok(Some(blocks))
+    }
 }
 
 /// Whether `err` is a failure injected by [`FlakyStore`] or [`FaultyStore`].
