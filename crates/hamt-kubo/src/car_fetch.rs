@@ -1,14 +1,15 @@
-//! A whole DAG in one request: a trustless gateway's CAR
-//! (`/ipfs/{root}?format=car&dag-scope=all`), every block verified against
-//! its CID and only blocks the root reaches accepted.
+//! A DAG in one request: a trustless gateway's CAR
+//! (`/ipfs/{root}?format=car&dag-scope=all`, or the blocks of a byte range
+//! of a UnixFS file: `dag-scope=entity&entity-bytes=from:to`), every block
+//! verified against its CID and only blocks the root reaches accepted.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use bytes::Bytes;
 use hamt_car::CarReader;
-use hamt_codec::{Cid, block_links};
-use hamt_store::{Block, StoreError};
+use hamt_codec::{Cid, LinksError, block_links};
+use hamt_store::{Block, ByteRange, DagScope, StoreError};
 use reqwest::header::ACCEPT;
 
 use crate::KuboError;
@@ -24,8 +25,9 @@ const CAR: &str = "application/vnd.ipld.car;version=1;order=dfs;dups=n";
 const IDENTITY: u64 = 0x00;
 
 impl KuboStore {
-    /// Every block `root` reaches, fetched from a gateway as one CAR
-    /// (`?format=car&dag-scope=all`) of at most `max_bytes`: each block is
+    /// The blocks of `root`'s DAG that `scope` selects (every block, or
+    /// those of a byte range of a UnixFS file), fetched from a gateway as
+    /// one CAR of at most `max_bytes`: each block is
     /// verified against its CID, the CAR must name `root` as its root, and a
     /// block `root` does not reach is refused (a gateway cannot slip other
     /// data in). Blocks the CAR leaves out are simply not returned: read
@@ -36,32 +38,38 @@ impl KuboStore {
     /// for single blocks; an error is what the last one tried gave.
     ///
     /// # Errors
-    /// Not found on any gateway; a corrupt block (after retries); a CAR
-    /// that is malformed, names another root, holds a block outside the
-    /// DAG or is over `max_bytes`; the network.
+    /// Not found on any gateway; a CAR that is malformed, names another
+    /// root, holds a corrupt block or one outside the DAG (none retried:
+    /// read block by block then), or is over `max_bytes` (not asked of
+    /// another gateway); the network, after retries.
     pub async fn fetch_dag(
         &self,
         root: &Cid,
+        scope: DagScope,
         max_bytes: usize,
     ) -> Result<Option<Vec<Block>>, StoreError> {
         if self.inner.gateways.is_empty() {
             return Ok(None);
         }
+        let Some(query) = scope_query(scope) else {
+            return Ok(Some(Vec::new()));
+        };
         self.inner
             .transport
-            .retrying(|| self.fetch_dag_once(root, max_bytes))
+            .retrying(|| self.fetch_dag_once(root, &query, max_bytes))
             .await
     }
 
     async fn fetch_dag_once(
         &self,
         root: &Cid,
+        query: &str,
         max_bytes: usize,
     ) -> Result<Option<Vec<Block>>, Failure> {
         let inner = &self.inner;
         let mut outcome = Ok(None);
         for i in breaker::order(&inner.breakers, Instant::now()) {
-            let got = self.car_from(i, root, max_bytes).await;
+            let got = self.car_from(i, root, query, max_bytes).await;
             let breaker = &inner.breakers[i];
             match got {
                 Ok(Some(blocks)) => {
@@ -79,22 +87,26 @@ impl KuboStore {
                     breaker.failed(inner.breaker, Instant::now());
                     outcome = Err(e);
                 }
+                // Too large here is too large anywhere: not worth another download.
+                Err(Failure::Stop(e)) if is_too_large(&e) => return Err(Failure::Stop(e)),
                 Err(e) => outcome = Err(e),
             }
         }
         outcome
     }
 
-    /// One CAR request to gateway `i`: `None` if it does not serve CARs.
+    /// One CAR request to gateway `i` (`query`: the scope's parameters):
+    /// `None` if it does not serve CARs.
     async fn car_from(
         &self,
         i: usize,
         root: &Cid,
+        query: &str,
         max_bytes: usize,
     ) -> Result<Option<Vec<Block>>, Failure> {
         let base = &self.inner.gateways[i];
         let transport = &self.inner.transport;
-        let url = endpoint(base, &format!("/ipfs/{root}?format=car&dag-scope=all"));
+        let url = endpoint(base, &format!("/ipfs/{root}?format=car&{query}"));
         let what = context(&format!("car {root}"), base);
         let request = transport.client.get(&url).header(ACCEPT, CAR);
         // A whole DAG: the long timeout, as for pins.
@@ -107,6 +119,31 @@ impl KuboStore {
         let body = classify(answer, Some(root), &what)?;
         blocks_of_dag(root, &body, &what).map(Some)
     }
+}
+
+/// Whether `e` says an answer was over the size limit.
+fn is_too_large(e: &StoreError) -> bool {
+    matches!(e, StoreError::Backend { source, .. }
+        if matches!(source.downcast_ref::<KuboError>(), Some(KuboError::TooLarge { .. })))
+}
+
+/// The query selecting `scope`; `None` for a range surely empty.
+fn scope_query(scope: DagScope) -> Option<String> {
+    Some(match scope {
+        DagScope::All => "dag-scope=all".to_owned(),
+        DagScope::FileRange(range) => {
+            let bytes = match range {
+                ByteRange::Full => "0:*".to_owned(),
+                ByteRange::From(from) => format!("{from}:*"),
+                ByteRange::Slice { length: 0, .. } | ByteRange::Suffix(0) => return None,
+                ByteRange::Slice { offset, length } => {
+                    format!("{offset}:{}", offset.saturating_add(length - 1))
+                }
+                ByteRange::Suffix(n) => format!("-{n}:*"),
+            };
+            format!("dag-scope=entity&entity-bytes={bytes}")
+        }
+    })
 }
 
 /// The blocks of a CAR answering for `root`: each verified, each reached
@@ -124,12 +161,13 @@ pub(crate) fn blocks_of_dag(root: &Cid, car: &Bytes, what: &str) -> Result<Vec<B
         .next_block()
         .map_err(|e| bad(format!("bad CAR: {e}")))?
     {
-        // Bytes can be damaged in transit: a corrupt block is worth another try.
-        let block = Block::verified(cid, data).map_err(|e| match e {
-            e @ StoreError::Corrupt { .. } => Failure::Retry(e),
-            e => Failure::Stop(e),
-        })?;
-        held.insert(cid, block);
+        // Not retried: a whole DAG again is a high price, and the caller
+        // reads block by block (each retried) after a failed fetch.
+        let block = Block::verified(cid, data).map_err(Failure::Stop)?;
+        // Identity CIDs carry their data inline: nothing to hold.
+        if cid.hash().code() != IDENTITY {
+            held.insert(cid, block);
+        }
     }
     // Depth first from the root over what the CAR held, each block once.
     let mut reached = Vec::with_capacity(held.len());
@@ -144,8 +182,12 @@ pub(crate) fn blocks_of_dag(root: &Cid, car: &Bytes, what: &str) -> Result<Vec<B
             continue;
         };
         links.clear();
-        block_links(cid.codec(), block.data(), &mut links)
-            .map_err(|e| bad(format!("block {cid}: {e}")))?;
+        match block_links(cid.codec(), block.data(), &mut links) {
+            Ok(()) => {}
+            // A codec with no known links (a value in another format) is a leaf.
+            Err(LinksError::UnknownCodec(_)) => links.clear(),
+            Err(e) => return Err(bad(format!("block {cid}: {e}"))),
+        }
         stack.extend(links.iter().copied());
         reached.push(block);
     }

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt, stream};
 use hamt_codec::{BlockCodec, Cid, HashAlgorithm};
-use hamt_store::{Block, BlockStore, ByteRange, StoreError};
+use hamt_store::{Block, BlockStore, ByteRange, DagScope, StoreError};
 use reqwest::Url;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, RANGE};
 
@@ -197,12 +197,22 @@ impl KuboStore {
                 let length = answer.content_length;
                 classify(answer, Some(cid), &what)?;
                 match length {
+                    // No block is larger than the largest answer read: a
+                    // length past it is a lie (sizes are not verifiable).
+                    Some(length) if length > transport.max_response as u64 => {
+                        let lie = format!("Content-Length {length} for one block");
+                        Err(Failure::Stop(StoreError::backend(
+                            what,
+                            KuboError::BadResponse(lie),
+                        )))
+                    }
                     Some(length) => Ok(length),
                     None => Ok(self.get_from(source, cid).await?.len() as u64),
                 }
             }
             Source::Rpc(base) => {
-                let url = endpoint(base, &format!("/api/v0/block/stat?arg={cid}&offline=true"));
+                // Online, as `block/get` reads: a block the node can fetch has a size.
+                let url = endpoint(base, &format!("/api/v0/block/stat?arg={cid}"));
                 let what = context(&format!("block/stat {cid}"), base);
                 let answer = transport
                     .exchange(transport.client.post(&url), self.inner.timeout, &what)
@@ -430,9 +440,10 @@ impl BlockStore for KuboStore {
     async fn fetch_dag(
         &self,
         root: &Cid,
+        scope: DagScope,
         max_bytes: usize,
     ) -> Result<Option<Vec<Block>>, StoreError> {
-        KuboStore::fetch_dag(self, root, max_bytes).await
+        KuboStore::fetch_dag(self, root, scope, max_bytes).await
     }
 
     async fn has(&self, cid: &Cid) -> Result<bool, StoreError> {

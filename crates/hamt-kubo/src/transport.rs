@@ -218,8 +218,10 @@ impl Transport {
             if origin(&target) != origin(response.url()) {
                 self.strip_credentials(next.headers_mut());
             }
-            let to_get = status == StatusCode::SEE_OTHER
-                || (matches!(status.as_u16(), 301 | 302) && next.method() == Method::POST);
+            // 303 (and, by long habit, 301/302 after a POST) asks for a
+            // GET; a HEAD stays a HEAD (a size must not fetch the body).
+            let to_get = next.method() == Method::POST
+                && (status == StatusCode::SEE_OTHER || matches!(status.as_u16(), 301 | 302));
             if to_get {
                 *next.method_mut() = Method::GET;
                 *next.body_mut() = None;

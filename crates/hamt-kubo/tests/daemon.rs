@@ -342,7 +342,7 @@ async fn a_hamt_comes_back_in_one_car() {
     assert_eq!(in_memory.flush().await.unwrap(), root);
 
     let blocks = store
-        .fetch_dag(&root, 64 << 20)
+        .fetch_dag(&root, hamt_store::DagScope::All, 64 << 20)
         .await
         .unwrap()
         .expect("the gateway serves CARs");

@@ -365,7 +365,10 @@ async fn an_rpc_size_is_block_stat() {
     let requests = server.requests.lock().unwrap();
     assert_eq!(requests.len(), 1);
     assert!(requests[0].line().contains("/api/v0/block/stat?arg="));
-    assert!(requests[0].line().contains("offline=true"));
+    assert!(
+        !requests[0].line().contains("offline"),
+        "sizes are online, as reads"
+    );
 }
 
 #[tokio::test]
@@ -683,7 +686,7 @@ async fn a_dag_comes_in_one_car_request() {
     let root = *dag[0].cid();
     let server = Scripted::start(vec![(200, car(&[root], &entries(&dag)))]).await;
     let blocks = gateway_store(&server.url)
-        .fetch_dag(&root, 1 << 20)
+        .fetch_dag(&root, hamt_store::DagScope::All, 1 << 20)
         .await
         .unwrap()
         .unwrap();
@@ -720,7 +723,7 @@ async fn a_car_with_a_block_outside_the_dag_is_refused() {
     blocks.push((*stray.cid(), stray.data().to_vec()));
     let server = Scripted::start(vec![(200, car(&[root], &blocks))]).await;
     let err = gateway_store(&server.url)
-        .fetch_dag(&root, 1 << 20)
+        .fetch_dag(&root, hamt_store::DagScope::All, 1 << 20)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("not in the DAG"), "{err}");
@@ -735,19 +738,23 @@ async fn a_car_with_a_corrupt_block_or_another_root_is_refused() {
     blocks[1].1[0] ^= 1;
     let server = Scripted::start(vec![(200, car(&[root], &blocks))]).await;
     let err = gateway_store(&server.url)
-        .fetch_dag(&root, 1 << 20)
+        .fetch_dag(&root, hamt_store::DagScope::All, 1 << 20)
         .await
         .unwrap_err();
     assert!(
         matches!(err, StoreError::Corrupt { cid } if cid == *dag[1].cid()),
         "{err:?}"
     );
-    assert_eq!(server.hits(), 4, "a corrupt answer is retried");
+    assert_eq!(
+        server.hits(),
+        1,
+        "not fetched again: blocks are read one by one then"
+    );
 
     let other = *dag[2].cid();
     let server = Scripted::start(vec![(200, car(&[other], &entries(&dag)))]).await;
     let err = gateway_store(&server.url)
-        .fetch_dag(&root, 1 << 20)
+        .fetch_dag(&root, hamt_store::DagScope::All, 1 << 20)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("root"), "{err}");
@@ -760,14 +767,14 @@ async fn a_gateway_without_cars_or_a_car_too_large_says_so() {
     let server = Scripted::start(vec![(406, vec![])]).await;
     assert!(
         gateway_store(&server.url)
-            .fetch_dag(&root, 1 << 20)
+            .fetch_dag(&root, hamt_store::DagScope::All, 1 << 20)
             .await
             .unwrap()
             .is_none()
     );
     let server = Scripted::start(vec![(200, car(&[root], &entries(&dag)))]).await;
     let err = gateway_store(&server.url)
-        .fetch_dag(&root, 100)
+        .fetch_dag(&root, hamt_store::DagScope::All, 100)
         .await
         .unwrap_err();
     assert!(
@@ -777,5 +784,107 @@ async fn a_gateway_without_cars_or_a_car_too_large_says_so() {
     let rpc_only = fast(KuboStore::builder().rpc_url(&server.url))
         .build()
         .unwrap();
-    assert!(rpc_only.fetch_dag(&root, 1 << 20).await.unwrap().is_none());
+    assert!(
+        rpc_only
+            .fetch_dag(&root, hamt_store::DagScope::All, 1 << 20)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// A file of three 1 MiB leaves plus a short one: its root and blocks.
+fn big_file() -> (Vec<u8>, hamt_codec::Cid, Vec<Block>) {
+    let data: Vec<u8> = (0..(3 << 20) + 1000)
+        .map(|i: u32| (i % 251) as u8)
+        .collect();
+    let (root, blocks) = hamt_unixfs::build_file(&data, HashAlgorithm::Blake3);
+    (data, root, blocks)
+}
+
+/// A range of a large UnixFS value comes in one `entity-bytes` CAR: the
+/// root and the leaf it overlaps, one request.
+#[tokio::test]
+async fn a_file_range_comes_in_one_request() {
+    let (data, root, blocks) = big_file();
+    let root_block = blocks.iter().find(|b| *b.cid() == root).unwrap();
+    // Bytes 1.5 MiB .. +100 lie in the second leaf.
+    let leaf = blocks
+        .iter()
+        .find(|b| b.data().len() == 1 << 20 && b.data()[..] == data[1 << 20..2 << 20])
+        .unwrap();
+    let car_bytes = car(&[root], &entries(&[root_block.clone(), leaf.clone()]));
+    let server = Scripted::start(vec![(200, car_bytes)]).await;
+    let range = hamt_store::ByteRange::Slice {
+        offset: 3 << 19,
+        length: 100,
+    };
+    let got = hamt_unixfs::read_file(&gateway_store(&server.url), &root, range)
+        .await
+        .unwrap();
+    assert_eq!(&got[..], &data[3 << 19..(3 << 19) + 100]);
+    let requests = server.requests.lock().unwrap();
+    assert_eq!(requests.len(), 1);
+    assert!(
+        requests[0]
+            .line()
+            .contains("dag-scope=entity&entity-bytes=1572864:1572963"),
+        "{}",
+        requests[0].line()
+    );
+}
+
+/// A gateway without CARs: the range is read block by block (root, then leaf).
+#[tokio::test]
+async fn a_file_range_without_cars_reads_blocks() {
+    let (data, root, blocks) = big_file();
+    let root_block = blocks.iter().find(|b| *b.cid() == root).unwrap();
+    let last = blocks.iter().find(|b| b.data().len() == 1000).unwrap();
+    let server = Scripted::start(vec![
+        (406, vec![]),
+        (200, root_block.data().to_vec()),
+        (200, last.data().to_vec()),
+    ])
+    .await;
+    let got = hamt_unixfs::read_file(
+        &gateway_store(&server.url),
+        &root,
+        hamt_store::ByteRange::Suffix(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!(&got[..], &data[data.len() - 10..]);
+    let lines: Vec<String> = server
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.line().to_owned())
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines[0].contains("entity-bytes=-10:*"), "{lines:?}");
+}
+
+/// A size follows a 303 as a HEAD (never downloading the body), and a
+/// length no block can have is refused.
+#[tokio::test]
+async fn sizes_stay_heads_and_lying_lengths_are_refused() {
+    let b = block();
+    let target = Scripted::start(vec![(200, b.data().to_vec())]).await;
+    let location = format!("Location: {}/ipfs/{}?format=raw\r\n", target.url, b.cid());
+    let redirecting = Scripted::start_with_failure_headers(vec![(303, vec![])], &location).await;
+    let size = gateway_store(&redirecting.url)
+        .block_size(b.cid())
+        .await
+        .unwrap();
+    assert_eq!(size, b.data().len() as u64);
+    assert_eq!(target.requests.lock().unwrap()[0].method(), "HEAD");
+
+    // A 5 MiB "block" from a store that reads at most 4 MiB per block.
+    let liar = Scripted::start(vec![(200, vec![0; 5 << 20])]).await;
+    let err = gateway_store(&liar.url)
+        .block_size(b.cid())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("Content-Length"), "{err}");
 }

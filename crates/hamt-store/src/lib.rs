@@ -28,6 +28,7 @@ mod cid_hash;
 pub mod dag;
 mod error;
 mod memory;
+mod prefetched;
 mod range;
 pub mod telemetry;
 mod traits;
@@ -40,9 +41,10 @@ pub use budget::MemoryBudget;
 pub use cid_hash::{CidHash, CidHasher};
 pub use error::StoreError;
 pub use memory::MemoryStore;
+pub use prefetched::Prefetched;
 pub use range::ByteRange;
 pub use traits::{
-    BlockStore, BlockingStore, block_size, read_block, read_block_range, write_blocks,
+    BlockStore, BlockingStore, DagScope, block_size, read_block, read_block_range, write_blocks,
 };
 
 pub use bytes::Bytes;

@@ -57,23 +57,6 @@ pub struct Counter {
 }
 
 impl Counter {
-    const fn new(
-        name: &'static str,
-        unit: &'static str,
-        description: &'static str,
-        attribute: Option<&'static str>,
-    ) -> Self {
-        Counter {
-            descriptor: Descriptor {
-                name,
-                unit,
-                description,
-                attribute,
-            },
-            values: [AtomicU64::new(0), AtomicU64::new(0)],
-        }
-    }
-
     /// Adds `n`, with the attribute (if the counter has one) set to `flag`.
     #[inline]
     pub fn add(&'static self, n: u64, flag: bool) {
@@ -105,20 +88,6 @@ pub struct Histogram {
 }
 
 impl Histogram {
-    const fn new(name: &'static str, unit: &'static str, description: &'static str) -> Self {
-        Histogram {
-            descriptor: Descriptor {
-                name,
-                unit,
-                description,
-                attribute: None,
-            },
-            count: AtomicU64::new(0),
-            sum: AtomicU64::new(0),
-            max: AtomicU64::new(0),
-        }
-    }
-
     /// Records a count (a depth, a number of entries).
     #[inline]
     pub fn record(&'static self, value: u64) {
@@ -148,75 +117,108 @@ impl Histogram {
     }
 }
 
+/// A [`Counter`] (a literal: statics need constant values, and a
+/// `const fn` would show as never run).
+macro_rules! counter {
+    ($name:expr, $unit:expr, $description:expr, $attribute:expr $(,)?) => {
+        Counter {
+            descriptor: Descriptor {
+                name: $name,
+                unit: $unit,
+                description: $description,
+                attribute: $attribute,
+            },
+            values: [AtomicU64::new(0), AtomicU64::new(0)],
+        }
+    };
+}
+
+/// A [`Histogram`], as [`counter!`].
+macro_rules! histogram {
+    ($name:expr, $unit:expr, $description:expr $(,)?) => {
+        Histogram {
+            descriptor: Descriptor {
+                name: $name,
+                unit: $unit,
+                description: $description,
+                attribute: None,
+            },
+            count: AtomicU64::new(0),
+            sum: AtomicU64::new(0),
+            max: AtomicU64::new(0),
+        }
+    };
+}
+
 /// `py_hamt.cas.load.requests`: block reads from a remote store (one per
 /// read, however many retries it took).
-pub static CAS_LOADS: Counter = Counter::new(
+pub static CAS_LOADS: Counter = counter!(
     "py_hamt.cas.load.requests",
     "1",
     "Number of content-addressed store load requests.",
     Some("py_hamt.cas.ok"),
 );
 /// `py_hamt.cas.load.response_bytes`.
-pub static CAS_LOAD_BYTES: Counter = Counter::new(
+pub static CAS_LOAD_BYTES: Counter = counter!(
     "py_hamt.cas.load.response_bytes",
     "By",
     "Bytes returned by content-addressed store load requests.",
     None,
 );
 /// `py_hamt.cas.load.retries`: attempts after the first.
-pub static CAS_LOAD_RETRIES: Counter = Counter::new(
+pub static CAS_LOAD_RETRIES: Counter = counter!(
     "py_hamt.cas.load.retries",
     "1",
     "Retry attempts used by content-addressed store load requests.",
     None,
 );
 /// `py_hamt.cas.load.duration`, retries and waits included.
-pub static CAS_LOAD_DURATION: Histogram = Histogram::new(
+pub static CAS_LOAD_DURATION: Histogram = histogram!(
     "py_hamt.cas.load.duration",
     "s",
     "Content-addressed store load latency.",
 );
 /// `py_hamt.hamt.lookup.requests`: keys looked up (split by found).
-pub static LOOKUPS: Counter = Counter::new(
+pub static LOOKUPS: Counter = counter!(
     "py_hamt.hamt.lookup.requests",
     "1",
     "HAMT key lookup requests.",
     Some("py_hamt.hamt.lookup.found"),
 );
-/// `py_hamt.hamt.lookup.duration` (single lookups; a batch records its own).
-pub static LOOKUP_DURATION: Histogram = Histogram::new(
+/// `py_hamt.hamt.lookup.duration` (single lookups only: a batch's keys share their time).
+pub static LOOKUP_DURATION: Histogram = histogram!(
     "py_hamt.hamt.lookup.duration",
     "s",
     "HAMT key lookup latency.",
 );
 /// `py_hamt.hamt.lookup.depth`: nodes visited per key.
-pub static LOOKUP_DEPTH: Histogram = Histogram::new(
+pub static LOOKUP_DEPTH: Histogram = histogram!(
     "py_hamt.hamt.lookup.depth",
     "1",
     "HAMT traversal depth per key lookup.",
 );
 /// `py_hamt.hamt.node_load.requests` (split by `py_hamt.cache_hit`).
-pub static NODE_LOADS: Counter = Counter::new(
+pub static NODE_LOADS: Counter = counter!(
     "py_hamt.hamt.node_load.requests",
     "1",
     "HAMT node load requests.",
     Some("py_hamt.cache_hit"),
 );
 /// `py_hamt.hamt.node_load.bytes`: bytes of nodes read from the store.
-pub static NODE_LOAD_BYTES: Counter = Counter::new(
+pub static NODE_LOAD_BYTES: Counter = counter!(
     "py_hamt.hamt.node_load.bytes",
     "By",
     "Bytes returned by HAMT node loads.",
     None,
 );
 /// `py_hamt.hamt.node_load.duration`: loads that missed the cache.
-pub static NODE_LOAD_DURATION: Histogram = Histogram::new(
+pub static NODE_LOAD_DURATION: Histogram = histogram!(
     "py_hamt.hamt.node_load.duration",
     "s",
     "HAMT node load latency.",
 );
 /// `py_hamt.zarr.get.requests` (split by `py_hamt.zarr.hit`: the key exists).
-pub static ZARR_GETS: Counter = Counter::new(
+pub static ZARR_GETS: Counter = counter!(
     "py_hamt.zarr.get.requests",
     "1",
     "Zarr store get requests.",
@@ -224,22 +226,22 @@ pub static ZARR_GETS: Counter = Counter::new(
 );
 /// `py_hamt.zarr.get.duration`.
 pub static ZARR_GET_DURATION: Histogram =
-    Histogram::new("py_hamt.zarr.get.duration", "s", "Zarr store get latency.");
+    histogram!("py_hamt.zarr.get.duration", "s", "Zarr store get latency.");
 /// `py_hamt.sharded_store.shard_load.requests` (split by `py_hamt.cache_hit`).
-pub static SHARD_LOADS: Counter = Counter::new(
+pub static SHARD_LOADS: Counter = counter!(
     "py_hamt.sharded_store.shard_load.requests",
     "1",
     "Sharded Zarr shard load requests.",
     Some("py_hamt.cache_hit"),
 );
 /// `py_hamt.sharded_store.shard_load.duration`: loads that missed the cache.
-pub static SHARD_LOAD_DURATION: Histogram = Histogram::new(
+pub static SHARD_LOAD_DURATION: Histogram = histogram!(
     "py_hamt.sharded_store.shard_load.duration",
     "s",
     "Sharded Zarr shard load latency.",
 );
 /// `py_hamt.sharded_store.shard_entries`: entries per shard loaded.
-pub static SHARD_ENTRIES: Histogram = Histogram::new(
+pub static SHARD_ENTRIES: Histogram = histogram!(
     "py_hamt.sharded_store.shard_entries",
     "1",
     "Number of entries loaded per shard.",

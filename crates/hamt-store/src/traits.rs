@@ -6,6 +6,18 @@ use hamt_codec::{BlockCodec, Cid, HashAlgorithm};
 
 use crate::{Block, ByteRange, StoreError};
 
+/// Which blocks of a DAG [`BlockStore::fetch_dag`] asks for (the trustless
+/// gateway's `dag-scope`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DagScope {
+    /// Every block the root reaches (`dag-scope=all`).
+    All,
+    /// The blocks a UnixFS file needs for a byte range of its contents
+    /// (`dag-scope=entity&entity-bytes=...`): the root, the inner nodes on
+    /// the way and the leaves that overlap the range.
+    FileRange(ByteRange),
+}
+
 /// An async content-addressed block store.
 ///
 /// Implementations must verify every block they return against its CID
@@ -42,16 +54,17 @@ pub trait BlockStore: Send + Sync {
     }
 
     /// Blocks of the DAG under `root` in one request, where a store can
-    /// send a whole DAG at once (a gateway's CAR): each verified and
-    /// reached from `root`, at most `max_bytes` of them; blocks left out
-    /// are read as usual. `None` (the default) when the store cannot, so
-    /// callers read block by block.
+    /// send a whole DAG at once (a gateway's CAR): those `scope` selects,
+    /// each verified and reached from `root`. Blocks the answer leaves out
+    /// are read as usual. An answer over `max_bytes` is an error (read
+    /// block by block then). `None` (the default) when the store cannot.
     async fn fetch_dag(
         &self,
         root: &Cid,
+        scope: DagScope,
         max_bytes: usize,
     ) -> Result<Option<Vec<Block>>, StoreError> {
-        let _ = (root, max_bytes);
+        let _ = (root, scope, max_bytes);
         Ok(None)
     }
 
@@ -206,9 +219,10 @@ macro_rules! forward_block_store {
             async fn fetch_dag(
                 &self,
                 root: &Cid,
+                scope: DagScope,
                 max_bytes: usize,
             ) -> Result<Option<Vec<Block>>, StoreError> {
-                (**self).fetch_dag(root, max_bytes).await
+                (**self).fetch_dag(root, scope, max_bytes).await
             }
             async fn put_block(&self, block: Block) -> Result<(), StoreError> {
                 (**self).put_block(block).await

@@ -5,10 +5,10 @@ use std::ops::Range;
 use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt, stream};
 use hamt_codec::{BlockCodec, Cid};
-use hamt_store::{BlockStore, ByteRange};
+use hamt_store::{Block, BlockStore, ByteRange, DagScope, Prefetched};
 
 use crate::error::{FileError, ReadError};
-use crate::{DataType, PbNode, UnixfsData};
+use crate::{CHUNK_SIZE, DataType, PbNode, UnixfsData};
 
 /// Deepest file DAG read: 174^32 leaves is far past any real file, so a deeper
 /// DAG is hostile or broken.
@@ -78,6 +78,54 @@ pub async fn read_file<S: BlockStore + ?Sized>(
     if root.codec() == BlockCodec::Raw.code() {
         return Ok(hamt_store::read_block_range(store, root, range).await?);
     }
+    if let Some(ahead) = fetch_range_ahead(store, root, range).await {
+        return read_file_nodes(&Prefetched::new(ahead, store), root, range).await;
+    }
+    read_file_nodes(store, root, range).await
+}
+
+/// More than a range's own bytes a CAR of it may hold: the partial leaves
+/// at its two ends and the nodes above them.
+const RANGE_CAR_SLACK: usize = 2 * CHUNK_SIZE + (1 << 20);
+
+/// The blocks a byte range of a file needs, in one request where the store
+/// can send part of a DAG (a gateway's `entity-bytes` CAR): a range read
+/// then costs one round trip instead of two (the root, then the leaves).
+/// `None` where that cannot help: a store at hand, a range of unknown
+/// length, a store that cannot, or any failure (the plain read follows; a
+/// gateway that ignores the range and sends the whole file is cut off at
+/// the range's length plus [`RANGE_CAR_SLACK`]).
+async fn fetch_range_ahead<S: BlockStore + ?Sized>(
+    store: &S,
+    root: &Cid,
+    range: ByteRange,
+) -> Option<Vec<Block>> {
+    if store.blocking().is_some() {
+        return None;
+    }
+    let len = match range {
+        ByteRange::Slice { length, .. } => length,
+        ByteRange::Suffix(n) => n,
+        ByteRange::Full | ByteRange::From(_) => return None,
+    };
+    let max = usize::try_from(len).ok()?.checked_add(RANGE_CAR_SLACK)?;
+    if len == 0 {
+        return None;
+    }
+    let blocks = store
+        .fetch_dag(root, DagScope::FileRange(range), max)
+        .await
+        .ok()??;
+    (!blocks.is_empty()).then_some(blocks)
+}
+
+/// [`read_file`] of a dag-pb file: the root, then the nodes and leaves
+/// overlapping the range, level by level.
+async fn read_file_nodes<S: BlockStore + ?Sized>(
+    store: &S,
+    root: &Cid,
+    range: ByteRange,
+) -> Result<Bytes, ReadError> {
     let node = fetch_node(store, root, root).await?;
     let size =
         usize::try_from(node.size).map_err(|_| file_error(root, FileError::TooLarge(node.size)))?;

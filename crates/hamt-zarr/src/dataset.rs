@@ -560,7 +560,8 @@ impl<L: Layout, V: ValueCodec + ?Sized> Dataset<L, V> {
             .buffered(BATCH_CONCURRENCY)
             .try_collect()
             .await?;
-        Ok(sizes.into_iter().sum())
+        // Sizes come from stores and servers: a lying one must not overflow.
+        Ok(sizes.into_iter().fold(0, u64::saturating_add))
     }
 
     /// Every key starting with `prefix`, sorted.

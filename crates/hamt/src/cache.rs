@@ -109,9 +109,13 @@ impl NodeCache {
         Ok(node)
     }
 
-    /// The node `cid` if cached, without counting a hit or a miss.
-    pub(crate) fn peek(&self, cid: &Cid) -> Option<Arc<StoredNode>> {
-        self.nodes.as_ref()?.peek(cid)
+    /// The node `cid` if cached, counted as a hit (and kept warm, as any
+    /// hit); a miss is not counted here but by the fetch that follows it.
+    pub(crate) fn get_if_cached(&self, cid: &Cid) -> Option<Arc<StoredNode>> {
+        let node = self.nodes.as_ref()?.get(cid)?;
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        hamt_store::telemetry::NODE_LOADS.add(1, true);
+        Some(node)
     }
 
     pub(crate) fn insert(&self, cid: Cid, node: Arc<StoredNode>) {

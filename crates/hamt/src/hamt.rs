@@ -7,7 +7,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt, stream};
 use hamt_codec::{BlockCodec, Cid, KeyHash, Slot, StoredNode};
-use hamt_store::{Block, BlockStore, ByteRange, CidHash, telemetry};
+use hamt_store::{Block, BlockStore, ByteRange, CidHash, DagScope, telemetry};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
@@ -216,8 +216,8 @@ impl<S: BlockStore> Hamt<S> {
                 self.cache.insert(*cid, Arc::clone(&node));
                 Ok(Some(node))
             }
-            // Counted as a hit or a miss by the fetch that follows a miss.
-            None => Ok(self.cache.peek(cid)),
+            // A miss is counted by the fetch that follows it.
+            None => Ok(self.cache.get_if_cached(cid)),
         }
     }
 
@@ -412,36 +412,42 @@ impl<S: BlockStore> Hamt<S> {
         };
         let mut loaded = 0;
         for _ in 0..levels {
+            // A node linked twice (invalid, but a DAG can say so) is loaded once.
+            level.sort_unstable();
+            level.dedup();
             if level.is_empty() {
                 break;
             }
-            let nodes: Vec<Arc<StoredNode>> = stream::iter(std::mem::take(&mut level))
-                .map(|cid| async move { self.load(&cid).await })
+            loaded += level.len();
+            // Only the next level's CIDs are kept, not the nodes.
+            let children: Vec<Vec<Cid>> = stream::iter(std::mem::take(&mut level))
+                .map(|cid| async move {
+                    Ok::<_, HamtError>(self.load(&cid).await?.children().collect())
+                })
                 .buffer_unordered(self.config.read_concurrency)
                 .try_collect()
                 .await?;
-            loaded += nodes.len();
-            level = nodes.iter().flat_map(|node| node.children()).collect();
+            level = children.into_iter().flatten().collect();
         }
         Ok(loaded)
     }
 
     /// Loads every node of a small stored tree into the node cache with
     /// one request, where the store can send a whole DAG at once (a
-    /// gateway's CAR, [`BlockStore::fetch_dag`], at most `max_bytes`):
-    /// later lookups then need no round trip but the value's. Returns the
-    /// nodes cached, or `None` if the store cannot (use
-    /// [`warm_up`](Self::warm_up) then) or the root is not stored. Nodes
-    /// the CAR lacks are read as usual when needed; the cache's budget
-    /// applies.
+    /// gateway's CAR, [`BlockStore::fetch_dag`]): later lookups then need
+    /// no round trip but the value's. The request brings the values too,
+    /// so `max_bytes` bounds the whole map. Returns the nodes decoded (the
+    /// cache keeps what its budget allows), or `None` if the store cannot
+    /// (use [`warm_up`](Self::warm_up) then) or the root is not stored.
     ///
     /// # Errors
-    /// The store's, or a node in the CAR that does not decode.
+    /// The store's (a map over `max_bytes` among them), or a node in the
+    /// answer that does not decode.
     pub async fn warm_up_dag(&self, max_bytes: usize) -> Result<Option<usize>, HamtError> {
         let Child::Stored(root) = &self.root else {
             return Ok(None);
         };
-        let Some(blocks) = self.store.fetch_dag(root, max_bytes).await? else {
+        let Some(blocks) = self.store.fetch_dag(root, DagScope::All, max_bytes).await? else {
             return Ok(None);
         };
         let mut blocks: HashMap<Cid, Bytes, CidHash> =

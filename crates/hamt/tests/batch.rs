@@ -147,6 +147,72 @@ async fn a_warm_up_loads_the_top_levels() {
     assert_eq!(map.warm_up(0).await.unwrap(), 0);
 }
 
+/// A partial DAG caches what it holds; a changed map warms up below its
+/// changed nodes.
+#[tokio::test]
+async fn partial_dags_and_changed_maps_warm_up_what_there_is() {
+    let (store, root) = distant_map(3000).await;
+    store.partial_dags.store(true, Ordering::Relaxed);
+    let map = Hamt::open(Arc::clone(&store), root, HamtConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        map.warm_up_dag(64 << 20).await.unwrap(),
+        Some(1),
+        "the root only"
+    );
+
+    let mut changed = Hamt::open(Arc::clone(&store), root, HamtConfig::default())
+        .await
+        .unwrap();
+    changed.insert(&key(0), b"changed".to_vec()).await.unwrap();
+    let level1 = changed.stats().await.unwrap().nodes_per_depth[1];
+    // The root is dirty: the stored nodes under the changed ones are warmed.
+    let loaded = changed.warm_up(1).await.unwrap() as u64;
+    assert!(loaded + 1 >= level1 && loaded > 0, "{loaded} of {level1}");
+    assert_eq!(HamtConfig::default().read_concurrency(), 32);
+    assert_eq!(
+        HamtConfig::default()
+            .with_read_concurrency(0)
+            .read_concurrency(),
+        1
+    );
+}
+
+/// A batch larger than one slice (4,096 keys) keeps its order across slices.
+#[tokio::test]
+async fn batches_past_one_slice_keep_their_order() {
+    let (store, root) = distant_map(300).await;
+    let map = Hamt::open(Arc::clone(&store), root, HamtConfig::default())
+        .await
+        .unwrap();
+    // Present and absent keys interleaved, 9,000 in all.
+    let keys: Vec<String> = (0..9000).map(|i| key(i % 600)).collect();
+    let links = map.get_links_many(&keys).await.unwrap();
+    for (k, link) in keys.iter().zip(&links) {
+        assert_eq!(*link, map.get_link(k).await.unwrap(), "{k}");
+    }
+    assert_eq!(links.iter().filter(|l| l.is_some()).count(), 4500);
+}
+
+/// On a store without direct reads, a lookup through cached nodes counts
+/// its hits (and reads nothing), as on one with them.
+#[tokio::test]
+async fn cached_nodes_count_as_hits_on_a_distant_store() {
+    let (store, root) = distant_map(3000).await;
+    let map = Hamt::open(Arc::clone(&store), root, HamtConfig::default())
+        .await
+        .unwrap();
+    assert!(map.get_link(&key(7)).await.unwrap().is_some());
+    let before = map.cache_stats();
+    store.reset();
+    assert!(map.get_link(&key(7)).await.unwrap().is_some());
+    let after = map.cache_stats();
+    assert_eq!(store.reads.load(Ordering::Relaxed), 0);
+    assert!(after.hits > before.hits, "{before:?} {after:?}");
+    assert_eq!(after.misses, before.misses);
+}
+
 /// A warm-up from one whole-DAG fetch caches every node: lookups then
 /// read none; a map with changes not flushed, or a store that cannot send
 /// a DAG, gives `None`.

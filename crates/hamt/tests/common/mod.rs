@@ -250,6 +250,8 @@ pub struct DistantStore {
     pub reads: AtomicUsize,
     in_flight: AtomicUsize,
     pub most_in_flight: AtomicUsize,
+    /// `fetch_dag` sends the root block only (as a CAR cut short).
+    pub partial_dags: std::sync::atomic::AtomicBool,
 }
 
 impl DistantStore {
@@ -291,6 +293,7 @@ impl BlockStore for DistantStore {
     async fn fetch_dag(
         &self,
         root: &Cid,
+        _scope: hamt_store::DagScope,
         _max_bytes: usize,
     ) -> Result<Option<Vec<Block>>, StoreError> {
         self.travel().await;
@@ -299,6 +302,12 @@ impl BlockStore for DistantStore {
                 .read_leaves(true);
         walk.add_root(*root, ());
         let mut blocks = Vec::new();
+        if self.partial_dags.load(Ordering::Relaxed) {
+            return Ok(Some(vec![Block::verified(
+                *root,
+                self.inner.get(root).await?,
+            )?]));
+        }
         while let Some(batch) = walk.next_batch().await {
             for visit in batch {
                 let data = visit.result.unwrap().unwrap();
