@@ -34,7 +34,7 @@ pub trait Layout: Send + Sync + 'static {
     async fn get_link(&self, key: &str) -> Result<Option<Cid>, ZarrHamtError>;
 
     /// The links of many keys, in the order given. By default one lookup
-    /// per key, [`BATCH_CONCURRENCY`] at once; a layout whose lookups cross
+    /// per key, 256 at once; a layout whose lookups cross
     /// several blocks fetches each level of a batch at once instead.
     async fn get_links_many(&self, keys: &[String]) -> Result<Vec<Option<Cid>>, ZarrHamtError> {
         // Owned keys: a closure over borrowed ones trips rustc's
