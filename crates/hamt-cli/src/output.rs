@@ -111,6 +111,25 @@ pub(crate) fn per_second(count: u64, elapsed: Duration) -> f64 {
     count as f64 / elapsed.as_secs_f64().max(1e-9)
 }
 
+/// `text` safe to print on a terminal: control characters (escape
+/// sequences, newlines, tabs) shown as Rust writes them in strings
+/// (`\u{1b}`, `\n`), everything else as it is. Keys come from data: a key
+/// must not move the cursor, recolour the terminal or pass for two lines.
+pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut shown = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(shown)
+}
+
 /// Commands running at least this long end with a telemetry summary.
 const SUMMARY_AFTER: Duration = Duration::from_secs(2);
 

@@ -570,3 +570,35 @@ fn car_export_over_a_gateway_takes_one_car() {
     );
     assert!(note.contains("in one CAR from the gateway"), "{note}");
 }
+
+/// Keys are data: `ls` and `diff` show their control characters escaped,
+/// never as terminal escape sequences or extra lines (JSON keeps them).
+#[test]
+fn keys_with_control_characters_are_printed_escaped() {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path().join("d");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("plain"), "a").unwrap();
+    std::fs::write(dir.join("red\x1b[31mtext\nsecond"), "b").unwrap();
+    let store = tmp.path().join("s");
+    hamt(&store, &["import", s(&dir), "--name", "x"]).ok();
+    let ls = hamt(&store, &["ls", "x"]).ok();
+    assert!(!ls.stdout.contains('\x1b'), "{:?}", ls.stdout);
+    assert_eq!(
+        ls.stdout.trim().lines().collect::<Vec<_>>(),
+        ["plain", "red\\u{1b}[31mtext\\nsecond"]
+    );
+    let json = hamt(&store, &["ls", "x", "--json"]).ok().json();
+    assert_eq!(json[1], "red\x1b[31mtext\nsecond");
+    std::fs::write(dir.join("plain"), "changed").unwrap();
+    hamt(&store, &["import", s(&dir), "--name", "y"]).ok();
+    std::fs::remove_file(dir.join("red\x1b[31mtext\nsecond")).unwrap();
+    hamt(&store, &["import", s(&dir), "--name", "z"]).ok();
+    let diff = hamt(&store, &["diff", "x", "z"]);
+    assert!(!diff.stdout.contains('\x1b'), "{:?}", diff.stdout);
+    assert!(
+        diff.stdout.contains("- red\\u{1b}[31mtext\\nsecond"),
+        "{:?}",
+        diff.stdout
+    );
+}

@@ -268,8 +268,16 @@ async fn pin_on_put_pins() {
         .await
         .unwrap();
     let status = store.pin_status(&cid).await.unwrap();
-    eprintln!("pin status after block/put?pin=true: {status:?}");
-    store.pin_rm(&cid).await.ok();
+    assert!(status.is_some(), "block/put?pin=true left {cid} unpinned");
+    store.pin_rm(&cid).await.unwrap();
+    assert_eq!(store.pin_status(&cid).await.unwrap(), None);
+    // Without the option, a put pins nothing.
+    let plain = fast(KuboStore::builder().rpc_url(&d.api)).build().unwrap();
+    let unpinned = plain
+        .put(BlockCodec::Raw, Bytes::from_static(b"not pinned on put"))
+        .await
+        .unwrap();
+    assert_eq!(plain.pin_status(&unpinned).await.unwrap(), None);
 }
 
 /// Put/get throughput with 1 and 32 requests in flight (run with --ignored --nocapture).

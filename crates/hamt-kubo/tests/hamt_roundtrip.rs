@@ -108,4 +108,21 @@ async fn hamt_import_survives_a_flaky_network() {
         .await
         .unwrap();
     check_reads(&reader).await;
+    // The faults did fire: writes and reads went through them.
+    let fired = |stats: &common::Stats| {
+        [
+            &stats.dropped,
+            &stats.errors,
+            &stats.too_many,
+            &stats.corrupted,
+        ]
+        .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+    };
+    let (api_faults, gw_faults) = (fired(&api.stats), fired(&gw.stats));
+    assert!(
+        api_faults[..3].iter().all(|&n| n > 0),
+        "api: {:?}",
+        api.stats
+    );
+    assert!(gw_faults.iter().all(|&n| n > 0), "gateway: {:?}", gw.stats);
 }

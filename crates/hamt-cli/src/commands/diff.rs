@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::backend::Backend;
 use crate::error::{Context, Result};
-use crate::output::Output;
+use crate::output::{Output, printable};
 
 pub(crate) async fn run(backend: &Backend, out: Output, root_a: &str, root_b: &str) -> Result<()> {
     let old = backend.open_dataset(root_a).await?;
@@ -47,7 +47,7 @@ pub(crate) async fn run(backend: &Backend, out: Output, root_a: &str, root_b: &s
                         Change::Removed { .. } => '-',
                         Change::Changed { .. } => '~',
                     };
-                    format!("{mark} {}", change.key())
+                    format!("{mark} {}", printable(change.key()))
                 })
                 .collect::<Vec<_>>()
                 .join("\n")

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::backend::{Backend, DynHamt};
 use crate::error::{CliError, Context, Result, fail};
-use crate::output::{Output, size};
+use crate::output::{Output, printable, size};
 use crate::walk::{BlockKind, DatasetWalk};
 
 /// `hamt get ROOT KEY`: the value (or a range of it) on stdout, as raw bytes.
@@ -97,7 +97,10 @@ pub(crate) async fn ls(
         });
     }
     out.print(
-        || names.iter().cloned().collect::<Vec<_>>().join("\n"),
+        || {
+            let shown: Vec<_> = names.iter().map(|n| printable(n)).collect();
+            shown.join("\n")
+        },
         || json!(names),
     );
     Ok(())
