@@ -70,22 +70,14 @@ impl KuboStore {
         let mut outcome = Ok(None);
         for i in breaker::order(&inner.breakers, Instant::now()) {
             let got = self.car_from(i, root, query, max_bytes).await;
-            let breaker = &inner.breakers[i];
+            self.learn(i, &got);
             match got {
-                Ok(Some(blocks)) => {
-                    breaker.succeeded();
-                    return Ok(Some(blocks));
-                }
-                Ok(None) => breaker.succeeded(),
+                Ok(Some(blocks)) => return Ok(Some(blocks)),
+                Ok(None) => {}
                 Err(Failure::Stop(StoreError::NotFound(cid))) => {
-                    breaker.succeeded();
                     if matches!(outcome, Ok(None)) {
                         outcome = Err(Failure::Stop(StoreError::NotFound(cid)));
                     }
-                }
-                Err(e @ (Failure::Retry(_) | Failure::RetryAfter(..))) => {
-                    breaker.failed(inner.breaker, Instant::now());
-                    outcome = Err(e);
                 }
                 // Too large here is too large anywhere: not worth another download.
                 Err(Failure::Stop(e)) if is_too_large(&e) => return Err(Failure::Stop(e)),

@@ -160,15 +160,7 @@ impl KuboStore {
         for source in self.read_sources() {
             let outcome = one(source).await;
             if let Source::Gateway(i, _) = source {
-                let breaker = &self.inner.breakers[i];
-                match &outcome {
-                    Ok(_) | Err(Failure::Stop(StoreError::NotFound(_))) => breaker.succeeded(),
-                    Err(Failure::Retry(_) | Failure::RetryAfter(..)) => {
-                        breaker.failed(self.inner.breaker, Instant::now());
-                    }
-                    // A refusal of this request says nothing of the gateway's health.
-                    Err(Failure::Stop(_)) => {}
-                }
+                self.learn(i, &outcome);
             }
             match outcome {
                 Ok(value) => return Ok(value),
@@ -181,6 +173,21 @@ impl KuboStore {
             (Some(retry), _) => Err(retry),
             (None, Some(e)) => Err(Failure::Stop(e)),
             (None, None) => Err(Failure::Stop(StoreError::NotFound(*cid))),
+        }
+    }
+
+    /// Tells gateway `i`'s breaker how a request to it went: an answer
+    /// (a block, "not found", "no CARs here") closes it, a transient
+    /// failure counts towards opening it, and a refusal of this request
+    /// says nothing of the gateway's health.
+    pub(crate) fn learn<T>(&self, i: usize, outcome: &Result<T, Failure>) {
+        let breaker = &self.inner.breakers[i];
+        match outcome {
+            Ok(_) | Err(Failure::Stop(StoreError::NotFound(_))) => breaker.succeeded(),
+            Err(Failure::Retry(_) | Failure::RetryAfter(..)) => {
+                breaker.failed(self.inner.breaker, Instant::now());
+            }
+            Err(Failure::Stop(_)) => {}
         }
     }
 
