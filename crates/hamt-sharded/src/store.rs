@@ -46,6 +46,11 @@ pub struct ShardedConfig {
     /// (one `put_many`, which a remote store sends concurrently) past this
     /// many bytes and at every flush; reads see them at once.
     pub buffered_value_bytes: usize,
+    /// The most bytes one value read returns (default 1 GiB): a value over
+    /// 1 MiB is a UnixFS file whose root declares its size, so a larger
+    /// range is refused before anything is allocated (see
+    /// [`hamt_unixfs::read_file_limited`]).
+    pub max_value_read: u64,
 }
 
 impl Default for ShardedConfig {
@@ -54,6 +59,7 @@ impl Default for ShardedConfig {
             cache_bytes: 100 << 20,
             dirty_shard_bytes: 64 << 20,
             buffered_value_bytes: 16 << 20,
+            max_value_read: hamt_unixfs::DEFAULT_MAX_READ,
         }
     }
 }
@@ -325,7 +331,8 @@ impl<S: BlockStore> ShardedMap<S> {
         if let Some(data) = self.buffered.by_cid.get(link) {
             return Ok(data.slice(range.to_index_range(data.len())));
         }
-        Ok(hamt_unixfs::read_file(&self.store, link, range).await?)
+        let max = self.config.max_value_read;
+        Ok(hamt_unixfs::read_file_limited(&self.store, link, range, max).await?)
     }
 
     /// The length of the value at `link`, from a UnixFS root without its
@@ -1507,7 +1514,7 @@ pub(crate) async fn load<S: BlockStore + ?Sized>(
                 limit,
             });
         }
-        return Ok(hamt_unixfs::read_file(store, cid, ByteRange::Full).await?);
+        return Ok(hamt_unixfs::read_file_limited(store, cid, ByteRange::Full, limit).await?);
     }
     Ok(hamt_store::read_block(store, cid).await?)
 }

@@ -32,15 +32,27 @@ impl ByteRange {
     /// assert_eq!(ByteRange::From(20).to_index_range(10), 10..10);
     /// ```
     pub fn to_index_range(self, len: usize) -> Range<usize> {
-        let clamp = |n: u64| usize::try_from(n).map_or(len, |n| n.min(len));
+        let range = self.to_offset_range(len as u64);
+        // Both ends are at most `len`, a usize.
+        usize::try_from(range.start).unwrap_or(len)..usize::try_from(range.end).unwrap_or(len)
+    }
+
+    /// The byte offsets this selects in a value of `len` bytes, clamped:
+    /// [`to_index_range`](Self::to_index_range) for values that need not fit
+    /// in memory (a UnixFS file declares its size before it is read).
+    ///
+    /// ```
+    /// use hamt_store::ByteRange;
+    /// assert_eq!(ByteRange::Suffix(4).to_offset_range(1 << 40), (1 << 40) - 4..1 << 40);
+    /// ```
+    pub fn to_offset_range(self, len: u64) -> Range<u64> {
         match self {
             ByteRange::Full => 0..len,
-            ByteRange::From(offset) => clamp(offset)..len,
+            ByteRange::From(offset) => offset.min(len)..len,
             ByteRange::Slice { offset, length } => {
-                let start = clamp(offset);
-                start..clamp(offset.saturating_add(length))
+                offset.min(len)..offset.saturating_add(length).min(len)
             }
-            ByteRange::Suffix(n) => len - clamp(n)..len,
+            ByteRange::Suffix(n) => len - n.min(len)..len,
         }
     }
 }

@@ -59,6 +59,16 @@ pub enum FileError {
         /// The depth limit.
         max: usize,
     },
+    /// A read asked for more bytes than its limit allows (the file's root
+    /// declares its size; the limit keeps a DAG that declares a huge one
+    /// from exhausting memory).
+    #[error("read of {size} bytes refused: the limit is {max} bytes")]
+    ReadTooLarge {
+        /// Bytes the range holds, by the sizes the file declares.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
     /// The file is larger than this platform's address space.
     #[error("file of {0} bytes does not fit in memory addresses on this platform")]
     TooLarge(u64),

@@ -42,7 +42,7 @@ pub use error::{FileError, ReadError};
 pub use hamt_codec::dagpb::{
     DataType, DecodeError, DecodeErrorKind, PbLink, PbNode, UnixfsData, dag_pb_links,
 };
-pub use reader::{MAX_DEPTH, file_size, read_file};
+pub use reader::{DEFAULT_MAX_READ, MAX_DEPTH, file_size, read_file, read_file_limited};
 
 /// Leaf size: Kubo's `chunker=size-1048576`, 1 MiB.
 pub const CHUNK_SIZE: usize = 1 << 20;

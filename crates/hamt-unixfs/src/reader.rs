@@ -5,7 +5,9 @@ use std::ops::Range;
 use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt, stream};
 use hamt_codec::{BlockCodec, Cid};
-use hamt_store::{Block, BlockStore, ByteRange, DagScope, Prefetched};
+use std::collections::HashMap;
+
+use hamt_store::{Block, BlockStore, ByteRange, DagScope, Prefetched, StoreError};
 
 use crate::error::{FileError, ReadError};
 use crate::{CHUNK_SIZE, DataType, PbNode, UnixfsData};
@@ -14,10 +16,17 @@ use crate::{CHUNK_SIZE, DataType, PbNode, UnixfsData};
 /// DAG is hostile or broken.
 pub const MAX_DEPTH: usize = 32;
 
+/// The most bytes [`read_file`] returns: a larger range is refused before
+/// anything is allocated (1 GiB; [`read_file_limited`] takes another).
+pub const DEFAULT_MAX_READ: u64 = 1 << 30;
+
 /// Blocks fetched at once while reading a file.
 const FETCH_CONCURRENCY: usize = 8;
 
-/// A decoded file node: its own bytes, then its children with the file bytes each holds.
+/// A decoded file node: its own bytes, then its children with the file
+/// bytes each holds (children holding no bytes are left out: they add
+/// nothing to any read, and a node of many empty links repeated many times
+/// must not cost work per link).
 #[derive(Debug)]
 struct FileNode {
     inline: Bytes,
@@ -25,23 +34,23 @@ struct FileNode {
     size: u64,
 }
 
-/// Where a wanted part of the file comes from.
-enum Piece {
-    /// Bytes already at hand (data inside a dag-pb node).
-    Inline(Bytes),
-    /// `range` of raw leaf `cid`, which must hold `len` bytes.
-    Leaf {
-        cid: Cid,
-        len: u64,
-        range: Range<u64>,
-    },
+/// Where the occurrences of one distinct node lie in the file, at one level
+/// of the DAG: the first and last file offsets it starts at and the bytes
+/// each occurrence holds. A node linked many times is fetched once; the
+/// span over-approximates which of its children a range needs (only for
+/// repeated nodes, whose children are then mostly repeated too).
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    first: u64,
+    last: u64,
+    len: u64,
 }
 
-/// A dag-pb node still to fetch: its CID, its file offset and the bytes its parent says it holds.
-struct Pending {
-    cid: Cid,
-    offset: u64,
-    len: u64,
+/// The distinct blocks a range of a file needs, each fetched once.
+#[derive(Default)]
+struct Fetched {
+    nodes: HashMap<Cid, FileNode>,
+    leaves: HashMap<Cid, Bytes>,
 }
 
 /// The file size recorded in a UnixFS file root (a raw root is its own length).
@@ -53,9 +62,8 @@ pub async fn file_size<S: BlockStore + ?Sized>(store: &S, root: &Cid) -> Result<
 }
 
 /// Reads `range` of the UnixFS file rooted at `root` (a raw block, or a
-/// dag-pb file DAG as [`crate::build_file`] or Kubo's `add` makes). Only the
-/// blocks covering the range are fetched, each verified by the store; the
-/// DAG's sizes are checked against each other and against the leaves.
+/// dag-pb file DAG as [`crate::build_file`] or Kubo's `add` makes), reading
+/// at most [`DEFAULT_MAX_READ`] bytes: [`read_file_limited`] with that limit.
 ///
 /// ```
 /// use hamt_unixfs::{put_file, read_file};
@@ -75,13 +83,48 @@ pub async fn read_file<S: BlockStore + ?Sized>(
     root: &Cid,
     range: ByteRange,
 ) -> Result<Bytes, ReadError> {
+    read_file_limited(store, root, range, DEFAULT_MAX_READ).await
+}
+
+/// Reads `range` of the UnixFS file rooted at `root`, refusing with
+/// [`FileError::ReadTooLarge`] before allocating when the range holds more
+/// than `max_bytes` (the file's size is what its root declares: a DAG may
+/// declare any size, so the limit is what bounds a read's memory).
+///
+/// Only the blocks covering the range are fetched, each distinct block
+/// once (a DAG linking one block many times costs one read of it), each
+/// verified by the store; the DAG's sizes are checked against each other
+/// and against the leaves. The work beyond the blocks fetched is
+/// proportional to the bytes returned.
+///
+/// ```
+/// use hamt_unixfs::{FileError, ReadError, put_file, read_file_limited};
+/// use hamt_store::{ByteRange, MemoryStore};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let root = put_file(&store, vec![7u8; 3 << 20].into()).await?;
+/// let head = ByteRange::Slice { offset: 0, length: 1 << 20 };
+/// assert_eq!(read_file_limited(&store, &root, head, 1 << 20).await?.len(), 1 << 20);
+/// let err = read_file_limited(&store, &root, ByteRange::Full, 1 << 20).await.unwrap_err();
+/// assert!(matches!(err, ReadError::File { source, .. } if matches!(*source, FileError::ReadTooLarge { .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub async fn read_file_limited<S: BlockStore + ?Sized>(
+    store: &S,
+    root: &Cid,
+    range: ByteRange,
+    max_bytes: u64,
+) -> Result<Bytes, ReadError> {
     if root.codec() == BlockCodec::Raw.code() {
+        // One block: the store's own block size limit bounds it.
         return Ok(hamt_store::read_block_range(store, root, range).await?);
     }
     if let Some(ahead) = fetch_range_ahead(store, root, range).await {
-        return read_file_nodes(&Prefetched::new(ahead, store), root, range).await;
+        return read_file_nodes(&Prefetched::new(ahead, store), root, range, max_bytes).await;
     }
-    read_file_nodes(store, root, range).await
+    read_file_nodes(store, root, range, max_bytes).await
 }
 
 /// More than a range's own bytes a CAR of it may hold: the partial leaves
@@ -119,59 +162,108 @@ async fn fetch_range_ahead<S: BlockStore + ?Sized>(
     (!blocks.is_empty()).then_some(blocks)
 }
 
-/// [`read_file`] of a dag-pb file: the root, then the nodes and leaves
-/// overlapping the range, level by level.
+/// [`read_file`] of a dag-pb file: the root, then the distinct nodes
+/// overlapping the range level by level, then the distinct leaves; then the
+/// bytes are put together in file order.
 async fn read_file_nodes<S: BlockStore + ?Sized>(
     store: &S,
     root: &Cid,
     range: ByteRange,
+    max_bytes: u64,
 ) -> Result<Bytes, ReadError> {
     let node = fetch_node(store, root, root).await?;
-    let size =
-        usize::try_from(node.size).map_err(|_| file_error(root, FileError::TooLarge(node.size)))?;
-    let want = range.to_index_range(size);
-    let want = want.start as u64..want.end as u64;
-    if want.is_empty() {
+    let want = range.to_offset_range(node.size);
+    let wanted = want.end - want.start;
+    if wanted > max_bytes {
+        let error = FileError::ReadTooLarge {
+            size: wanted,
+            max: max_bytes,
+        };
+        return Err(file_error(root, error));
+    }
+    let capacity =
+        usize::try_from(wanted).map_err(|_| file_error(root, FileError::TooLarge(wanted)))?;
+    if wanted == 0 {
         return Ok(Bytes::new());
     }
-    let pieces = plan(store, root, node, &want).await?;
-    let parts: Vec<Bytes> = stream::iter(
-        pieces
-            .into_iter()
-            .map(|piece| fetch_piece(store, root, piece)),
-    )
-    .buffered(FETCH_CONCURRENCY)
-    .try_collect()
-    .await?;
-    Ok(concat(parts))
+    let span = Span {
+        first: 0,
+        last: 0,
+        len: node.size,
+    };
+    let mut fetched = Fetched::default();
+    fetched.nodes.insert(*root, node);
+    fetch_overlapping(store, root, &want, span, &mut fetched).await?;
+    let mut out = Assembly::new(capacity);
+    assemble(&fetched, root, 0, &want, &mut out)?;
+    Ok(out.finish())
 }
 
-/// Walks the DAG level by level, fetching only nodes overlapping `want`;
-/// returns the pieces in file order.
-async fn plan<S: BlockStore + ?Sized>(
+/// Fetches every distinct node and leaf the range `want` needs under
+/// `root`, level by level (a level's nodes [`FETCH_CONCURRENCY`] at a time).
+async fn fetch_overlapping<S: BlockStore + ?Sized>(
     store: &S,
     root: &Cid,
-    root_node: FileNode,
     want: &Range<u64>,
-) -> Result<Vec<Piece>, ReadError> {
-    let mut pieces: Vec<(u64, Piece)> = Vec::new();
-    let mut level = vec![(0u64, root_node)];
+    root_span: Span,
+    fetched: &mut Fetched,
+) -> Result<(), ReadError> {
+    let mut level = HashMap::from([(*root, root_span)]);
+    let mut leaves: HashMap<Cid, u64> = HashMap::new();
     for depth in 0..=MAX_DEPTH {
-        let mut pending = Vec::new();
-        for (offset, node) in level {
-            split_node(root, offset, node, want, &mut pieces, &mut pending)?;
+        let mut next: HashMap<Cid, Span> = HashMap::new();
+        for (cid, span) in &level {
+            let node = fetched.nodes.get(cid).ok_or(StoreError::NotFound(*cid))?;
+            let mut relative = node.inline.len() as u64;
+            for &(child, len) in &node.children {
+                let earliest = span.first.saturating_add(relative);
+                let latest = span.last.saturating_add(relative);
+                if earliest < want.end && latest.saturating_add(len) > want.start {
+                    match BlockCodec::from_code(child.codec()) {
+                        Some(BlockCodec::Raw) => merge_leaf(root, &mut leaves, child, len)?,
+                        Some(BlockCodec::DagPb) => {
+                            merge_span(root, &mut next, child, earliest, latest, len)?;
+                        }
+                        _ => {
+                            let codec = child.codec();
+                            let error = FileError::UnsupportedCodec { cid: child, codec };
+                            return Err(file_error(root, error));
+                        }
+                    }
+                }
+                relative = relative.saturating_add(len);
+            }
         }
-        if pending.is_empty() {
-            pieces.sort_by_key(|(offset, _)| *offset);
-            return Ok(pieces.into_iter().map(|(_, piece)| piece).collect());
+        if next.is_empty() {
+            return fetch_leaves(store, root, leaves, fetched).await;
         }
         if depth == MAX_DEPTH {
             break;
         }
-        level = stream::iter(pending.into_iter().map(|p| fetch_child(store, root, p)))
-            .buffered(FETCH_CONCURRENCY)
-            .try_collect()
-            .await?;
+        let missing: Vec<(Cid, u64)> = next
+            .iter()
+            .filter(|(cid, _)| !fetched.nodes.contains_key(cid))
+            .map(|(cid, span)| (*cid, span.len))
+            .collect();
+        let nodes: Vec<(Cid, FileNode)> = stream::iter(
+            missing
+                .into_iter()
+                .map(|(cid, len)| fetch_child(store, root, cid, len)),
+        )
+        .buffer_unordered(FETCH_CONCURRENCY)
+        .try_collect()
+        .await?;
+        fetched.nodes.extend(nodes);
+        for (cid, span) in &next {
+            // A node fetched at an earlier level is checked here against this level's length.
+            check_len(
+                root,
+                *cid,
+                span.len,
+                fetched.nodes.get(cid).map_or(span.len, |n| n.size),
+            )?;
+        }
+        level = next;
     }
     Err(file_error(
         root,
@@ -182,42 +274,142 @@ async fn plan<S: BlockStore + ?Sized>(
     ))
 }
 
-/// Sorts the parts of `node` (at file `offset`) overlapping `want` into
-/// ready pieces and dag-pb children still to fetch.
-fn split_node(
+/// Records that a range needs raw leaf `cid`, of `len` bytes by its parent.
+fn merge_leaf(
     root: &Cid,
-    offset: u64,
-    node: FileNode,
-    want: &Range<u64>,
-    pieces: &mut Vec<(u64, Piece)>,
-    pending: &mut Vec<Pending>,
+    leaves: &mut HashMap<Cid, u64>,
+    cid: Cid,
+    len: u64,
 ) -> Result<(), ReadError> {
+    let expected = *leaves.entry(cid).or_insert(len);
+    check_len(root, cid, expected, len)
+}
+
+/// Records an occurrence of dag-pb `cid` at file offsets `first..=last`.
+fn merge_span(
+    root: &Cid,
+    next: &mut HashMap<Cid, Span>,
+    cid: Cid,
+    first: u64,
+    last: u64,
+    len: u64,
+) -> Result<(), ReadError> {
+    let span = next.entry(cid).or_insert(Span { first, last, len });
+    span.first = span.first.min(first);
+    span.last = span.last.max(last);
+    check_len(root, cid, span.len, len)
+}
+
+/// One block must hold the same number of file bytes wherever it is linked.
+fn check_len(root: &Cid, cid: Cid, expected: u64, actual: u64) -> Result<(), ReadError> {
+    if expected == actual {
+        return Ok(());
+    }
+    let error = FileError::SizeMismatch {
+        cid,
+        expected,
+        actual,
+    };
+    Err(file_error(root, error))
+}
+
+/// Fetches each needed leaf once and checks its length.
+async fn fetch_leaves<S: BlockStore + ?Sized>(
+    store: &S,
+    root: &Cid,
+    leaves: HashMap<Cid, u64>,
+    fetched: &mut Fetched,
+) -> Result<(), ReadError> {
+    let read = |(cid, len): (Cid, u64)| async move {
+        let bytes = hamt_store::read_block(store, &cid).await?;
+        check_len(root, cid, len, bytes.len() as u64)?;
+        Ok::<_, ReadError>((cid, bytes))
+    };
+    let leaves: Vec<(Cid, Bytes)> = stream::iter(leaves.into_iter().map(read))
+        .buffer_unordered(FETCH_CONCURRENCY)
+        .try_collect()
+        .await?;
+    fetched.leaves.extend(leaves);
+    Ok(())
+}
+
+/// Copies the part of `want` under node `cid` (at file `offset`) into
+/// `out`, depth first in file order. Every child visited adds at least one
+/// byte, so the work is bounded by the bytes returned (plus the links of
+/// the at most two nodes per level that the range's ends cut).
+fn assemble(
+    fetched: &Fetched,
+    cid: &Cid,
+    offset: u64,
+    want: &Range<u64>,
+    out: &mut Assembly,
+) -> Result<(), ReadError> {
+    // The fetch stopped at MAX_DEPTH, so every node visited here was fetched.
+    let node = fetched.nodes.get(cid).ok_or(StoreError::NotFound(*cid))?;
     let inline_len = node.inline.len() as u64;
     if let Some(r) = overlap(offset, inline_len, want) {
-        let slice = node.inline.slice(to_usize(r.start)..to_usize(r.end));
-        pieces.push((offset + r.start, Piece::Inline(slice)));
+        out.push(node.inline.slice(to_usize(r.start)..to_usize(r.end)));
     }
-    let mut child_offset = offset + inline_len;
-    for (cid, len) in node.children {
-        if let Some(range) = overlap(child_offset, len, want) {
-            match BlockCodec::from_code(cid.codec()) {
-                Some(BlockCodec::Raw) => {
-                    pieces.push((child_offset + range.start, Piece::Leaf { cid, len, range }));
-                }
-                Some(BlockCodec::DagPb) => pending.push(Pending {
-                    cid,
-                    offset: child_offset,
-                    len,
-                }),
-                _ => {
-                    let codec = cid.codec();
-                    return Err(file_error(root, FileError::UnsupportedCodec { cid, codec }));
-                }
+    let mut child_offset = offset.saturating_add(inline_len);
+    for (child, len) in &node.children {
+        if child_offset >= want.end {
+            break;
+        }
+        if let Some(range) = overlap(child_offset, *len, want) {
+            if child.codec() == BlockCodec::Raw.code() {
+                let leaf = fetched
+                    .leaves
+                    .get(child)
+                    .ok_or(StoreError::NotFound(*child))?;
+                out.push(leaf.slice(to_usize(range.start)..to_usize(range.end)));
+            } else {
+                assemble(fetched, child, child_offset, want, out)?;
             }
         }
-        child_offset += len;
+        child_offset = child_offset.saturating_add(*len);
     }
     Ok(())
+}
+
+/// The bytes of a read, put together: one piece is returned as it is (no
+/// copy), more are copied into one buffer of the range's length.
+enum Assembly {
+    Empty { capacity: usize },
+    One { bytes: Bytes, capacity: usize },
+    Many(BytesMut),
+}
+
+impl Assembly {
+    fn new(capacity: usize) -> Self {
+        Assembly::Empty { capacity }
+    }
+
+    fn push(&mut self, piece: Bytes) {
+        *self = match std::mem::replace(self, Assembly::Empty { capacity: 0 }) {
+            Assembly::Empty { capacity } => Assembly::One {
+                bytes: piece,
+                capacity,
+            },
+            Assembly::One { bytes, capacity } => {
+                let mut buffer = BytesMut::with_capacity(capacity);
+                buffer.extend_from_slice(&bytes);
+                buffer.extend_from_slice(&piece);
+                Assembly::Many(buffer)
+            }
+            Assembly::Many(mut buffer) => {
+                buffer.extend_from_slice(&piece);
+                Assembly::Many(buffer)
+            }
+        };
+    }
+
+    fn finish(self) -> Bytes {
+        match self {
+            Assembly::Empty { .. } => Bytes::new(),
+            Assembly::One { bytes, .. } => bytes,
+            Assembly::Many(buffer) => buffer.freeze(),
+        }
+    }
 }
 
 /// The part of `[start, start + len)` inside `want`, relative to `start`.
@@ -235,40 +427,12 @@ fn to_usize(n: u64) -> usize {
 async fn fetch_child<S: BlockStore + ?Sized>(
     store: &S,
     root: &Cid,
-    pending: Pending,
-) -> Result<(u64, FileNode), ReadError> {
-    let node = fetch_node(store, root, &pending.cid).await?;
-    if node.size != pending.len {
-        let error = FileError::SizeMismatch {
-            cid: pending.cid,
-            expected: pending.len,
-            actual: node.size,
-        };
-        return Err(file_error(root, error));
-    }
-    Ok((pending.offset, node))
-}
-
-async fn fetch_piece<S: BlockStore + ?Sized>(
-    store: &S,
-    root: &Cid,
-    piece: Piece,
-) -> Result<Bytes, ReadError> {
-    match piece {
-        Piece::Inline(bytes) => Ok(bytes),
-        Piece::Leaf { cid, len, range } => {
-            let bytes = hamt_store::read_block(store, &cid).await?;
-            if bytes.len() as u64 != len {
-                let error = FileError::SizeMismatch {
-                    cid,
-                    expected: len,
-                    actual: bytes.len() as u64,
-                };
-                return Err(file_error(root, error));
-            }
-            Ok(bytes.slice(to_usize(range.start)..to_usize(range.end)))
-        }
-    }
+    cid: Cid,
+    len: u64,
+) -> Result<(Cid, FileNode), ReadError> {
+    let node = fetch_node(store, root, &cid).await?;
+    check_len(root, cid, len, node.size)?;
+    Ok((cid, node))
 }
 
 async fn fetch_node<S: BlockStore + ?Sized>(
@@ -312,28 +476,26 @@ fn decode_file_node(cid: &Cid, bytes: &Bytes) -> Result<FileNode, Box<FileError>
             actual: size,
         }));
     }
-    let children = node
-        .links
-        .into_iter()
-        .map(|l| l.cid)
-        .zip(data.blocksizes)
-        .collect();
+    let mut children = Vec::with_capacity(node.links.len());
+    for (link, len) in node.links.into_iter().zip(data.blocksizes) {
+        // A link's Tsize counts every byte of the blocks under it, so it
+        // can never be less than the file bytes they hold.
+        if let Some(tsize) = link.tsize.filter(|&t| t > 0 && t < len) {
+            return Err(Box::new(FileError::SizeMismatch {
+                cid: link.cid,
+                expected: len,
+                actual: tsize,
+            }));
+        }
+        if len > 0 {
+            children.push((link.cid, len));
+        }
+    }
     Ok(FileNode {
         inline,
         children,
         size,
     })
-}
-
-fn concat(parts: Vec<Bytes>) -> Bytes {
-    if parts.len() == 1 {
-        return parts.into_iter().next().unwrap_or_default();
-    }
-    let mut out = BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
-    for part in parts {
-        out.extend_from_slice(&part);
-    }
-    out.freeze()
 }
 
 fn file_error(root: &Cid, error: FileError) -> ReadError {

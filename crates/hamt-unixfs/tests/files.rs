@@ -311,3 +311,151 @@ async fn inconsistent_dags_are_typed_errors() {
         .unwrap_err();
     assert!(matches!(file_error(&err), FileError::Decode { .. }));
 }
+
+/// A dag-pb file node linking `child` `times` times, each holding `len` bytes.
+fn repeating(child: hamt_codec::Cid, len: u64, times: usize, tsize: Option<u64>) -> Bytes {
+    let link = hamt_unixfs::PbLink {
+        cid: child,
+        name: Some(String::new()),
+        tsize,
+    };
+    PbNode {
+        links: vec![link; times],
+        data: Some(
+            UnixfsData {
+                data_type: DataType::File,
+                data: None,
+                filesize: Some(len * times as u64),
+                blocksizes: vec![len; times],
+            }
+            .encode()
+            .into(),
+        ),
+    }
+    .encode()
+    .into()
+}
+
+/// Three blocks declaring 20,000 × 20,000 KiB (~4×10^11 bytes): a 1 KiB
+/// leaf linked 20,000 times by a node linked 20,000 times by the root.
+async fn amplifying_dag(store: &Counting) -> (hamt_codec::Cid, Vec<u8>) {
+    let leaf: Vec<u8> = (0..1024u32).map(|i| (i % 251) as u8).collect();
+    let leaf_cid = store
+        .put(BlockCodec::Raw, leaf.clone().into())
+        .await
+        .unwrap();
+    let middle = repeating(leaf_cid, 1024, 20_000, Some(1024));
+    let middle_cid = store.put(BlockCodec::DagPb, middle).await.unwrap();
+    let root = repeating(middle_cid, 1024 * 20_000, 20_000, None);
+    (store.put(BlockCodec::DagPb, root).await.unwrap(), leaf)
+}
+
+#[tokio::test]
+async fn a_dag_declaring_a_huge_file_is_refused_before_allocating() {
+    let store = Counting(MemoryStore::new(), 0.into());
+    let (root, _) = amplifying_dag(&store).await;
+    assert_eq!(file_size(&store, &root).await.unwrap(), 409_600_000_000);
+    let err = read_file(&store, &root, ByteRange::Full).await.unwrap_err();
+    assert!(
+        matches!(
+            file_error(&err),
+            FileError::ReadTooLarge {
+                size: 409_600_000_000,
+                max: hamt_unixfs::DEFAULT_MAX_READ
+            }
+        ),
+        "{err}"
+    );
+    let limited = hamt_unixfs::read_file_limited(&store, &root, ByteRange::Suffix(11), 10).await;
+    assert!(matches!(
+        file_error(&limited.unwrap_err()),
+        FileError::ReadTooLarge { size: 11, max: 10 }
+    ));
+}
+
+#[tokio::test]
+async fn repeated_links_are_fetched_once_and_ranges_of_them_read_right() {
+    let store = Counting(MemoryStore::new(), 0.into());
+    let (root, leaf) = amplifying_dag(&store).await;
+    // 3 MiB across thousands of repeated leaves, from an odd offset deep inside.
+    let offset = 300_000_000_000u64 + 1000;
+    let length = 3u64 << 20;
+    let before = store.1.load(std::sync::atomic::Ordering::SeqCst);
+    let got = read_file(&store, &root, ByteRange::Slice { offset, length })
+        .await
+        .unwrap();
+    assert_eq!(got.len() as u64, length);
+    for (i, byte) in got.iter().enumerate() {
+        assert_eq!(
+            *byte,
+            leaf[((offset + i as u64) % 1024) as usize],
+            "byte {i}"
+        );
+    }
+    // Root, middle node and leaf: each read once, however often linked.
+    assert_eq!(
+        store.1.load(std::sync::atomic::Ordering::SeqCst) - before,
+        3
+    );
+}
+
+#[tokio::test]
+async fn a_link_holding_more_than_its_tsize_is_refused() {
+    let store = MemoryStore::new();
+    let leaf = store
+        .put(BlockCodec::Raw, Bytes::from_static(b"abcd"))
+        .await
+        .unwrap();
+    let root = store
+        .put(BlockCodec::DagPb, repeating(leaf, 4, 2, Some(3)))
+        .await
+        .unwrap();
+    let err = read_file(&store, &root, ByteRange::Full).await.unwrap_err();
+    assert!(
+        matches!(
+            file_error(&err),
+            FileError::SizeMismatch {
+                expected: 4,
+                actual: 3,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn one_block_linked_with_two_lengths_is_refused() {
+    let store = MemoryStore::new();
+    let leaf = store
+        .put(BlockCodec::Raw, Bytes::from_static(b"abcd"))
+        .await
+        .unwrap();
+    let link = |tsize| hamt_unixfs::PbLink {
+        cid: leaf,
+        name: Some(String::new()),
+        tsize: Some(tsize),
+    };
+    let node = PbNode {
+        links: vec![link(4), link(5)],
+        data: Some(
+            UnixfsData {
+                data_type: DataType::File,
+                data: None,
+                filesize: Some(9),
+                blocksizes: vec![4, 5],
+            }
+            .encode()
+            .into(),
+        ),
+    };
+    let root = store
+        .put(BlockCodec::DagPb, node.encode().into())
+        .await
+        .unwrap();
+    let err = read_file(&store, &root, ByteRange::Full).await.unwrap_err();
+    assert!(
+        matches!(file_error(&err), FileError::SizeMismatch { .. }),
+        "{err}"
+    );
+}

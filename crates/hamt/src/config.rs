@@ -24,6 +24,7 @@ pub struct HamtConfig {
     pub(crate) value_buffer_bytes: usize,
     pub(crate) dirty_node_bytes: usize,
     pub(crate) read_concurrency: usize,
+    pub(crate) max_value_read: u64,
 }
 
 impl Default for HamtConfig {
@@ -38,6 +39,7 @@ impl Default for HamtConfig {
             value_buffer_bytes: 0,
             dirty_node_bytes: 0,
             read_concurrency: 32,
+            max_value_read: hamt_unixfs::DEFAULT_MAX_READ,
         }
         .with_memory_budget(MemoryBudget::default())
     }
@@ -115,6 +117,23 @@ impl HamtConfig {
     pub fn with_max_read_bucket_size(mut self, max: usize) -> Self {
         self.max_read_bucket_size = max.max(self.max_bucket_size);
         self
+    }
+
+    /// The most bytes one value read returns (default 1 GiB,
+    /// [`hamt_unixfs::DEFAULT_MAX_READ`]). A value over 1 MiB is a UnixFS
+    /// file whose root declares its size, and a hostile DAG of three small
+    /// blocks can declare 10^15 bytes: a read of a larger range is refused
+    /// with [`FileError::ReadTooLarge`](hamt_unixfs::FileError::ReadTooLarge)
+    /// before anything is allocated. Ranges of a larger value still read.
+    #[must_use]
+    pub fn with_max_value_read(mut self, bytes: u64) -> Self {
+        self.max_value_read = bytes;
+        self
+    }
+
+    /// See [`with_max_value_read`](Self::with_max_value_read).
+    pub fn max_value_read(&self) -> u64 {
+        self.max_value_read
     }
 
     /// Memory of new value blocks held before they are written to the

@@ -6,7 +6,7 @@ use futures::stream::{self, Stream};
 use hamt_codec::Cid;
 use hamt_store::BlockStore;
 
-use crate::walk::{ChildRef, NodeView, SlotView, Walk};
+use crate::walk::{ChildRef, NodeView, Path, SlotView, Walk};
 use crate::{Hamt, HamtError};
 
 /// One difference between two maps, as value links.
@@ -48,11 +48,13 @@ impl Change {
     }
 }
 
-/// A pair of same-position subtrees still to compare, or entries to compare.
+/// A pair of same-position subtrees still to compare, or entries to
+/// compare, with the path to that position (stored nodes are checked
+/// against it, see [`Hamt::resolve_at`]).
 enum Work<'a, 'b> {
-    Nodes(ChildRef<'a>, ChildRef<'b>),
+    Nodes(ChildRef<'a>, ChildRef<'b>, Path),
     /// A slot's content on each side: a subtree, a bucket, or nothing.
-    Slots(SlotView<'a>, SlotView<'b>),
+    Slots(SlotView<'a>, SlotView<'b>, Path),
 }
 
 impl<S: BlockStore> Hamt<S> {
@@ -88,7 +90,11 @@ impl<S: BlockStore> Hamt<S> {
             ready: VecDeque<Change>,
         }
         let start = State {
-            work: vec![Work::Nodes(self.root_ref(), new.root_ref())],
+            work: vec![Work::Nodes(
+                self.root_ref(),
+                new.root_ref(),
+                Path::default(),
+            )],
             ready: VecDeque::new(),
         };
         stream::try_unfold(start, move |mut state| async move {
@@ -100,20 +106,21 @@ impl<S: BlockStore> Hamt<S> {
                     return Ok(None);
                 };
                 match work {
-                    Work::Nodes(a, b) => {
+                    Work::Nodes(a, b, path) => {
                         if a.same_stored(b) {
                             continue;
                         }
-                        let (va, vb) = (self.resolve(a).await?, new.resolve(b).await?);
-                        push_slot_pairs(&va, &vb, &mut state.work);
+                        let va = self.resolve_at(a, path).await?;
+                        let vb = new.resolve_at(b, path).await?;
+                        push_slot_pairs(&va, &vb, path, &mut state.work);
                     }
-                    Work::Slots(a, b) => {
+                    Work::Slots(a, b, path) => {
                         if let (SlotView::Child(x), SlotView::Child(y)) = (&a, &b) {
-                            state.work.push(Work::Nodes(*x, *y));
+                            state.work.push(Work::Nodes(*x, *y, path));
                             continue;
                         }
-                        let old = self.slot_entries(a).await?;
-                        let new_entries = new.slot_entries(b).await?;
+                        let old = self.slot_entries(a, path).await?;
+                        let new_entries = new.slot_entries(b, path).await?;
                         state.ready.extend(diff_entries(old, new_entries));
                     }
                 }
@@ -121,8 +128,12 @@ impl<S: BlockStore> Hamt<S> {
         })
     }
 
-    /// Every entry under a slot, by key.
-    async fn slot_entries(&self, slot: SlotView<'_>) -> Result<BTreeMap<String, Cid>, HamtError> {
+    /// Every entry under a slot (at `path`), by key.
+    async fn slot_entries(
+        &self,
+        slot: SlotView<'_>,
+        path: Path,
+    ) -> Result<BTreeMap<String, Cid>, HamtError> {
         let mut out = BTreeMap::new();
         let root = match slot {
             SlotView::Empty => return Ok(out),
@@ -132,7 +143,7 @@ impl<S: BlockStore> Hamt<S> {
             }
             SlotView::Child(child) => child,
         };
-        let mut walk = Walk::new(root);
+        let mut walk = Walk::at(root, path);
         while let Some((node, _)) = walk.next(self).await? {
             node.for_each_entry(|key, link| {
                 out.insert(key.to_owned(), link);
@@ -143,7 +154,12 @@ impl<S: BlockStore> Hamt<S> {
 }
 
 /// Queues the comparison of every slot index where the two nodes differ.
-fn push_slot_pairs<'a, 'b>(a: &NodeView<'a>, b: &NodeView<'b>, work: &mut Vec<Work<'a, 'b>>) {
+fn push_slot_pairs<'a, 'b>(
+    a: &NodeView<'a>,
+    b: &NodeView<'b>,
+    path: Path,
+    work: &mut Vec<Work<'a, 'b>>,
+) {
     for index in (0..=255u8).rev() {
         let (sa, sb) = (a.slot(index), b.slot(index));
         let unchanged = match (&sa, &sb) {
@@ -153,7 +169,7 @@ fn push_slot_pairs<'a, 'b>(a: &NodeView<'a>, b: &NodeView<'b>, work: &mut Vec<Wo
             _ => false,
         };
         if !unchanged {
-            work.push(Work::Slots(sa, sb));
+            work.push(Work::Slots(sa, sb, path.child(index)));
         }
     }
 }

@@ -25,6 +25,17 @@ pub enum HamtError {
         /// The key being looked up or inserted.
         key: String,
     },
+    /// A stored node is not where a valid HAMT can hold it (hostile or
+    /// corrupt data: the block itself is verified against its CID).
+    #[error("node {cid} at depth {depth} is not part of a valid HAMT: {defect}")]
+    InvalidTree {
+        /// The node's CID.
+        cid: Cid,
+        /// Its depth below the root, by the path it was reached by.
+        depth: usize,
+        /// What is wrong.
+        defect: NodeDefect,
+    },
     /// A value stored as a UnixFS file (over 1 MiB) is malformed: its blocks
     /// are there and verified, but do not describe one file.
     #[error("value {link} is not a valid UnixFS file: {source}")]
@@ -61,4 +72,25 @@ impl From<hamt_unixfs::ReadError> for HamtError {
             hamt_unixfs::ReadError::File { root, source } => HamtError::File { link: root, source },
         }
     }
+}
+
+/// Why a stored node cannot be where it was found in a HAMT.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeDefect {
+    /// A key in its buckets does not hash to the node's path and slot: the
+    /// node is linked from a place a valid HAMT never puts it (a node
+    /// linked twice is always misplaced at one of the two).
+    #[error("key {key:?} does not hash to this node's path")]
+    Misplaced {
+        /// The key.
+        key: String,
+    },
+    /// Below the root, a node with no entries and no children (a removal
+    /// folds such a subtree away).
+    #[error("an empty node below the root")]
+    Empty,
+    /// Deeper than the 32-byte key hash can index.
+    #[error("deeper than the key hash (32 levels)")]
+    TooDeep,
 }

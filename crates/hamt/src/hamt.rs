@@ -504,7 +504,8 @@ impl<S: BlockStore> Hamt<S> {
         if let Some(data) = self.pending.get(link).as_ref() {
             return Ok(data.slice(range.to_index_range(data.len())));
         }
-        Ok(hamt_unixfs::read_file(&self.store, link, range).await?)
+        let max = self.config.max_value_read;
+        Ok(hamt_unixfs::read_file_limited(&self.store, link, range, max).await?)
     }
 
     /// The length of the value at `link`, reading no value bytes: a UnixFS
@@ -658,10 +659,8 @@ impl<S: BlockStore> Hamt<S> {
             .then(|| self.try_on_tree(&HashMap::new(), &mut insert));
         let old = match fast {
             Some(Ok(old)) => old,
-            Some(Err(TreeError::HashExhausted)) => {
-                return Err(HamtError::HashExhausted {
-                    key: key.to_owned(),
-                });
+            Some(Err(error @ (TreeError::HashExhausted | TreeError::Invalid { .. }))) => {
+                return Err(error.into_hamt_error(key));
             }
             Some(Err(TreeError::Need(_))) | None => {
                 self.make_room(hash, written).await?;
@@ -745,10 +744,8 @@ impl<S: BlockStore> Hamt<S> {
             let result = self.try_on_tree(&loaded, &mut f);
             match result {
                 Ok(value) => return Ok(value),
-                Err(TreeError::HashExhausted) => {
-                    return Err(HamtError::HashExhausted {
-                        key: key.to_owned(),
-                    });
+                Err(error @ (TreeError::HashExhausted | TreeError::Invalid { .. })) => {
+                    return Err(error.into_hamt_error(key));
                 }
                 Err(TreeError::Need(cid)) => {
                     let node = self.load(&cid).await?;

@@ -35,7 +35,7 @@ mod walk;
 
 pub use cache::CacheStats;
 pub use config::HamtConfig;
-pub use error::HamtError;
+pub use error::{HamtError, NodeDefect};
 pub use hamt::Hamt;
 pub use import::Import;
 pub use stats::HamtStats;

@@ -13,10 +13,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use hamt_codec::{
-    BlockCodec, Bucket, Cid, HashAlgorithm, Key, KeyHash, KeyHasher, Node, Slot, StoredNode,
-    StoredSlot,
+    BlockCodec, Bucket, Cid, HashAlgorithm, KEY_HASH_LEN, Key, KeyHash, KeyHasher, Node, Slot,
+    StoredNode, StoredSlot,
 };
 use hamt_store::Block;
+
+use crate::HamtError;
+use crate::error::NodeDefect;
 
 /// A child slot of a node in the write tree.
 #[derive(Debug, Clone)]
@@ -46,6 +49,9 @@ pub(crate) enum TreeError {
     Need(Cid),
     /// The key's hash is used up: the tree cannot go deeper than 32 levels.
     HashExhausted,
+    /// A stored node no valid HAMT holds where it was found
+    /// ([`HamtError::InvalidTree`], boxed: it is large and rare).
+    Invalid(Box<HamtError>),
 }
 
 /// What a tree function needs besides the tree: the write parameters and the
@@ -56,6 +62,20 @@ pub(crate) struct TreeContext<'a> {
     pub(crate) nodes: &'a (dyn Fn(&Cid) -> Option<Arc<StoredNode>> + Sync),
     /// Estimated heap bytes the write tree grew by (for the dirty-node budget).
     pub(crate) grown: Cell<usize>,
+}
+
+impl TreeError {
+    /// The error a map operation on `key` reports. (Callers load the node
+    /// a `Need` asks for and run again; one left over is a node not read.)
+    pub(crate) fn into_hamt_error(self, key: &str) -> HamtError {
+        match self {
+            TreeError::Invalid(error) => *error,
+            TreeError::HashExhausted => HamtError::HashExhausted {
+                key: key.to_owned(),
+            },
+            TreeError::Need(cid) => HamtError::Store(hamt_store::StoreError::NotFound(cid)),
+        }
+    }
 }
 
 impl TreeContext<'_> {
@@ -209,7 +229,8 @@ pub(crate) fn plan_removal(
             let child = make_dirty(child, cx)?;
             // One more than the bucket size: the key is still in there.
             let mut entries = Vec::new();
-            if collect_dirty_entries(child, cx.max_bucket_size + 1, &mut entries, cx)? {
+            let limit = cx.max_bucket_size + 1;
+            if collect_dirty_entries(child, depth + 1, limit, &mut entries, cx)? {
                 let Some(position) = entries.iter().position(|(k, _)| &**k == key) else {
                     return Ok(None);
                 };
@@ -227,8 +248,14 @@ pub(crate) fn plan_removal(
 
 /// Collects a subtree's entries into `out` while they number at most `limit`;
 /// `false` as soon as there are more. Buckets before children, like py-hamt.
+///
+/// The work is bounded on hostile stored subtrees too: they go no deeper
+/// than the hash, and an empty node is refused, so every node visited
+/// leads to an entry and at most `limit + 1` paths of at most 32 nodes
+/// are followed.
 fn collect_dirty_entries(
     node: &DirtyNode,
+    depth: usize,
     limit: usize,
     out: &mut Vec<(Key, Cid)>,
     cx: &TreeContext<'_>,
@@ -243,9 +270,11 @@ fn collect_dirty_entries(
     }
     for (_, slot) in node.iter() {
         let fits = match slot {
-            Slot::Child(Child::Dirty(child)) => collect_dirty_entries(child, limit, out, cx)?,
+            Slot::Child(Child::Dirty(child)) => {
+                collect_dirty_entries(child, depth + 1, limit, out, cx)?
+            }
             Slot::Child(Child::Stored(cid)) => {
-                collect_stored_entries(&*cx.node(cid)?, limit, out, cx)?
+                collect_stored_entries(cid, depth + 1, limit, out, cx)?
             }
             Slot::Bucket(_) => true,
         };
@@ -257,18 +286,33 @@ fn collect_dirty_entries(
 }
 
 fn collect_stored_entries(
-    node: &StoredNode,
+    cid: &Cid,
+    depth: usize,
     limit: usize,
     out: &mut Vec<(Key, Cid)>,
     cx: &TreeContext<'_>,
 ) -> Result<bool, TreeError> {
+    let node = cx.node(cid)?;
+    let invalid = |defect| {
+        TreeError::Invalid(Box::new(HamtError::InvalidTree {
+            cid: *cid,
+            depth,
+            defect,
+        }))
+    };
+    if depth >= KEY_HASH_LEN {
+        return Err(invalid(NodeDefect::TooDeep));
+    }
+    if node.bucket_entries() == 0 && node.children().len() == 0 {
+        return Err(invalid(NodeDefect::Empty));
+    }
     if out.len() + node.bucket_entries() > limit {
         return Ok(false);
     }
     out.extend(node.entries().map(|(k, l)| (Key::from(k), l)));
     for (_, slot) in node.iter() {
         if let StoredSlot::Child(cid) = slot
-            && !collect_stored_entries(&*cx.node(&cid)?, limit, out, cx)?
+            && !collect_stored_entries(&cid, depth + 1, limit, out, cx)?
         {
             return Ok(false);
         }

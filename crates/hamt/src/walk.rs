@@ -4,14 +4,94 @@
 //! A node is either in the write tree (changed since the last flush) or
 //! stored. [`ChildRef`] is a child still to visit, [`NodeView`] a node in
 //! hand: each piece of slot logic is written once here, for both kinds.
+//!
+//! A walk checks every stored node against the path it was reached by
+//! ([`Hamt::resolve_at`]): each key must hash to that path, so a node
+//! linked from two places, which a valid HAMT never has, fails at the
+//! second. Without this a DAG of five blocks, each linking the next from
+//! all 256 slots, would cost a walk 256^4 visits.
 
 use std::sync::Arc;
 
-use hamt_codec::{Bucket, Cid, Slot, StoredNode, StoredSlot};
+use hamt_codec::{Bucket, Cid, KEY_HASH_LEN, Slot, StoredNode, StoredSlot};
 use hamt_store::BlockStore;
 
+use crate::error::NodeDefect;
 use crate::tree::{Child, DirtyNode};
 use crate::{Hamt, HamtError};
+
+/// The slot indices leading from the root to a node: byte `i` of the hash
+/// of every key under it is `indices[i]`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Path {
+    depth: usize,
+    indices: [u8; KEY_HASH_LEN],
+}
+
+impl Path {
+    /// The path to the child in slot `index` of the node at this path; past
+    /// the hash's length it stays at its length (that node is refused).
+    pub(crate) fn child(self, index: u8) -> Path {
+        let mut next = self;
+        if let Some(slot) = next.indices.get_mut(self.depth) {
+            *slot = index;
+            next.depth += 1;
+        } else {
+            next.depth = KEY_HASH_LEN + 1;
+        }
+        next
+    }
+
+    /// Levels below the root.
+    pub(crate) fn depth(&self) -> usize {
+        self.depth
+    }
+}
+
+impl<S: BlockStore> Hamt<S> {
+    /// [`resolve`](Hamt::resolve), checking a stored node is one a valid
+    /// HAMT can hold at `path`: not deeper than the hash, not empty below
+    /// the root, every bucket key hashing to the path and its slot.
+    pub(crate) async fn resolve_at<'a>(
+        &self,
+        item: ChildRef<'a>,
+        path: Path,
+    ) -> Result<NodeView<'a>, HamtError> {
+        let view = self.resolve(item).await?;
+        if let (ChildRef::Stored(cid), NodeView::Stored(node)) = (item, &view) {
+            self.check_placement(node, path)
+                .map_err(|defect| HamtError::InvalidTree {
+                    cid,
+                    depth: path.depth,
+                    defect,
+                })?;
+        }
+        Ok(view)
+    }
+
+    fn check_placement(&self, node: &StoredNode, path: Path) -> Result<(), NodeDefect> {
+        let depth = path.depth;
+        if depth >= KEY_HASH_LEN {
+            return Err(NodeDefect::TooDeep);
+        }
+        if depth > 0 && node.bucket_entries() == 0 && node.children().len() == 0 {
+            return Err(NodeDefect::Empty);
+        }
+        for (index, slot) in node.iter() {
+            if let StoredSlot::Bucket(bucket) = slot {
+                for (key, _) in bucket.iter() {
+                    let hash = self.hash_key(key);
+                    if hash[..depth] != path.indices[..depth] || hash[depth] != index {
+                        return Err(NodeDefect::Misplaced {
+                            key: key.to_owned(),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
 
 /// A child to visit: a node of the write tree, or the CID of a stored node.
 #[derive(Clone, Copy)]
@@ -79,14 +159,21 @@ impl<'a> NodeView<'a> {
         }
     }
 
-    /// Appends the children in slot order.
-    pub(crate) fn children_into(&self, out: &mut Vec<ChildRef<'a>>) {
+    /// Appends the children in slot order, each with its slot index.
+    pub(crate) fn children_into(&self, out: &mut Vec<(u8, ChildRef<'a>)>) {
         match self {
-            NodeView::Dirty(node) => out.extend(node.iter().filter_map(|(_, slot)| match slot {
-                Slot::Child(child) => Some(ChildRef::from(child)),
-                Slot::Bucket(_) => None,
-            })),
-            NodeView::Stored(node) => out.extend(node.children().map(ChildRef::Stored)),
+            NodeView::Dirty(node) => {
+                out.extend(node.iter().filter_map(|(index, slot)| match slot {
+                    Slot::Child(child) => Some((index, ChildRef::from(child))),
+                    Slot::Bucket(_) => None,
+                }));
+            }
+            NodeView::Stored(node) => {
+                out.extend(node.iter().filter_map(|(index, slot)| match slot {
+                    StoredSlot::Child(cid) => Some((index, ChildRef::Stored(cid))),
+                    StoredSlot::Bucket(_) => None,
+                }));
+            }
         }
     }
 
@@ -125,30 +212,39 @@ impl<'a> NodeView<'a> {
 
 /// A depth-first walk in slot order over the nodes of a (sub)tree, each
 /// with its depth below the walk's start. Memory is the stack of siblings
-/// not yet visited, bounded by depth × 256.
+/// not yet visited, bounded by depth × 256; stored nodes are checked
+/// against their paths ([`Hamt::resolve_at`]), which bounds the work on a
+/// hostile DAG too.
 pub(crate) struct Walk<'a> {
-    stack: Vec<(ChildRef<'a>, usize)>,
-    children: Vec<ChildRef<'a>>,
+    stack: Vec<(ChildRef<'a>, Path)>,
+    children: Vec<(u8, ChildRef<'a>)>,
+    start_depth: usize,
     /// Children from the last slot to the first (py-hamt's order).
     last_child_first: bool,
 }
 
 impl<'a> Walk<'a> {
-    /// A walk starting at `start` (depth 0).
-    pub(crate) fn new(start: ChildRef<'a>) -> Self {
+    /// A walk of the whole tree from its root.
+    pub(crate) fn new(root: ChildRef<'a>) -> Self {
+        Walk::at(root, Path::default())
+    }
+
+    /// A walk of the subtree at `start`, reached by `path`.
+    pub(crate) fn at(start: ChildRef<'a>, path: Path) -> Self {
         Walk {
-            stack: vec![(start, 0)],
+            stack: vec![(start, path)],
             children: Vec::new(),
+            start_depth: path.depth(),
             last_child_first: false,
         }
     }
 
     /// A walk visiting each node's children from the last slot to the first,
     /// as py-hamt's `_iter_nodes` does (its stack pops the last child pushed).
-    pub(crate) fn last_child_first(start: ChildRef<'a>) -> Self {
+    pub(crate) fn last_child_first(root: ChildRef<'a>) -> Self {
         Walk {
             last_child_first: true,
-            ..Walk::new(start)
+            ..Walk::new(root)
         }
     }
 
@@ -157,19 +253,21 @@ impl<'a> Walk<'a> {
         &mut self,
         hamt: &Hamt<S>,
     ) -> Result<Option<(NodeView<'a>, usize)>, HamtError> {
-        let Some((item, depth)) = self.stack.pop() else {
+        let Some((item, path)) = self.stack.pop() else {
             return Ok(None);
         };
-        let view = hamt.resolve(item).await?;
+        let view = hamt.resolve_at(item, path).await?;
         view.children_into(&mut self.children);
+        let children = self
+            .children
+            .drain(..)
+            .map(|(index, c)| (c, path.child(index)));
         if self.last_child_first {
-            self.stack
-                .extend(self.children.drain(..).map(|c| (c, depth + 1)));
+            self.stack.extend(children);
         } else {
             // Reversed, so the first child is popped (visited) next.
-            self.stack
-                .extend(self.children.drain(..).rev().map(|c| (c, depth + 1)));
+            self.stack.extend(children.rev());
         }
-        Ok(Some((view, depth)))
+        Ok(Some((view, path.depth() - self.start_depth)))
     }
 }
