@@ -1,5 +1,5 @@
 //! Choosing the block store from the flags, resolving ROOT arguments, and
-//! naming roots.
+//! naming (and, on the daemon, pinning) roots.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use hamt_zarr::{AnyLayout, ShardedConfig};
 
 use crate::cli::StoreArgs;
 use crate::error::{CliError, Context, Result, fail};
+use crate::output::Output;
 
 /// The HAMT type every command works with: any store behind one pointer.
 pub(crate) type DynHamt = Hamt<Arc<dyn BlockStore>>;
@@ -39,6 +40,8 @@ pub(crate) struct Backend {
     pub(crate) kubo: Option<KuboStore>,
     /// Where the blocks are, for messages.
     pub(crate) label: String,
+    /// With `--kubo`: pin each new root (not `--no-pin`).
+    pin: bool,
 }
 
 /// Tuning of the embedded store the flags can change.
@@ -55,10 +58,11 @@ impl Backend {
                 rocks: None,
                 kubo: None,
                 label: "the in-memory store".into(),
+                pin: false,
             });
         }
         if let Some(rpc) = &args.kubo {
-            return open_kubo(rpc, &args.gateway);
+            return open_kubo(rpc, &args.gateway, !args.no_pin);
         }
         let dir = match &args.store {
             Some(dir) => dir.clone(),
@@ -76,15 +80,47 @@ impl Backend {
         })
     }
 
-    /// A ROOT argument: a CID, else the name of a root in the embedded store.
-    pub(crate) fn resolve_root(&self, root: &str) -> Result<Cid> {
+    /// Whether roots can be named here: in the embedded store, or on the
+    /// daemon (not in the in-memory store).
+    pub(crate) fn can_name(&self) -> bool {
+        self.rocks.is_some() || self.kubo.is_some()
+    }
+
+    /// Fails early, before any work, if `--name NAME` cannot be recorded:
+    /// the in-memory store keeps no names, and a name on the daemon must be
+    /// a valid MFS file name.
+    pub(crate) fn check_name(&self, name: Option<&str>) -> Result<()> {
+        let Some(name) = name else { return Ok(()) };
+        if !self.can_name() {
+            fail!(
+                "--name needs a store that keeps names (the embedded store or --kubo); drop --memory"
+            );
+        }
+        if self.kubo.is_some() {
+            hamt_kubo::check_name(name).map_err(|e| CliError::new(format!("--name: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// A ROOT argument: a CID, else the name of a root recorded in the
+    /// embedded store or on the daemon.
+    pub(crate) async fn resolve_root(&self, root: &str) -> Result<Cid> {
         if let Ok(cid) = Cid::try_from(root) {
             return Ok(cid);
         }
-        let Some(rocks) = &self.rocks else {
-            fail!("{root:?} is not a CID (named roots need the embedded store)");
+        let found = if let Some(rocks) = &self.rocks {
+            rocks.root(root).context(|| format!("read root {root:?}"))?
+        } else if let Some(kubo) = &self.kubo {
+            if hamt_kubo::check_name(root).is_err() {
+                fail!("{root:?} is not a CID (nor could it name a root on the daemon)");
+            }
+            kubo.named_root(root)
+                .await
+                .context(|| format!("read the name {root:?} on {}", self.label))?
+        } else {
+            fail!("{root:?} is not a CID (the in-memory store keeps no names)");
         };
-        match rocks.root(root).context(|| format!("read root {root:?}"))? {
+        match found {
             Some(cid) => Ok(cid),
             None => fail!(
                 "{root:?} is neither a CID nor a named root in {} (see `hamt roots`)",
@@ -95,7 +131,13 @@ impl Backend {
 
     /// Opens the dataset at a ROOT argument, whichever layout it is.
     pub(crate) async fn open_dataset(&self, root: &str) -> Result<DynDataset> {
-        let cid = self.resolve_root(root)?;
+        let cid = self.resolve_root(root).await?;
+        self.open_cid(cid).await
+    }
+
+    /// Opens the dataset at `cid` (a ROOT argument already resolved, so a
+    /// name moved meanwhile cannot give two roots), whichever layout it is.
+    pub(crate) async fn open_cid(&self, cid: Cid) -> Result<DynDataset> {
         AnyLayout::open(
             self.blocks.clone(),
             cid,
@@ -126,20 +168,62 @@ impl Backend {
 
     /// Makes everything written so far durable, and names `root` if asked.
     /// The embedded store syncs its log before it writes a name, so a named
-    /// root never outlives its blocks.
-    pub(crate) fn commit_root(&self, root: &Cid, name: Option<&str>) -> Result<()> {
-        match (&self.rocks, name) {
-            (Some(rocks), Some(name)) => rocks
-                .set_root(name, root)
-                .context(|| format!("name root {root} {name:?}")),
-            (Some(rocks), None) => rocks.sync().context(|| "sync the store".into()),
-            (None, Some(_)) => self.rocks("--name").map(|_| ()),
-            (None, None) => Ok(()),
+    /// root never outlives its blocks. On the daemon, `root` is pinned
+    /// recursively first (unless `--no-pin`), then named; a name moved off
+    /// another root unpins that root if no other name points at it (a
+    /// failure there is only a warning: the command did what it was asked).
+    pub(crate) async fn commit_root(
+        &self,
+        out: Output,
+        root: &Cid,
+        name: Option<&str>,
+    ) -> Result<()> {
+        if let Some(rocks) = &self.rocks {
+            return match name {
+                Some(name) => rocks
+                    .set_root(name, root)
+                    .context(|| format!("name root {root} {name:?}")),
+                None => rocks.sync().context(|| "sync the store".into()),
+            };
         }
+        let Some(kubo) = &self.kubo else {
+            return self.check_name(name);
+        };
+        let Some(name) = name else {
+            if self.pin {
+                kubo.pin_add(root)
+                    .await
+                    .context(|| format!("pin root {root} on {}", self.label))?;
+                out.note(|| format!("pinned {root} (recursively)"));
+            }
+            return Ok(());
+        };
+        let previous = kubo
+            .name_root(name, root, self.pin)
+            .await
+            .context(|| format!("name root {root} {name:?} on {}", self.label))?;
+        out.note(|| {
+            let pinned = if self.pin { "pinned and " } else { "" };
+            format!(
+                "{pinned}named {root} {name:?} ({}/{name} in the daemon's MFS)",
+                hamt_kubo::ROOTS_DIR
+            )
+        });
+        let Some(old) = previous.filter(|old| old != root && self.pin) else {
+            return Ok(());
+        };
+        match kubo.release_root(&old).await {
+            Ok(true) => out.note(|| format!("unpinned {old}, which no name points at any more")),
+            Ok(false) => {}
+            Err(e) => crate::output::warn(&format!(
+                "{name:?} moved, but its previous root {old} could not be unpinned: {e}"
+            )),
+        }
+        Ok(())
     }
 }
 
-fn open_kubo(rpc: &str, gateways: &[String]) -> Result<Backend> {
+fn open_kubo(rpc: &str, gateways: &[String], pin: bool) -> Result<Backend> {
     let mut builder = KuboStore::builder().rpc_url(rpc);
     for gateway in gateways {
         builder = builder.gateway(gateway.clone());
@@ -154,6 +238,7 @@ fn open_kubo(rpc: &str, gateways: &[String]) -> Result<Backend> {
         rocks: None,
         kubo: Some(store),
         label: format!("the IPFS daemon at {shown}"),
+        pin,
     })
 }
 
@@ -178,6 +263,7 @@ fn open_rocks(dir: &Path, access: Access, tuning: RocksTuning) -> Result<Backend
         rocks: Some(store),
         kubo: None,
         label,
+        pin: false,
     })
 }
 

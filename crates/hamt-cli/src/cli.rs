@@ -6,14 +6,18 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 /// Very large key-value maps (zarr v3 datasets) as py-hamt-compatible HAMTs
 /// in content-addressed storage.
 ///
 /// Blocks live in the embedded RocksDB store by default ($HAMT_STORE, else
 /// $XDG_DATA_HOME/hamt or ~/.local/share/hamt); --kubo uses an IPFS daemon.
-/// ROOT is a CID or the name of a root recorded in the embedded store.
+/// ROOT is a CID or the name of a root recorded with --name: in the embedded
+/// store, or with --kubo on the daemon (a file /hamt-roots/NAME in its MFS).
+/// With --kubo every command that writes a new root pins it recursively, so
+/// the daemon's GC keeps it (--no-pin: don't).
 ///
 /// Exit codes: 0 ok, 1 error, 2 usage, 3 verify found missing or corrupt blocks.
 #[derive(Debug, Parser)]
@@ -37,6 +41,34 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
+impl Cli {
+    /// Parses the command line, exiting with a usage error (2) as clap
+    /// does. Also checks what clap misses: a global flag given before the
+    /// subcommand escapes its `requires` (checked only after it), so
+    /// --gateway and --no-pin are checked to come with --kubo here.
+    pub(crate) fn parse_checked() -> Self {
+        let cli = Self::parse();
+        if cli.store.kubo.is_none() {
+            let lonely = if cli.store.no_pin {
+                Some("--no-pin")
+            } else if cli.store.gateway.is_empty() {
+                None
+            } else {
+                Some("--gateway")
+            };
+            if let Some(flag) = lonely {
+                Self::command()
+                    .error(
+                        ErrorKind::MissingRequiredArgument,
+                        format!("{flag} needs --kubo <RPC_URL>"),
+                    )
+                    .exit();
+            }
+        }
+        cli
+    }
+}
+
 /// Where blocks are read and written.
 #[derive(Debug, Args)]
 pub(crate) struct StoreArgs {
@@ -49,6 +81,12 @@ pub(crate) struct StoreArgs {
     /// With --kubo: read blocks from this trustless gateway (repeatable).
     #[arg(long, global = true, value_name = "URL", requires = "kubo")]
     pub(crate) gateway: Vec<String>,
+    /// With --kubo: do not pin the new roots written (import, convert, graft,
+    /// put, rm, car import, demo), and leave pins alone when a --name moves.
+    /// By default each is pinned recursively, so the daemon's GC keeps it, and
+    /// the root a name moved off is unpinned unless another name points at it.
+    #[arg(long, global = true, requires = "kubo")]
+    pub(crate) no_pin: bool,
     /// Use a throwaway in-memory store: computes root CIDs and checks CARs, keeps nothing.
     #[arg(long, global = true)]
     pub(crate) memory: bool,
@@ -60,9 +98,14 @@ pub(crate) enum Command {
     Import {
         /// The directory to import.
         dir: PathBuf,
-        /// Record the root under this name once it is durable.
+        /// Record the root under this name once it is durable (and pinned, with --kubo).
         #[arg(long)]
         name: Option<String>,
+        /// Read files that symbolic links point to outside DIR too (by default
+        /// such a link stops the import; links to files inside DIR are
+        /// followed, links to directories never).
+        #[arg(long)]
+        follow_symlinks: bool,
         /// Files read and hashed at once (default: 2 x CPUs).
         #[arg(long, value_name = "N")]
         jobs: Option<usize>,
@@ -84,7 +127,7 @@ pub(crate) enum Command {
         /// For a v1 sharded store: the array path its one index belongs to in v2 (e.g. 0/t2m).
         #[arg(long, value_name = "PATH")]
         primary_array: Option<String>,
-        /// Record the new root under this name.
+        /// Record the new root under this name (moving it from the root it named).
         #[arg(long)]
         name: Option<String>,
     },
@@ -106,7 +149,7 @@ pub(crate) enum Command {
         /// First grow each target array (its zarr.json shape and index) to fit SOURCE at --at.
         #[arg(long)]
         grow: bool,
-        /// Record the new root under this name.
+        /// Record the new root under this name (moving it from the root it named).
         #[arg(long)]
         name: Option<String>,
     },
@@ -138,7 +181,7 @@ pub(crate) enum Command {
         key: String,
         /// The file whose bytes become the value.
         file: PathBuf,
-        /// Record the new root under this name.
+        /// Record the new root under this name (moving it from the root it named).
         #[arg(long)]
         name: Option<String>,
     },
@@ -148,7 +191,7 @@ pub(crate) enum Command {
         root: String,
         /// The key.
         key: String,
-        /// Record the new root under this name.
+        /// Record the new root under this name (moving it from the root it named).
         #[arg(long)]
         name: Option<String>,
     },
@@ -184,15 +227,22 @@ pub(crate) enum Command {
         /// Root CID or name.
         root: String,
     },
-    /// List the named roots of the embedded store.
+    /// List the named roots: the embedded store's, or with --kubo the daemon's
+    /// (the files under /hamt-roots in its MFS, and whether each root is pinned).
     Roots,
     /// Remove blocks of the embedded store unreachable from any named root.
+    ///
+    /// With --kubo: run the daemon's own GC (repo/gc), which removes every
+    /// block not kept by a pin or by MFS, for every user of the daemon and with
+    /// no grace period (a write in progress may lose blocks). hamt pins the
+    /// roots it writes unless --no-pin, so those are kept.
     Gc {
-        /// Keep unreachable blocks written less than this many seconds ago (default: 3600).
+        /// Keep unreachable blocks written less than this many seconds ago
+        /// (default: 3600). Embedded store only: the daemon's GC has none.
         #[arg(long, value_name = "SECONDS")]
         grace: Option<u64>,
     },
-    /// Write a synthetic climate dataset through zarrs, reopen it from its CID, check it, time it.
+    /// Write a synthetic climate dataset through zarrs, name it demo, reopen it from its CID, check it, time it.
     Demo {
         /// Days of 720 x 360 float32 temperature, one ~1 MiB chunk each.
         #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3650))]
@@ -213,7 +263,7 @@ pub(crate) enum CarCommand {
     Import {
         /// The CAR file to read.
         file: PathBuf,
-        /// Record the CAR's (single) root under this name once it is durable and complete.
+        /// Record the CAR's (single) root under this name once it is durable and complete (and pinned, with --kubo).
         #[arg(long)]
         name: Option<String>,
     },

@@ -13,11 +13,9 @@ mod walk;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     // clap prints usage errors itself and exits with 2.
-    let cli = cli::Cli::parse();
+    let cli = cli::Cli::parse_checked();
     let started = std::time::Instant::now();
     let summary = output::Summary::start(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -8,6 +8,12 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 const MIB: f64 = 1_048_576.0;
 
+/// A warning: something went wrong that did not stop the command. On
+/// stderr even with `--quiet` or `--json` (stdout stays the result).
+pub(crate) fn warn(text: &str) {
+    eprintln!("hamt: warning: {text}");
+}
+
 /// How the user asked results to be shown.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Output {

@@ -12,7 +12,8 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 mod common;
-use common::{hamt, s};
+use common::{FakeDaemon, hamt, hamt_kubo, ipfs, pin_of, s, salt};
+use hamt_kubo::PinKind;
 
 /// Deterministic bytes that do not repeat in 1 MiB leaves.
 fn noise(len: usize, seed: u64) -> Vec<u8> {
@@ -472,6 +473,26 @@ fn kubo_url_credentials_are_never_printed() {
     assert_ne!(output.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("SECRET"), "{stderr}");
     assert!(stderr.contains("127.0.0.1:9"), "{stderr}");
+
+    // Nor do names, pins and GC on the daemon show them.
+    let tmp = TempDir::new().unwrap();
+    std::fs::write(tmp.path().join("k"), "v").unwrap();
+    let url = "http://alice:rpc-SECRET@127.0.0.1:9/?token=q-SECRET";
+    for args in [
+        vec!["roots"],
+        vec!["gc"],
+        vec!["get", "some-name", "k"],
+        vec!["import", s(tmp.path()), "--name", "x"],
+    ] {
+        let run = hamt_kubo(url, &args);
+        assert_eq!(run.code, 1, "{args:?}: {}", run.stderr);
+        assert!(!run.stderr.contains("SECRET"), "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("127.0.0.1:9"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
 }
 
 /// `--trace` logs spans of node loads and lookups, and ends with the
@@ -600,5 +621,234 @@ fn keys_with_control_characters_are_printed_escaped() {
         diff.stdout.contains("- red\\u{1b}[31mtext\\nsecond"),
         "{:?}",
         diff.stdout
+    );
+}
+
+/// A symbolic link out of the imported directory stops `import`, naming
+/// the link, before anything is written; `--follow-symlinks` reads it.
+#[cfg(unix)]
+#[test]
+fn import_refuses_symlinks_out_of_the_directory() {
+    let w = world();
+    write(&w.data, "inside", b"mine");
+    let secret = w.base.join("secret");
+    std::fs::write(&secret, b"not yours").unwrap();
+    std::os::unix::fs::symlink(&secret, w.data.join("leak")).unwrap();
+    let refused = hamt(&w.store, &["import", s(&w.data), "--name", "ds"]);
+    assert_eq!(refused.code, 1, "{}{}", refused.stdout, refused.stderr);
+    assert!(
+        refused.stderr.contains(s(&w.data.join("leak")))
+            && refused.stderr.contains("outside")
+            && refused.stderr.contains("--follow-symlinks"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        refused.stderr.trim().lines().count(),
+        1,
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        named_roots(&w.store),
+        serde_json::json!([]),
+        "nothing was named"
+    );
+
+    let root = hamt(&w.store, &["import", s(&w.data), "--follow-symlinks", "-q"])
+        .ok()
+        .line();
+    let got = hamt(&w.store, &["get", &root, "leak"]).ok();
+    assert_eq!(got.stdout, "not yours");
+}
+
+/// Every command that writes a new root to the daemon pins it
+/// recursively (so the daemon's GC keeps it); `--no-pin` does not.
+#[test]
+fn kubo_writes_pin_their_roots_unless_no_pin() {
+    let Some((api, _)) = ipfs() else { return };
+    let salt = salt();
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path().join("d");
+    for i in 0..20 {
+        write(&dir, &format!("k/{i}"), format!("{salt} {i}").as_bytes());
+    }
+    let pinned = |cid: &str| pin_of(&api, cid) == Some(PinKind::Recursive);
+
+    let imported = hamt_kubo(&api, &["import", s(&dir), "-q"]).ok().line();
+    assert!(pinned(&imported), "import left {imported} unpinned");
+    let file = tmp.path().join("value");
+    std::fs::write(&file, format!("new {salt}")).unwrap();
+    let put = hamt_kubo(&api, &["put", &imported, "extra", s(&file), "-q"])
+        .ok()
+        .line();
+    assert!(pinned(&put), "put left {put} unpinned");
+    let removed = hamt_kubo(&api, &["rm", &imported, "k/3", "-q"]).ok().line();
+    assert!(pinned(&removed), "rm left {removed} unpinned");
+
+    // A CAR made in an embedded store, imported into the daemon.
+    let other = tmp.path().join("o");
+    write(&other, "only", format!("car {salt}").as_bytes());
+    let store = tmp.path().join("store");
+    let car_root = hamt(&store, &["import", s(&other), "-q"]).ok().line();
+    let car = tmp.path().join("o.car");
+    hamt(&store, &["car", "export", &car_root, s(&car)]).ok();
+    let from_car = hamt_kubo(&api, &["car", "import", s(&car), "-q"])
+        .ok()
+        .line();
+    assert_eq!(from_car, car_root);
+    assert!(pinned(&from_car), "car import left {from_car} unpinned");
+
+    // demo (a zarr dataset, named "demo") and convert (to the sharded layout).
+    let demo = hamt_kubo(&api, &["demo", "--days", "1", "--json"])
+        .ok()
+        .json();
+    let demo_root = demo["root"].as_str().unwrap().to_owned();
+    assert!(pinned(&demo_root), "demo left {demo_root} unpinned");
+    let sharded = hamt_kubo(&api, &["convert", &demo_root, "-q"]).ok().line();
+    assert!(pinned(&sharded), "convert left {sharded} unpinned");
+
+    let unpinned_dir = tmp.path().join("u");
+    write(&unpinned_dir, "x", format!("unpinned {salt}").as_bytes());
+    let loose = hamt_kubo(&api, &["--no-pin", "import", s(&unpinned_dir), "-q"])
+        .ok()
+        .line();
+    assert_eq!(pin_of(&api, &loose), None, "--no-pin pinned {loose}");
+    let loose_put = hamt_kubo(&api, &["--no-pin", "put", &loose, "y", s(&file), "-q"])
+        .ok()
+        .line();
+    assert_eq!(pin_of(&api, &loose_put), None);
+
+    // --no-pin (and --gateway) are for the daemon only: a usage error
+    // elsewhere, before or after the subcommand.
+    for args in [
+        vec!["--no-pin", "import", s(&dir)],
+        vec!["import", s(&dir), "--no-pin"],
+        vec!["--gateway", "http://127.0.0.1:9", "ls", &imported],
+    ] {
+        let usage = hamt(&tmp.path().join("s"), &args);
+        assert_eq!(usage.code, 2, "{args:?}: {}", usage.stderr);
+        assert!(
+            usage.stderr.contains("--kubo"),
+            "{args:?}: {}",
+            usage.stderr
+        );
+    }
+}
+
+/// `--name` works on the daemon: a file under /hamt-roots in its MFS that
+/// ROOT arguments resolve, `hamt roots` lists (pinned or not), and moving
+/// it pins the new root and unpins the old one no name points at.
+#[test]
+fn kubo_names_resolve_list_and_move_their_pins() {
+    let Some((api, _)) = ipfs() else { return };
+    let salt = salt();
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path().join("d");
+    write(&dir, "a/b", format!("first {salt}").as_bytes());
+    write(&dir, "c", b"shared");
+    let name = format!("ds {salt}");
+
+    let first = hamt_kubo(&api, &["import", s(&dir), "--name", &name, "--json"])
+        .ok()
+        .json();
+    let first = first["root"].as_str().unwrap().to_owned();
+    assert_eq!(pin_of(&api, &first), Some(PinKind::Recursive));
+    let listed = hamt_kubo(&api, &["roots", "--json"]).ok().json();
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!({"name": name, "root": first, "pinned": true})),
+        "{listed}"
+    );
+    let text = hamt_kubo(&api, &["roots"]).ok();
+    assert!(
+        text.stdout.contains(&format!("{name}\t{first}\n")),
+        "{}",
+        text.stdout
+    );
+    assert!(text.stderr.contains("/hamt-roots"), "{}", text.stderr);
+    let got = hamt_kubo(&api, &["get", &name, "a/b"]).ok();
+    assert_eq!(got.stdout, format!("first {salt}"));
+
+    let file = tmp.path().join("v");
+    std::fs::write(&file, format!("second {salt}")).unwrap();
+    let moved = hamt_kubo(&api, &["put", &name, "a/b", s(&file), "--name", &name]).ok();
+    let second = moved.line();
+    assert_ne!(second, first);
+    assert!(
+        moved.stderr.contains(&format!("unpinned {first}")),
+        "{}",
+        moved.stderr
+    );
+    assert_eq!(pin_of(&api, &second), Some(PinKind::Recursive));
+    assert_eq!(pin_of(&api, &first), None, "no name points at the old root");
+    let got = hamt_kubo(&api, &["get", &name, "a/b"]).ok();
+    assert_eq!(got.stdout, format!("second {salt}"));
+
+    let missing = hamt_kubo(&api, &["ls", &format!("no such name {salt}")]);
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing.stderr.contains("neither a CID nor a named root"),
+        "{}",
+        missing.stderr
+    );
+    let bad = hamt_kubo(&api, &["import", s(&dir), "--name", "a/b"]);
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.contains("cannot name a root"), "{}", bad.stderr);
+}
+
+/// `hamt --kubo URL gc` runs the daemon's own GC and says what keeps data;
+/// `roots` reads the names there. Against a stand-in daemon: a real GC
+/// would remove what other tests running on the shared node just wrote.
+#[test]
+fn kubo_gc_runs_the_daemons_repo_gc_and_roots_reads_its_names() {
+    let cid = "bafyreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku";
+    let daemon = FakeDaemon::start(vec![
+        (
+            "/api/v0/repo/gc",
+            "{\"Key\":{\"/\":\"bafkreiffhk5brl5eaxgxyp7qp4qkipzqtz7qvaytebua477vqmxx7zvbku\"}}\n\
+             {\"Key\":{\"/\":\"bafkreie7y2wjsbsgbp75ldbggxcwqvtxuzl3jsthgoao3ghvm7ymuj2hae\"}}\n"
+                .to_owned(),
+        ),
+        (
+            "/api/v0/pin/ls",
+            format!("{{\"Keys\":{{\"{cid}\":{{\"Type\":\"recursive\"}}}}}}"),
+        ),
+        (
+            "/api/v0/files/ls",
+            r#"{"Entries":[{"Name":"ds","Type":0,"Size":0,"Hash":""}]}"#.to_owned(),
+        ),
+        ("/api/v0/files/read", format!("{cid}\n")),
+    ]);
+    let text = hamt_kubo(&daemon.url, &["gc"]).ok().line();
+    assert!(
+        text.contains("repo/gc")
+            && text.contains("removed 2 blocks")
+            && text.contains("1 recursive pins"),
+        "{text}"
+    );
+    let json = hamt_kubo(&daemon.url, &["gc", "--json"]).ok().json();
+    assert_eq!(json["daemon_gc"], true);
+    assert_eq!(json["blocks_removed"], 2);
+    assert_eq!(json["recursive_pins"], 1);
+    assert!(
+        daemon
+            .requests
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.starts_with("POST /api/v0/repo/gc")),
+        "the daemon's GC ran"
+    );
+    let grace = hamt_kubo(&daemon.url, &["gc", "--grace", "10"]);
+    assert_eq!(grace.code, 1);
+    assert!(grace.stderr.contains("no grace period"), "{}", grace.stderr);
+
+    let roots = hamt_kubo(&daemon.url, &["roots", "--json"]).ok().json();
+    assert_eq!(
+        roots,
+        serde_json::json!([{"name": "ds", "root": cid, "pinned": true}])
     );
 }

@@ -40,6 +40,14 @@ pub enum KuboError {
     /// The operation needs the RPC API and none is configured.
     #[error("no RPC URL configured (gateway-only stores are read-only)")]
     NoRpc,
+    /// A root name that cannot be a file name in the daemon's MFS.
+    #[error("{name:?} cannot name a root on the daemon: {why}")]
+    InvalidName {
+        /// The name given.
+        name: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
     /// The builder was given an invalid setting.
     #[error("invalid configuration: {0}")]
     Config(String),

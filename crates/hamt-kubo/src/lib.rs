@@ -6,9 +6,10 @@
 //! with exponential backoff and jitter, fails over between gateways (a
 //! circuit breaker per gateway puts failing ones last), caps requests in
 //! flight, reuses connections, authenticates with headers, a bearer token or
-//! basic auth, and manages pins. Credentials are sent only to the origins
-//! they are for (never across a redirect to another one) and never appear
-//! in errors or `Debug` output.
+//! basic auth, manages pins, names roots (files in the daemon's MFS, see
+//! [`KuboStore::name_root`]) and runs the daemon's GC. Credentials are sent
+//! only to the origins they are for (never across a redirect to another
+//! one) and never appear in errors or `Debug` output.
 //!
 //! ```no_run
 //! use hamt_kubo::KuboStore;
@@ -34,7 +35,9 @@ mod car_fetch;
 mod config;
 mod error;
 mod multipart;
+mod names;
 mod pins;
+mod repo;
 mod store;
 mod transport;
 
@@ -42,5 +45,7 @@ pub use breaker::BreakerPolicy;
 pub use builder::{DEFAULT_MAX_BLOCK_SIZE, KuboStoreBuilder};
 pub use config::{RetryPolicy, redact_url};
 pub use error::KuboError;
+pub use names::{ROOTS_DIR, check_name};
 pub use pins::PinKind;
+pub use repo::RepoGc;
 pub use store::KuboStore;

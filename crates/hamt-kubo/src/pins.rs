@@ -90,7 +90,7 @@ impl KuboStore {
 }
 
 /// Whether an error is the daemon saying a CID is not pinned.
-fn is_not_pinned(error: &StoreError) -> bool {
+pub(crate) fn is_not_pinned(error: &StoreError) -> bool {
     let StoreError::Backend { source, .. } = error else {
         return false;
     };

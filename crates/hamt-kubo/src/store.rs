@@ -119,15 +119,31 @@ impl KuboStore {
         missing: Option<&Cid>,
         timeout: Duration,
     ) -> Result<Bytes, StoreError> {
+        self.rpc_post(path, None, missing, timeout).await
+    }
+
+    /// [`rpc_call`](Self::rpc_call) with a `multipart/form-data` body
+    /// (from [`crate::multipart::file_body`]) when `body` is given.
+    pub(crate) async fn rpc_post(
+        &self,
+        path: &str,
+        body: Option<&(Bytes, String)>,
+        missing: Option<&Cid>,
+        timeout: Duration,
+    ) -> Result<Bytes, StoreError> {
         let base = self.rpc()?;
         let url = endpoint(base, &format!("/api/v0/{path}"));
         let what = context(path.split('?').next().unwrap_or(path), base);
         let transport = &self.inner.transport;
         transport
             .retrying(|| async {
-                let answer = transport
-                    .exchange(transport.client.post(&url), timeout, &what)
-                    .await?;
+                let mut request = transport.client.post(&url);
+                if let Some((bytes, content_type)) = body {
+                    request = request
+                        .header(CONTENT_TYPE, content_type)
+                        .body(bytes.clone());
+                }
+                let answer = transport.exchange(request, timeout, &what).await?;
                 classify(answer, missing, &what)
             })
             .await

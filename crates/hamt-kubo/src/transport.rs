@@ -10,7 +10,7 @@ use reqwest::header::{
     AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HeaderMap, LOCATION, PROXY_AUTHORIZATION,
 };
 use reqwest::{Client, Method, Request, RequestBuilder, Response, StatusCode, Url};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::KuboError;
 use crate::config::{Auth, RetryPolicy, redact};
@@ -24,6 +24,15 @@ pub(crate) enum Failure {
     RetryAfter(StoreError, Duration),
     /// Final: not found, a client error, a mismatch.
     Stop(StoreError),
+}
+
+impl Failure {
+    /// The error, whether or not it was worth another try.
+    pub(crate) fn into_error(self) -> StoreError {
+        match self {
+            Failure::Retry(error) | Failure::RetryAfter(error, _) | Failure::Stop(error) => error,
+        }
+    }
 }
 
 /// A response read in full.
@@ -133,17 +142,9 @@ impl Transport {
         context: &str,
         max_response: usize,
     ) -> Result<Answer, Failure> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| Failure::Stop(StoreError::backend(context, e)))?;
+        let (_permit, mut response) = self.send(request, timeout, context).await?;
         let retry =
             |e: reqwest::Error| Failure::Retry(StoreError::backend(context, KuboError::request(e)));
-        let stop =
-            |e: reqwest::Error| Failure::Stop(StoreError::backend(context, KuboError::request(e)));
-        let request = self.authorize(request.timeout(timeout)).map_err(stop)?;
-        let mut response = self.follow(request, context).await?;
         let status = response.status();
         let retry_after = retry_after(response.headers());
         let content_length = response
@@ -177,6 +178,72 @@ impl Transport {
             retry_after,
             content_length,
         })
+    }
+
+    /// Sends one request under the concurrency cap (with auth, following
+    /// redirects): the response, and the permit to hold while its body is read.
+    async fn send(
+        &self,
+        request: RequestBuilder,
+        timeout: Duration,
+        context: &str,
+    ) -> Result<(SemaphorePermit<'_>, Response), Failure> {
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| Failure::Stop(StoreError::backend(context, e)))?;
+        let stop =
+            |e: reqwest::Error| Failure::Stop(StoreError::backend(context, KuboError::request(e)));
+        let request = self.authorize(request.timeout(timeout)).map_err(stop)?;
+        let response = self.follow(request, context).await?;
+        Ok((permit, response))
+    }
+
+    /// Sends one request and hands a successful answer's body to `sink`
+    /// chunk by chunk as it arrives, so an answer of any length is never
+    /// held (`repo/gc` names every block it removes); an error answer is
+    /// read, up to the response limit, and classified. A failure after part
+    /// of the body went to `sink` is final: that part cannot be taken back.
+    pub(crate) async fn exchange_streamed(
+        &self,
+        request: RequestBuilder,
+        timeout: Duration,
+        context: &str,
+        sink: &mut (dyn FnMut(&[u8]) -> Result<(), KuboError> + Send),
+    ) -> Result<(), Failure> {
+        let (_permit, mut response) = self.send(request, timeout, context).await?;
+        let stop = |e: KuboError| Failure::Stop(StoreError::backend(context, e));
+        let status = response.status();
+        if !status.is_success() {
+            let retry_after = retry_after(response.headers());
+            let mut body = BytesMut::new();
+            while let Some(chunk) = response
+                .chunk()
+                .await
+                .map_err(|e| stop(KuboError::request(e)))?
+            {
+                if body.len() + chunk.len() > self.max_response {
+                    break;
+                }
+                body.extend_from_slice(&chunk);
+            }
+            let answer = Answer {
+                status,
+                body: body.freeze(),
+                retry_after,
+                content_length: None,
+            };
+            return classify(answer, None, context).map(drop);
+        }
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| stop(KuboError::request(e)))?
+        {
+            sink(&chunk).map_err(stop)?;
+        }
+        Ok(())
     }
 
     /// The request, with the configured headers and auth if its origin is
@@ -361,8 +428,12 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 
 /// Kubo answers every command error with a 500; these say retrying is useless.
 fn is_permanent(message: &str) -> bool {
-    const PERMANENT: [&str; 6] = [
+    const PERMANENT: [&str; 8] = [
         "not pinned",
+        // pin/update from a root that is not pinned recursively.
+        "not recursively pinned",
+        // MFS (files/*): no such file or directory.
+        "does not exist",
         "over 1mib",
         "invalid",
         "unrecognized",

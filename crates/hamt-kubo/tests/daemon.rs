@@ -280,6 +280,104 @@ async fn pin_on_put_pins() {
     assert_eq!(plain.pin_status(&unpinned).await.unwrap(), None);
 }
 
+/// Names are files under /hamt-roots in the daemon's MFS; pins follow
+/// them: naming pins the root, moving a name keeps the old pin until
+/// `release_root` finds no name left on it.
+#[tokio::test(flavor = "multi_thread")]
+async fn named_roots_live_in_mfs_and_pins_follow_them() {
+    let Some(d) = daemon() else { return };
+    let store = direct(&d, HashAlgorithm::Blake3);
+    let salt = format!(
+        "{}-{:?}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    // Two dag-cbor roots, each linking a raw block (a map {"v": link}).
+    let root = |text: String| {
+        let store = store.clone();
+        async move {
+            let leaf = store
+                .put(BlockCodec::Raw, Bytes::from(text.into_bytes()))
+                .await
+                .unwrap();
+            let link = leaf.to_bytes();
+            let mut node = vec![
+                0xa1,
+                0x61,
+                b'v',
+                0xd8,
+                0x2a,
+                0x58,
+                (link.len() + 1) as u8,
+                0x00,
+            ];
+            node.extend(&link);
+            store.put(BlockCodec::DagCbor, node.into()).await.unwrap()
+        }
+    };
+    let (first, second) = (
+        root(format!("one {salt}")).await,
+        root(format!("two {salt}")).await,
+    );
+    // Names with characters a query must escape.
+    let (a, b) = (format!("a {salt}&x=1"), format!("b+{salt}?é"));
+
+    assert_eq!(store.named_root(&a).await.unwrap(), None);
+    assert_eq!(store.name_root(&a, &first, true).await.unwrap(), None);
+    assert_eq!(store.named_root(&a).await.unwrap(), Some(first));
+    assert_eq!(
+        store.pin_status(&first).await.unwrap(),
+        Some(PinKind::Recursive)
+    );
+    store.name_root(&b, &first, true).await.unwrap();
+    let all = store.named_roots().await.unwrap();
+    assert!(
+        all.contains(&(a.clone(), first)) && all.contains(&(b.clone(), first)),
+        "{all:?}"
+    );
+    assert!(all.windows(2).all(|w| w[0].0 <= w[1].0), "sorted: {all:?}");
+
+    // Moving `a` pins the new root; the old one stays while `b` names it.
+    assert_eq!(
+        store.name_root(&a, &second, true).await.unwrap(),
+        Some(first)
+    );
+    assert_eq!(
+        store.pin_status(&second).await.unwrap(),
+        Some(PinKind::Recursive)
+    );
+    assert!(
+        !store.release_root(&first).await.unwrap(),
+        "b still names it"
+    );
+    assert_eq!(
+        store.pin_status(&first).await.unwrap(),
+        Some(PinKind::Recursive)
+    );
+    store.name_root(&b, &second, true).await.unwrap();
+    assert!(store.release_root(&first).await.unwrap());
+    assert_eq!(store.pin_status(&first).await.unwrap(), None);
+    assert!(
+        !store.release_root(&first).await.unwrap(),
+        "unpinned already"
+    );
+
+    // Without pinning, a name only records the root.
+    let third = root(format!("three {salt}")).await;
+    store.name_root(&a, &third, false).await.unwrap();
+    assert_eq!(store.named_root(&a).await.unwrap(), Some(third));
+    assert_eq!(store.pin_status(&third).await.unwrap(), None);
+
+    for bad in ["", "..", "x/y"] {
+        let error = store.name_root(bad, &first, true).await.unwrap_err();
+        assert!(error.to_string().contains("cannot name a root"), "{error}");
+    }
+    store.pin_rm(&second).await.unwrap();
+}
+
 /// Put/get throughput with 1 and 32 requests in flight (run with --ignored --nocapture).
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "benchmark"]

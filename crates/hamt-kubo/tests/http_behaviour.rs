@@ -888,3 +888,41 @@ async fn sizes_stay_heads_and_lying_lengths_are_refused() {
         .unwrap_err();
     assert!(err.to_string().contains("Content-Length"), "{err}");
 }
+
+/// `repo/gc` streams one line per block removed; they are counted, errors
+/// collected, and the request asks for errors in the stream.
+#[tokio::test]
+async fn repo_gc_counts_the_blocks_removed() {
+    let answer = concat!(
+        "{\"Key\":{\"/\":\"bafkreiffhk5brl5eaxgxyp7qp4qkipzqtz7qvaytebua477vqmxx7zvbku\"}}\n",
+        "{\"Key\":{\"/\":\"bafkreie7y2wjsbsgbp75ldbggxcwqvtxuzl3jsthgoao3ghvm7ymuj2hae\"}}\n",
+        "{\"Error\":\"block in use\"}\n",
+    );
+    let server = Scripted::start(vec![(200, answer.as_bytes().to_vec())]).await;
+    let store = fast(KuboStore::builder().rpc_url(&server.url))
+        .build()
+        .unwrap();
+    let report = store.repo_gc().await.unwrap();
+    assert_eq!(report.blocks_removed, 2);
+    assert_eq!(report.errors, ["block in use"]);
+    assert_eq!(report.errors_total, 1);
+    {
+        let requests = server.requests.lock().unwrap();
+        assert_eq!(requests.len(), 1);
+        assert!(
+            requests[0]
+                .line()
+                .starts_with("POST /api/v0/repo/gc?stream-errors=true "),
+            "{}",
+            requests[0].line()
+        );
+    }
+
+    // An error answer is an error, with the daemon's message.
+    let failing = Scripted::start(vec![(403, b"{\"Message\":\"not allowed\"}".to_vec())]).await;
+    let store = fast(KuboStore::builder().rpc_url(&failing.url))
+        .build()
+        .unwrap();
+    let error = store.repo_gc().await.unwrap_err();
+    assert!(error.to_string().contains("not allowed"), "{error}");
+}

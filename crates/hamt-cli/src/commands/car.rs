@@ -1,7 +1,7 @@
 //! `hamt car export ROOT FILE` and `hamt car import FILE`.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter};
+use std::io::{self, BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 
 use hamt::Cid;
@@ -18,12 +18,16 @@ use hamt_car::{CarReader, CarWriter};
 const IMPORT_BATCH_BYTES: usize = 16 << 20;
 
 /// Writes ROOT and every block it reaches. The CAR is written under a
-/// temporary name and renamed at the end, so a failed export leaves no
-/// CAR that looks complete.
+/// temporary name, synced to disk and renamed at the end (then the
+/// directory is synced), so neither a failed export nor a crash leaves a
+/// CAR under FILE that looks complete and is not.
 pub(crate) async fn export(backend: &Backend, out: Output, root: &str, file: &Path) -> Result<()> {
-    let cid = backend.resolve_root(root)?;
+    let cid = backend.resolve_root(root).await?;
     let partial = partial_path(file);
-    let result = write_car(backend, out, cid, &partial).await;
+    let result = match write_car(backend, out, cid, &partial).await {
+        Ok(counts) => publish(&partial, file).map(|()| counts),
+        Err(e) => Err(e),
+    };
     let (blocks, bytes) = match result {
         Ok(counts) => counts,
         Err(e) => {
@@ -31,8 +35,6 @@ pub(crate) async fn export(backend: &Backend, out: Output, root: &str, file: &Pa
             return Err(e);
         }
     };
-    std::fs::rename(&partial, file)
-        .context(|| format!("rename {} to {}", partial.display(), file.display()))?;
     out.print(
         || format!("wrote {blocks} blocks ({:.1} MiB) of {cid} to {}", mib(bytes), file.display()),
         || json!({"root": cid.to_string(), "blocks": blocks, "bytes": bytes, "file": file.display().to_string()}),
@@ -70,9 +72,45 @@ async fn write_car(backend: &Backend, out: Output, root: Cid, path: &Path) -> Re
             bytes += data.len() as u64;
         }
     }
-    car.finish()
+    let buffered = car
+        .finish()
         .context(|| format!("write {}", path.display()))?;
+    sync_file(buffered).context(|| format!("write {} to disk", path.display()))?;
     Ok((blocks, bytes))
+}
+
+/// Flushes `out` and syncs its file's data to disk (`fsync`): it must be
+/// there before the rename that publishes it, or a crash soon after may
+/// leave the final name on an empty or partial file (the rename can reach
+/// the disk before the data does).
+fn sync_file(out: BufWriter<File>) -> io::Result<()> {
+    let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+    file.sync_all()
+}
+
+/// Renames the complete and synced `partial` to `file`, replacing any file
+/// there, then syncs the directory: the rename is durable only once the
+/// directory's new entry is on disk.
+fn publish(partial: &Path, file: &Path) -> Result<()> {
+    std::fs::rename(partial, file)
+        .context(|| format!("rename {} to {}", partial.display(), file.display()))?;
+    let dir = match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    sync_dir(dir).context(|| format!("sync the directory {} to disk", dir.display()))
+}
+
+/// Syncs a directory's entries to disk (`fsync` of the directory).
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Elsewhere a directory cannot be opened to sync it; NTFS journals renames.
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> io::Result<()> {
+    Ok(())
 }
 
 /// Reads FILE, verifies every block against its CID, stores them, checks
@@ -93,15 +131,13 @@ pub(crate) async fn import(
             roots.len()
         );
     }
-    if name.is_some() {
-        backend.rocks("--name")?;
-    }
+    backend.check_name(name)?;
     let (blocks, bytes) = store_blocks(backend, &mut reader, file).await?;
     for root in &roots {
         check_complete(backend, *root, file).await?;
     }
     if let Some(root) = roots.first() {
-        backend.commit_root(root, name)?;
+        backend.commit_root(out, root, name).await?;
     }
     let root_names: Vec<String> = roots.iter().map(ToString::to_string).collect();
     out.print(
@@ -172,4 +208,42 @@ async fn check_complete(backend: &Backend, root: Cid, file: &Path) -> Result<()>
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::io::Write;
+
+    /// The file is synced and renamed into place whole, replacing what was
+    /// there, and no temporary file is left. (That the data and the
+    /// directory reach the disk before and after the rename cannot be
+    /// observed from here without a crash; `sync_file` and `publish` are
+    /// the two `fsync`s.)
+    #[test]
+    fn a_synced_file_is_published_whole_and_the_partial_is_gone() {
+        let tmp = tempfile::TempDir::new().unwrap();
+        let file = tmp.path().join("out.car");
+        std::fs::write(&file, b"an older export").unwrap();
+        let partial = partial_path(&file);
+        let data: Vec<u8> = (0..200_000u32).map(|i| i.to_le_bytes()[0]).collect();
+        let mut out = BufWriter::new(File::create(&partial).unwrap());
+        out.write_all(&data).unwrap();
+        sync_file(out).unwrap();
+        publish(&partial, &file).unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), data);
+        assert!(!partial.exists());
+        let names: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "only the CAR is left");
+
+        // A rename into a missing directory fails, naming both paths.
+        let error = publish(&partial, &tmp.path().join("no-dir/x.car"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("out.car.partial") && error.contains("x.car"),
+            "{error}"
+        );
+    }
 }

@@ -1,9 +1,9 @@
 //! `hamt demo`: the README's main job on a fresh machine. Writes a synthetic
 //! climate-like zarr v3 dataset (daily surface temperature on a 0.5° grid,
 //! 360 x 720 float32, one uncompressed ~1 MiB chunk per day) through zarrs
-//! and `hamt-zarr` into the selected store, names it `demo` in the embedded
-//! store, reopens it from its root CID alone, checks every value and prints
-//! throughput.
+//! and `hamt-zarr` into the selected store, names it `demo` (in the embedded
+//! store, or on the daemon, pinned), reopens it from its root CID alone,
+//! checks every value and prints throughput.
 
 // Grid indices and day numbers are small: converting them to f32 is exact enough for synthetic data.
 #![allow(clippy::cast_precision_loss)]
@@ -24,7 +24,7 @@ use crate::output::{Output, mib, per_second};
 
 const LATS: u64 = 360;
 const LONS: u64 = 720;
-/// The name the demo's root gets in the embedded store.
+/// The name the demo's root gets (in the embedded store or on the daemon).
 const DEMO_ROOT_NAME: &str = "demo";
 
 /// A plausible temperature (K) for `day` at cell (`lat`, `lon`): warm
@@ -49,8 +49,10 @@ pub(crate) async fn run(backend: &Backend, out: Output, days: u64) -> Result<()>
     let started = Instant::now();
     let root = write_dataset(backend, out, days).await?;
     let write_time = started.elapsed();
-    let named = backend.rocks("").is_ok();
-    backend.commit_root(&root, named.then_some(DEMO_ROOT_NAME))?;
+    let named = backend.can_name();
+    backend
+        .commit_root(out, &root, named.then_some(DEMO_ROOT_NAME))
+        .await?;
 
     let started = Instant::now();
     let mean = read_and_check(backend, root, days).await?;

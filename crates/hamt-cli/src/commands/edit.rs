@@ -1,7 +1,6 @@
 //! Changes to one root of either layout: `put` and `rm`. Each prints the
-//! new root; the old
-//! root is unchanged (content addressing), and `--name` moves a name to the
-//! new one once it is durable.
+//! new root; the old root is unchanged (content addressing), and `--name`
+//! moves a name to the new one once it is durable (on the daemon: pinned).
 
 use std::path::Path;
 
@@ -23,9 +22,7 @@ pub(crate) async fn put(
     file: &Path,
     name: Option<&str>,
 ) -> Result<()> {
-    if name.is_some() {
-        backend.rocks("--name")?;
-    }
+    backend.check_name(name)?;
     let value = std::fs::read(file).context(|| format!("read {}", file.display()))?;
     let mut map = backend.open_dataset(root).await?;
     let replaced = map
@@ -35,7 +32,7 @@ pub(crate) async fn put(
     map.insert(key, value.into())
         .await
         .context(|| format!("set key {key:?}"))?;
-    let new_root = save(&mut map, backend, name).await?;
+    let new_root = save(&mut map, backend, out, name).await?;
     print_root(
         out,
         new_root,
@@ -58,9 +55,7 @@ pub(crate) async fn rm(
     key: &str,
     name: Option<&str>,
 ) -> Result<()> {
-    if name.is_some() {
-        backend.rocks("--name")?;
-    }
+    backend.check_name(name)?;
     let mut map = backend.open_dataset(root).await?;
     let removed = map
         .remove(key)
@@ -69,17 +64,22 @@ pub(crate) async fn rm(
     if !removed {
         fail!("key {key:?} not found in {root}; nothing removed (list keys with `hamt ls {root}`)");
     }
-    let new_root = save(&mut map, backend, name).await?;
+    let new_root = save(&mut map, backend, out, name).await?;
     print_root(out, new_root, name, key, "removed");
     Ok(())
 }
 
-async fn save(map: &mut DynDataset, backend: &Backend, name: Option<&str>) -> Result<Cid> {
+async fn save(
+    map: &mut DynDataset,
+    backend: &Backend,
+    out: Output,
+    name: Option<&str>,
+) -> Result<Cid> {
     let root = map
         .flush()
         .await
         .context(|| format!("write the dataset to {}", backend.label))?;
-    backend.commit_root(&root, name)?;
+    backend.commit_root(out, &root, name).await?;
     Ok(root)
 }
 

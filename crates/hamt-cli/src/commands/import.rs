@@ -8,7 +8,13 @@
 //! memory bounded by the map's budget however many files there are).
 //! Blocks are built exactly as `Hamt::insert` builds them, so the root CID
 //! is the one py-hamt gives for the same entries.
+//!
+//! The walk reads regular files, and files that symbolic links inside the
+//! directory point to; a link that resolves outside it stops the import
+//! ([`WalkError::SymlinkOutside`]) unless `--follow-symlinks`: importing a
+//! directory someone else can write to must not publish, say, `~/.ssh`.
 
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -20,13 +26,65 @@ use hamt_store::{Block, Bytes};
 use serde_json::json;
 
 use crate::backend::{Backend, DynHamt};
-use crate::error::{CliError, Context, Result, fail};
+use crate::error::{CliError, Context, Result};
 use crate::output::{Output, mib, per_second};
 
 /// New blocks held before they are written in one batch.
 const WRITE_BATCH_BYTES: usize = 32 << 20;
 
+/// What `hamt import` reads: the directory and how.
+pub(crate) struct Source<'a> {
+    /// The directory to import.
+    pub(crate) dir: &'a Path,
+    /// Read files that symbolic links point to outside `dir` too.
+    pub(crate) follow_symlinks: bool,
+    /// Files read and hashed at once (default: 2 x CPUs).
+    pub(crate) jobs: Option<usize>,
+}
+
+/// Why the directory walk stopped, naming the path involved.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WalkError {
+    /// The directory to import is something else.
+    #[error("cannot import {}: not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    /// A symbolic link resolves outside the directory imported.
+    #[error(
+        "{} is a symbolic link to {}, outside {}: not imported (pass --follow-symlinks to read it anyway)",
+        path.display(), target.display(), root.display()
+    )]
+    SymlinkOutside {
+        /// The link, under the directory imported.
+        path: PathBuf,
+        /// What it resolves to.
+        target: PathBuf,
+        /// The directory imported (resolved).
+        root: PathBuf,
+    },
+    /// A file name that cannot be a key.
+    #[error("cannot import {}: its name is not valid UTF-8 (keys are UTF-8 strings)", .0.display())]
+    NotUtf8(PathBuf),
+    /// Listing, resolving or reading the metadata of a path failed.
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        /// What was being done: "list", "stat", …
+        what: &'static str,
+        /// The path it was done to.
+        path: PathBuf,
+        /// Why it failed.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl From<WalkError> for CliError {
+    fn from(error: WalkError) -> Self {
+        CliError::new(error.to_string())
+    }
+}
+
 /// A file to import.
+#[derive(Debug)]
 struct SourceFile {
     path: PathBuf,
     key: String,
@@ -44,18 +102,15 @@ struct HashedFile {
 pub(crate) async fn run(
     backend: &Backend,
     out: Output,
-    dir: &Path,
+    source: &Source<'_>,
     name: Option<&str>,
-    jobs: Option<usize>,
 ) -> Result<()> {
     let started = Instant::now();
-    if name.is_some() {
-        backend.rocks("--name")?;
-    }
-    let files = list_files(dir)?;
+    backend.check_name(name)?;
+    let files = list_files(source.dir, source.follow_symlinks)?;
     let total_bytes: u64 = files.iter().map(|f| f.len).sum();
     let file_count = files.len() as u64;
-    let jobs = jobs.unwrap_or_else(default_jobs).max(1);
+    let jobs = source.jobs.unwrap_or_else(default_jobs).max(1);
     let bar = out.bytes_bar(total_bytes, "importing");
 
     let mut map = Hamt::new(backend.blocks.clone(), HamtConfig::default());
@@ -80,7 +135,7 @@ pub(crate) async fn run(
         .await
         .context(|| format!("build the HAMT on {}", backend.label))?;
     let root = flush(&mut map, backend).await?;
-    backend.commit_root(&root, name)?;
+    backend.commit_root(out, &root, name).await?;
     bar.finish_and_clear();
     report(out, root, name, file_count, total_bytes, started);
     Ok(())
@@ -95,16 +150,13 @@ pub(crate) async fn run(
 pub(crate) async fn run_sharded(
     backend: &Backend,
     out: Output,
-    dir: &Path,
+    source: &Source<'_>,
     name: Option<&str>,
-    jobs: Option<usize>,
     chunks_per_shard: u64,
 ) -> Result<()> {
     let started = Instant::now();
-    if name.is_some() {
-        backend.rocks("--name")?;
-    }
-    let mut files = list_files(dir)?;
+    backend.check_name(name)?;
+    let mut files = list_files(source.dir, source.follow_symlinks)?;
     files.sort_by(|a, b| {
         let rank = |f: &SourceFile| {
             (
@@ -116,7 +168,7 @@ pub(crate) async fn run_sharded(
     });
     let total_bytes: u64 = files.iter().map(|f| f.len).sum();
     let file_count = files.len() as u64;
-    let jobs = jobs.unwrap_or_else(default_jobs).max(1);
+    let jobs = source.jobs.unwrap_or_else(default_jobs).max(1);
     let bar = out.bytes_bar(total_bytes, "importing");
 
     let mut map = ShardedMap::new(backend.blocks.clone(), chunks_per_shard)
@@ -147,7 +199,7 @@ pub(crate) async fn run_sharded(
         .flush()
         .await
         .context(|| format!("write the sharded store to {}", backend.label))?;
-    backend.commit_root(&root, name)?;
+    backend.commit_root(out, &root, name).await?;
     bar.finish_and_clear();
     report(out, root, name, file_count, total_bytes, started);
     Ok(())
@@ -246,27 +298,44 @@ fn read_and_hash(file: &SourceFile, hash: HashAlgorithm) -> Result<HashedFile> {
 }
 
 /// Every regular file under `root`, sorted by key. Symbolic links to files
-/// are followed; symbolic links to directories are not (they can loop).
-fn list_files(root: &Path) -> Result<Vec<SourceFile>> {
-    let meta = std::fs::metadata(root).context(|| format!("cannot import {}", root.display()))?;
+/// inside `root` are followed; a link that resolves outside `root` (to a
+/// file or a directory) is an error unless `follow_symlinks`, and then a
+/// link to a file is followed. Links to directories are never followed
+/// (they can loop).
+fn list_files(root: &Path, follow_symlinks: bool) -> Result<Vec<SourceFile>, WalkError> {
+    let io = |what: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| WalkError::Io { what, path, source }
+    };
+    let meta = std::fs::metadata(root).map_err(io("cannot import", root))?;
     if !meta.is_dir() {
-        fail!("cannot import {}: not a directory", root.display());
+        return Err(WalkError::NotADirectory(root.to_path_buf()));
     }
+    let resolved_root = std::fs::canonicalize(root).map_err(io("resolve", root))?;
     let mut files = Vec::new();
     let mut dirs = vec![root.to_path_buf()];
     while let Some(dir) = dirs.pop() {
-        let entries = std::fs::read_dir(&dir).context(|| format!("list {}", dir.display()))?;
+        let entries = std::fs::read_dir(&dir).map_err(io("list", &dir))?;
         for entry in entries {
-            let entry = entry.context(|| format!("list {}", dir.display()))?;
+            let entry = entry.map_err(io("list", &dir))?;
             let path = entry.path();
-            let kind = entry
-                .file_type()
-                .context(|| format!("stat {}", path.display()))?;
+            let kind = entry.file_type().map_err(io("stat", &path))?;
             if kind.is_dir() {
                 dirs.push(path);
                 continue;
             }
-            let meta = std::fs::metadata(&path).context(|| format!("stat {}", path.display()))?;
+            if kind.is_symlink() {
+                let target =
+                    std::fs::canonicalize(&path).map_err(io("resolve the symbolic link", &path))?;
+                if !follow_symlinks && !target.starts_with(&resolved_root) {
+                    return Err(WalkError::SymlinkOutside {
+                        path,
+                        target,
+                        root: resolved_root,
+                    });
+                }
+            }
+            let meta = std::fs::metadata(&path).map_err(io("stat", &path))?;
             if meta.is_file() {
                 let key = key_for(root, &path)?;
                 files.push(SourceFile {
@@ -282,27 +351,22 @@ fn list_files(root: &Path) -> Result<Vec<SourceFile>> {
 }
 
 /// The key of a file: its path relative to `root`, components joined by `/`.
-fn key_for(root: &Path, path: &Path) -> Result<String> {
-    let relative = path.strip_prefix(root).map_err(|_| {
-        CliError::new(format!(
-            "{} is not under {}",
-            path.display(),
-            root.display()
-        ))
+fn key_for(root: &Path, path: &Path) -> Result<String, WalkError> {
+    let relative = path.strip_prefix(root).map_err(|_| WalkError::Io {
+        what: "find the key of",
+        path: path.to_path_buf(),
+        source: io::Error::other(format!("not under {}", root.display())),
     })?;
     let parts: Option<Vec<&str>> = relative.iter().map(|part| part.to_str()).collect();
     match parts {
         Some(parts) => Ok(parts.join("/")),
-        None => fail!(
-            "cannot import {}: its name is not valid UTF-8 (keys are UTF-8 strings)",
-            path.display()
-        ),
+        None => Err(WalkError::NotUtf8(path.to_path_buf())),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
 
     #[test]
@@ -310,5 +374,54 @@ mod tests {
         let root = Path::new("/data/ds");
         let key = key_for(root, &root.join("temp").join("c").join("0")).unwrap();
         assert_eq!(key, "temp/c/0");
+    }
+
+    /// A link to a file outside the directory stops the walk, naming the
+    /// link; `follow_symlinks` reads it. Links inside are followed either way.
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_out_of_the_directory_are_refused_unless_followed() {
+        use std::os::unix::fs::symlink;
+        let tmp = tempfile::TempDir::new().unwrap();
+        let root = tmp.path().join("ds");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(root.join("sub/a"), b"inside").unwrap();
+        std::fs::write(tmp.path().join("secret"), b"outside").unwrap();
+        symlink(root.join("sub/a"), root.join("inner-link")).unwrap();
+        let keys = |files: Vec<SourceFile>| files.into_iter().map(|f| f.key).collect::<Vec<_>>();
+        assert_eq!(
+            keys(list_files(&root, false).unwrap()),
+            ["inner-link", "sub/a"]
+        );
+
+        symlink(tmp.path().join("secret"), root.join("sub/leak")).unwrap();
+        match list_files(&root, false) {
+            Err(WalkError::SymlinkOutside { path, target, .. }) => {
+                assert_eq!(path, root.join("sub/leak"));
+                assert_eq!(target, tmp.path().join("secret").canonicalize().unwrap());
+            }
+            other => panic!("expected SymlinkOutside, got {:?}", other.map(keys)),
+        }
+        let message = list_files(&root, false).unwrap_err().to_string();
+        assert!(
+            message.contains("sub/leak") && message.contains("--follow-symlinks"),
+            "{message}"
+        );
+        assert_eq!(
+            keys(list_files(&root, true).unwrap()),
+            ["inner-link", "sub/a", "sub/leak"]
+        );
+
+        // A link to a directory outside is refused too; followed, it is skipped (as links to directories are).
+        std::fs::remove_file(root.join("sub/leak")).unwrap();
+        symlink(tmp.path(), root.join("up")).unwrap();
+        assert!(matches!(
+            list_files(&root, false),
+            Err(WalkError::SymlinkOutside { .. })
+        ));
+        assert_eq!(
+            keys(list_files(&root, true).unwrap()),
+            ["inner-link", "sub/a"]
+        );
     }
 }

@@ -47,19 +47,22 @@ pub(crate) async fn run(cli: Cli) -> Result<Exit> {
         Command::Import {
             dir,
             name,
+            follow_symlinks,
             jobs,
-            sharded: false,
-            ..
-        } => import::run(&backend, out, &dir, name.as_deref(), jobs).await?,
-        Command::Import {
-            dir,
-            name,
-            jobs,
-            sharded: true,
+            sharded,
             chunks_per_shard,
         } => {
-            import::run_sharded(&backend, out, &dir, name.as_deref(), jobs, chunks_per_shard)
-                .await?;
+            let source = import::Source {
+                dir: &dir,
+                follow_symlinks,
+                jobs,
+            };
+            if sharded {
+                import::run_sharded(&backend, out, &source, name.as_deref(), chunks_per_shard)
+                    .await?;
+            } else {
+                import::run(&backend, out, &source, name.as_deref()).await?;
+            }
         }
         command @ (Command::Convert { .. } | Command::Graft { .. }) => {
             sharded::run(&backend, out, command).await?;
@@ -92,8 +95,8 @@ pub(crate) async fn run(cli: Cli) -> Result<Exit> {
             }
         },
         Command::Verify { root } => return verify::run(&backend, out, &root).await,
-        Command::Roots => roots::list(&backend, out)?,
-        Command::Gc { .. } => roots::gc(&backend, out).await?,
+        Command::Roots => roots::list(&backend, out).await?,
+        Command::Gc { grace } => roots::gc(&backend, out, grace.is_some()).await?,
         Command::Demo { days } => demo::run(&backend, out, days).await?,
     }
     Ok(Exit::Ok)

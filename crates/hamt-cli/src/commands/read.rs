@@ -123,8 +123,8 @@ struct BlockCounts {
 /// `hamt stat ROOT`: the tree's shape (a HAMT) or the arrays' shard indexes
 /// (a sharded store), then what every reachable block adds up to.
 pub(crate) async fn stat(backend: &Backend, out: Output, root: &str) -> Result<()> {
-    let dataset = backend.open_dataset(root).await?;
-    let cid = backend.resolve_root(root)?;
+    let cid = backend.resolve_root(root).await?;
+    let dataset = backend.open_cid(cid).await?;
     match &dataset {
         AnyLayout::Hamt(map) => stat_hamt(backend, out, root, cid, map).await,
         AnyLayout::Sharded(map) => stat_sharded(backend, out, root, cid, map).await,

@@ -63,11 +63,9 @@ async fn convert(
     primary_array: Option<&str>,
     name: Option<&str>,
 ) -> Result<()> {
-    if name.is_some() {
-        backend.rocks("--name")?;
-    }
-    let cid = backend.resolve_root(root)?;
-    if let AnyLayout::Sharded(mut map) = backend.open_dataset(root).await? {
+    backend.check_name(name)?;
+    let cid = backend.resolve_root(root).await?;
+    if let AnyLayout::Sharded(mut map) = backend.open_cid(cid).await? {
         if map.version() == ManifestVersion::V2 {
             fail!("{root} is already a sharded_zarr_v2 store; nothing to convert");
         }
@@ -80,7 +78,7 @@ async fn convert(
             .migrate_v1_to_v2(primary)
             .await
             .context(|| format!("migrate {root} to sharded_zarr_v2"))?;
-        backend.commit_root(&migrated, name)?;
+        backend.commit_root(out, &migrated, name).await?;
         out.print(
             || migrated.to_string(),
             || json!({"root": migrated.to_string(), "from": cid.to_string(), "migrated": true, "primary_array": primary, "name": name}),
@@ -91,7 +89,7 @@ async fn convert(
         .await
         .context(|| format!("convert {root} to the sharded layout"))?;
     let sharded = converted.root;
-    backend.commit_root(&sharded, name)?;
+    backend.commit_root(out, &sharded, name).await?;
     out.print(
         || sharded.to_string(),
         || json!({"root": sharded.to_string(), "from": cid.to_string(), "chunks_per_shard": chunks_per_shard, "name": name, "dropped": converted.dropped}),
@@ -123,13 +121,11 @@ struct Graft<'a> {
 
 /// `hamt graft TARGET SOURCE --at I,J,... [--array PATH] [--grow] [--name NAME]`.
 async fn graft(backend: &Backend, out: Output, args: &Graft<'_>) -> Result<()> {
-    if args.name.is_some() {
-        backend.rocks("--name")?;
-    }
+    backend.check_name(args.name)?;
     let offset = parse_offset(args.at)?;
     let mut target = open_sharded(backend, args.target).await?;
-    let source = open_sharded(backend, args.source).await?;
-    let source_cid = backend.resolve_root(args.source)?;
+    let source_cid = backend.resolve_root(args.source).await?;
+    let source = open_sharded(backend, &source_cid.to_string()).await?;
     let arrays: Vec<(String, hamt_sharded::ArrayIndex)> = source
         .arrays()
         .into_iter()
@@ -172,7 +168,7 @@ async fn graft(backend: &Backend, out: Output, args: &Graft<'_>) -> Result<()> {
         .flush()
         .await
         .context(|| format!("write the grafted store to {}", backend.label))?;
-    backend.commit_root(&root, args.name)?;
+    backend.commit_root(out, &root, args.name).await?;
     out.print(
         || root.to_string(),
         || json!({"root": root.to_string(), "arrays": grafted, "at": offset, "name": args.name}),

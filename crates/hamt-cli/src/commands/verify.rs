@@ -19,7 +19,7 @@ struct Finding {
 }
 
 pub(crate) async fn run(backend: &Backend, out: Output, root: &str) -> Result<Exit> {
-    let cid = backend.resolve_root(root)?;
+    let cid = backend.resolve_root(root).await?;
     let source = backend.for_whole_dag(cid, out).await;
     let mut walk = DatasetWalk::open(source.as_ref(), cid).await;
     let (mut blocks, mut bytes) = (0u64, 0u64);
