@@ -18,8 +18,9 @@ contents, as libFuzzer names its own). Sources:
 * sharded_decode: the manifests and shards of the sharded layout's golden
   vectors (crates/hamt-sharded/tests/vectors/*.json), each after a byte
   giving the entry count a shard of it must have (its own, or one off).
-* hamt_ops: deterministic pseudo-random byte strings (arbitrary's format is
-  opaque; libFuzzer grows them into operation sequences quickly).
+* hamt_ops, hostile_dag: deterministic pseudo-random byte strings
+  (arbitrary's format is opaque; libFuzzer grows them into operation
+  sequences and small DAGs quickly).
 
 Keep it small: a few dozen files per target, well under 1 MB in all.
 """
@@ -283,6 +284,8 @@ def main():
     rng = random.Random(8)
     write("hamt_ops", [bytes(rng.randrange(256) for _ in range(n))
                        for n in (8, 16, 32, 48, 64, 96, 128, 160, 200, 256, 320, 400, 512, 768, 1024)])
+    write("hostile_dag", [bytes(rng.randrange(256) for _ in range(n))
+                          for n in (16, 32, 64, 128, 256, 512, 1024, 2048)])
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use crate::steps::{root, run as run_step};
 
 /// Every fuzz target, in the order they run.
-const TARGETS: [&str; 8] = [
+const TARGETS: [&str; 9] = [
     "node_decode",
     "node_roundtrip",
     "cid_decode",
@@ -25,6 +25,7 @@ const TARGETS: [&str; 8] = [
     "car_decode",
     "encrypted_value",
     "sharded_decode",
+    "hostile_dag",
     "hamt_ops",
 ];
 
