@@ -77,6 +77,8 @@ impl RocksDbStore {
         // counts as young) every block put so far.
         self.sync()?;
         *self.gc_new_roots.lock() = Some(Vec::new());
+        // What is complete now may be swept: a later name checks afresh.
+        self.known_complete.write().forget();
         let result = self.mark_and_sweep();
         *self.gc_new_roots.lock() = None;
         let mut report = result?;

@@ -42,6 +42,7 @@
 //!
 //! See [`RocksDbOptions::verify_reads`]; `examples/bench.rs` measures it.
 
+mod complete;
 mod error;
 mod gc;
 mod ingest;

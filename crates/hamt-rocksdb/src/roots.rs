@@ -18,12 +18,18 @@ use crate::store::synced_write;
 impl RocksDbStore {
     /// Names `root`, durably. Replaces the name's previous root.
     ///
+    /// A root is named only over a whole DAG: every block it reaches must
+    /// be held, or [`StoreError::NotFound`] names the first missing one and
+    /// nothing is named. Nodes are read (for their links) and leaves looked
+    /// up; subtrees found complete by an earlier `set_root` of this handle
+    /// are not walked again, so naming a new version of a map costs the
+    /// nodes that changed. Blocking; [`verify_dag`](Self::verify_dag) also
+    /// reads and verifies every leaf.
+    ///
     /// The caller must have put every block of the root (the HAMT's flush
     /// does) no longer than [`gc_grace`](crate::RocksDbOptions::gc_grace) ago,
     /// or have them reachable from another named root: that is what keeps a
-    /// concurrent [`gc`](Self::gc) from sweeping them. Only the root block
-    /// itself is checked ([`StoreError::NotFound`] if absent); use
-    /// [`verify_dag`](Self::verify_dag) to check them all.
+    /// concurrent [`gc`](Self::gc) from sweeping them.
     pub fn set_root(&self, name: &str, root: &Cid) -> Result<(), StoreError> {
         self.check_writable()?;
         let roots_cf = self.cf(ROOTS_CF)?;
@@ -31,6 +37,7 @@ impl RocksDbStore {
         if !self.has_key(&block_key(root))? {
             return Err(StoreError::NotFound(*root));
         }
+        self.check_complete(root)?;
         self.persist_blocks()?;
         self.db
             .put_cf_opt(roots_cf, name.as_bytes(), root.to_bytes(), &synced_write())

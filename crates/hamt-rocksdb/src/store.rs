@@ -88,6 +88,8 @@ pub struct RocksDbStore {
     pub(crate) gc_new_roots: Mutex<Option<Vec<Cid>>>,
     /// One GC at a time.
     pub(crate) gc_running: Mutex<()>,
+    /// Subtrees [`set_root`](Self::set_root) found complete (see `complete.rs`).
+    pub(crate) known_complete: RwLock<crate::complete::KnownComplete>,
 }
 
 impl std::fmt::Debug for RocksDbStore {
@@ -149,6 +151,7 @@ impl RocksDbStore {
             compact_after_gc: options.compact_after_gc,
             sweep_lock: RwLock::new(()),
             gc_new_roots: Mutex::new(None),
+            known_complete: RwLock::default(),
             gc_running: Mutex::new(()),
         };
         store.check_format()?;

@@ -119,7 +119,7 @@ async fn a_re_put_protects_an_old_unreachable_block_again() {
 }
 
 #[tokio::test]
-async fn a_missing_reachable_block_is_reported_and_verify_dag_names_it() {
+async fn a_root_over_a_missing_block_is_not_named_and_verify_dag_names_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_with_grace(&dir, Duration::ZERO);
     let g = graph("partial", 10, &[]);
@@ -129,14 +129,77 @@ async fn a_missing_reachable_block_is_reported_and_verify_dag_names_it() {
         .cloned()
         .partition(|b| b.data().starts_with(b"partial value 3"));
     store.put_many(present).await.unwrap();
-    store.set_root("partial", &g.root).unwrap();
-    let report = store.gc().unwrap();
-    assert_eq!(report.blocks_missing, 1);
-    assert_eq!(report.blocks_removed, 0);
+    match store.set_root("partial", &g.root) {
+        Err(hamt_store::StoreError::NotFound(cid)) => assert_eq!(&cid, missing[0].cid()),
+        other => panic!("named a root over a missing block: {other:?}"),
+    }
+    assert_eq!(store.root("partial").unwrap(), None);
     match store.verify_dag(&g.root) {
         Err(hamt_store::StoreError::NotFound(cid)) => assert_eq!(&cid, missing[0].cid()),
         other => panic!("{other:?}"),
     }
+    // Once the block is there, the name is taken.
+    store.put_many(missing).await.unwrap();
+    store.set_root("partial", &g.root).unwrap();
+    assert_eq!(store.gc().unwrap().blocks_missing, 0);
+}
+
+/// Zero grace: a GC may sweep a writer's blocks between its `put` and its
+/// `set_root`. The name must then be refused (and the writer put again),
+/// never written over a DAG with holes.
+#[tokio::test]
+async fn with_zero_grace_a_gc_beside_a_writer_never_leaves_a_name_over_missing_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(store_with_grace(&dir, Duration::ZERO));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (store, done) = (store.clone(), done.clone());
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            let mut refused = 0;
+            for i in 0..40 {
+                let g = graph(&format!("zero{i}"), 30, &[]);
+                let mut attempts = 0;
+                loop {
+                    runtime.block_on(store.put_many(g.blocks.clone())).unwrap();
+                    // Time for a GC to sweep what no name reaches yet
+                    // (only once: a retry names at once).
+                    if attempts == 0 {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    attempts += 1;
+                    match store.set_root(&format!("zero{i}"), &g.root) {
+                        Ok(()) => break,
+                        Err(hamt_store::StoreError::NotFound(_)) => refused += 1,
+                        Err(other) => panic!("{other}"),
+                    }
+                }
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            refused
+        })
+    };
+    let mut gcs = 0;
+    let mut removed = 0;
+    while !done.load(std::sync::atomic::Ordering::SeqCst) {
+        removed += store.gc().unwrap().blocks_removed;
+        gcs += 1;
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let refused = writer.join().unwrap();
+    println!("{gcs} GCs removed {removed} blocks; {refused} names refused and retried");
+    assert!(
+        refused > 0,
+        "no GC swept a writer's blocks before its name: the race was not run"
+    );
+    for (name, root) in store.roots().unwrap() {
+        store
+            .verify_dag(&root)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    assert_eq!(store.roots().unwrap().len(), 40);
 }
 
 #[tokio::test]

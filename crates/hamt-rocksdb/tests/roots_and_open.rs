@@ -11,11 +11,11 @@ async fn named_roots_round_trip_across_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let store = RocksDbStore::open(dir.path(), &RocksDbOptions::default()).unwrap();
     let a = store
-        .put(BlockCodec::DagCbor, Bytes::from_static(b"root a"))
+        .put(BlockCodec::DagCbor, Bytes::from_static(b"\x66root a")) // a CBOR string
         .await
         .unwrap();
     let b = store
-        .put(BlockCodec::DagCbor, Bytes::from_static(b"root b"))
+        .put(BlockCodec::DagCbor, Bytes::from_static(b"\x66root b"))
         .await
         .unwrap();
     store.set_root("zarr/a", &a).unwrap();

@@ -34,16 +34,48 @@ struct FileNode {
     size: u64,
 }
 
-/// Where the occurrences of one distinct node lie in the file, at one level
-/// of the DAG: the first and last file offsets it starts at and the bytes
-/// each occurrence holds. A node linked many times is fetched once; the
-/// span over-approximates which of its children a range needs (only for
-/// repeated nodes, whose children are then mostly repeated too).
-#[derive(Debug, Clone, Copy)]
-struct Span {
-    first: u64,
-    last: u64,
+/// What a range needs of one distinct node at one level of the DAG,
+/// relative to the node: all of it (some occurrence lies inside the range),
+/// and the parts the range's two ends cut. Occurrences of different nodes
+/// at one level are disjoint in the file, so at most two occurrences per
+/// level are cut: a node linked many times is fetched once, and only the
+/// children some occurrence needs are fetched.
+#[derive(Debug, Clone)]
+struct Need {
     len: u64,
+    whole: bool,
+    parts: Vec<Range<u64>>,
+}
+
+impl Need {
+    fn new(len: u64) -> Self {
+        Need {
+            len,
+            whole: false,
+            parts: Vec::new(),
+        }
+    }
+
+    /// Adds `part` (relative to the node, not empty).
+    fn add(&mut self, part: Range<u64>) {
+        if part.start == 0 && part.end >= self.len {
+            self.whole = true;
+        } else if !self.parts.contains(&part) {
+            self.parts.push(part);
+        }
+    }
+
+    /// The parts of the child at `offset` (relative to this node) of `len`
+    /// bytes that are needed, relative to the child.
+    fn of_child(&self, offset: u64, len: u64) -> impl Iterator<Item = Range<u64>> + '_ {
+        let whole = self.whole.then_some(0..len);
+        let parts = self
+            .parts
+            .iter()
+            .filter(move |_| !self.whole)
+            .filter_map(move |part| overlap(offset, len, part));
+        whole.into_iter().chain(parts)
+    }
 }
 
 /// The distinct blocks a range of a file needs, each fetched once.
@@ -186,43 +218,40 @@ async fn read_file_nodes<S: BlockStore + ?Sized>(
     if wanted == 0 {
         return Ok(Bytes::new());
     }
-    let span = Span {
-        first: 0,
-        last: 0,
-        len: node.size,
-    };
+    let mut need = Need::new(node.size);
+    need.add(want.clone());
     let mut fetched = Fetched::default();
     fetched.nodes.insert(*root, node);
-    fetch_overlapping(store, root, &want, span, &mut fetched).await?;
+    fetch_overlapping(store, root, need, &mut fetched).await?;
     let mut out = Assembly::new(capacity);
     assemble(&fetched, root, 0, &want, &mut out)?;
     Ok(out.finish())
 }
 
-/// Fetches every distinct node and leaf the range `want` needs under
-/// `root`, level by level (a level's nodes [`FETCH_CONCURRENCY`] at a time).
+/// Fetches every distinct node and leaf `root_need` (of the root) needs,
+/// level by level (a level's nodes [`FETCH_CONCURRENCY`] at a time).
 async fn fetch_overlapping<S: BlockStore + ?Sized>(
     store: &S,
     root: &Cid,
-    want: &Range<u64>,
-    root_span: Span,
+    root_need: Need,
     fetched: &mut Fetched,
 ) -> Result<(), ReadError> {
-    let mut level = HashMap::from([(*root, root_span)]);
+    let mut level = HashMap::from([(*root, root_need)]);
     let mut leaves: HashMap<Cid, u64> = HashMap::new();
     for depth in 0..=MAX_DEPTH {
-        let mut next: HashMap<Cid, Span> = HashMap::new();
-        for (cid, span) in &level {
+        let mut next: HashMap<Cid, Need> = HashMap::new();
+        for (cid, need) in &level {
             let node = fetched.nodes.get(cid).ok_or(StoreError::NotFound(*cid))?;
             let mut relative = node.inline.len() as u64;
             for &(child, len) in &node.children {
-                let earliest = span.first.saturating_add(relative);
-                let latest = span.last.saturating_add(relative);
-                if earliest < want.end && latest.saturating_add(len) > want.start {
+                let mut parts = need.of_child(relative, len).peekable();
+                if parts.peek().is_some() {
                     match BlockCodec::from_code(child.codec()) {
                         Some(BlockCodec::Raw) => merge_leaf(root, &mut leaves, child, len)?,
                         Some(BlockCodec::DagPb) => {
-                            merge_span(root, &mut next, child, earliest, latest, len)?;
+                            let child_need = next.entry(child).or_insert_with(|| Need::new(len));
+                            check_len(root, child, child_need.len, len)?;
+                            parts.for_each(|part| child_need.add(part));
                         }
                         _ => {
                             let codec = child.codec();
@@ -243,7 +272,7 @@ async fn fetch_overlapping<S: BlockStore + ?Sized>(
         let missing: Vec<(Cid, u64)> = next
             .iter()
             .filter(|(cid, _)| !fetched.nodes.contains_key(cid))
-            .map(|(cid, span)| (*cid, span.len))
+            .map(|(cid, need)| (*cid, need.len))
             .collect();
         let nodes: Vec<(Cid, FileNode)> = stream::iter(
             missing
@@ -254,13 +283,13 @@ async fn fetch_overlapping<S: BlockStore + ?Sized>(
         .try_collect()
         .await?;
         fetched.nodes.extend(nodes);
-        for (cid, span) in &next {
+        for (cid, need) in &next {
             // A node fetched at an earlier level is checked here against this level's length.
             check_len(
                 root,
                 *cid,
-                span.len,
-                fetched.nodes.get(cid).map_or(span.len, |n| n.size),
+                need.len,
+                fetched.nodes.get(cid).map_or(need.len, |n| n.size),
             )?;
         }
         level = next;
@@ -283,21 +312,6 @@ fn merge_leaf(
 ) -> Result<(), ReadError> {
     let expected = *leaves.entry(cid).or_insert(len);
     check_len(root, cid, expected, len)
-}
-
-/// Records an occurrence of dag-pb `cid` at file offsets `first..=last`.
-fn merge_span(
-    root: &Cid,
-    next: &mut HashMap<Cid, Span>,
-    cid: Cid,
-    first: u64,
-    last: u64,
-    len: u64,
-) -> Result<(), ReadError> {
-    let span = next.entry(cid).or_insert(Span { first, last, len });
-    span.first = span.first.min(first);
-    span.last = span.last.max(last);
-    check_len(root, cid, span.len, len)
 }
 
 /// One block must hold the same number of file bytes wherever it is linked.

@@ -459,3 +459,83 @@ async fn one_block_linked_with_two_lengths_is_refused() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_range_across_a_repeated_node_fetches_only_the_leaves_it_touches() {
+    let store = Counting(MemoryStore::new(), 0.into());
+    // X: 50 distinct 1 KiB leaves; the root links X, a 1-byte leaf Y, X.
+    let mut links = Vec::new();
+    let mut x_bytes = Vec::new();
+    for i in 0..50u32 {
+        let leaf: Vec<u8> = (0..1024u32).map(|j| ((i * 7 + j) % 251) as u8).collect();
+        links.push(
+            store
+                .put(BlockCodec::Raw, leaf.clone().into())
+                .await
+                .unwrap(),
+        );
+        x_bytes.extend(leaf);
+    }
+    let node = |children: Vec<(hamt_codec::Cid, u64)>| {
+        let (links, sizes): (Vec<_>, Vec<_>) = children
+            .into_iter()
+            .map(|(cid, len)| {
+                let link = hamt_unixfs::PbLink {
+                    cid,
+                    name: Some(String::new()),
+                    tsize: Some(len),
+                };
+                (link, len)
+            })
+            .unzip();
+        let data = UnixfsData {
+            data_type: DataType::File,
+            data: None,
+            filesize: Some(sizes.iter().sum()),
+            blocksizes: sizes,
+        };
+        Bytes::from(
+            PbNode {
+                links,
+                data: Some(data.encode().into()),
+            }
+            .encode(),
+        )
+    };
+    let x = store
+        .put(
+            BlockCodec::DagPb,
+            node(links.iter().map(|c| (*c, 1024)).collect()),
+        )
+        .await
+        .unwrap();
+    let y = store
+        .put(BlockCodec::Raw, Bytes::from_static(b"Y"))
+        .await
+        .unwrap();
+    let x_len = x_bytes.len() as u64;
+    let root = store
+        .put(
+            BlockCodec::DagPb,
+            node(vec![(x, x_len), (y, 1), (x, x_len)]),
+        )
+        .await
+        .unwrap();
+    let before = store.1.load(std::sync::atomic::Ordering::SeqCst);
+    let got = read_file(
+        &store,
+        &root,
+        ByteRange::Slice {
+            offset: x_len - 1,
+            length: 3,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(&got[..], &[x_bytes[x_bytes.len() - 1], b'Y', x_bytes[0]]);
+    // Root, X (once), its last and first leaves, Y: not X's 48 other leaves.
+    assert_eq!(
+        store.1.load(std::sync::atomic::Ordering::SeqCst) - before,
+        5
+    );
+}

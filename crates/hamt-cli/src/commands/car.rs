@@ -136,7 +136,8 @@ pub(crate) async fn import(
     for root in &roots {
         check_complete(backend, *root, file).await?;
     }
-    if let Some(root) = roots.first() {
+    // Every root is committed (on Kubo: pinned); a name needs exactly one.
+    for root in &roots {
         backend.commit_root(out, root, name).await?;
     }
     let root_names: Vec<String> = roots.iter().map(ToString::to_string).collect();
