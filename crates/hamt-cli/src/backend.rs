@@ -42,6 +42,8 @@ pub(crate) struct Backend {
     pub(crate) label: String,
     /// With `--kubo`: pin each new root (not `--no-pin`).
     pin: bool,
+    /// The most bytes one value read returns (`--max-value-read`).
+    max_value_read: u64,
 }
 
 /// Tuning of the embedded store the flags can change.
@@ -52,6 +54,12 @@ pub(crate) struct RocksTuning {
 
 impl Backend {
     pub(crate) fn open(args: &StoreArgs, access: Access, tuning: RocksTuning) -> Result<Self> {
+        let mut backend = Self::open_store(args, access, tuning)?;
+        backend.max_value_read = args.max_value_read;
+        Ok(backend)
+    }
+
+    fn open_store(args: &StoreArgs, access: Access, tuning: RocksTuning) -> Result<Self> {
         if args.memory {
             return Ok(Backend {
                 blocks: Arc::new(MemoryStore::new()),
@@ -59,6 +67,7 @@ impl Backend {
                 kubo: None,
                 label: "the in-memory store".into(),
                 pin: false,
+                max_value_read: hamt_unixfs::DEFAULT_MAX_READ,
             });
         }
         if let Some(rpc) = &args.kubo {
@@ -141,11 +150,19 @@ impl Backend {
         AnyLayout::open(
             self.blocks.clone(),
             cid,
-            HamtConfig::default(),
-            ShardedConfig::default(),
+            self.hamt_config(),
+            ShardedConfig {
+                max_value_read: self.max_value_read,
+                ..ShardedConfig::default()
+            },
         )
         .await
         .context(|| format!("open root {cid} in {}", self.label))
+    }
+
+    /// The HAMT settings every command reads and writes with.
+    pub(crate) fn hamt_config(&self) -> HamtConfig {
+        HamtConfig::default().with_max_value_read(self.max_value_read)
     }
 
     /// Every key of a dataset with the link of its value (a HAMT's in its
@@ -239,6 +256,7 @@ fn open_kubo(rpc: &str, gateways: &[String], pin: bool) -> Result<Backend> {
         kubo: Some(store),
         label: format!("the IPFS daemon at {shown}"),
         pin,
+        max_value_read: hamt_unixfs::DEFAULT_MAX_READ,
     })
 }
 
@@ -264,6 +282,7 @@ fn open_rocks(dir: &Path, access: Access, tuning: RocksTuning) -> Result<Backend
         kubo: None,
         label,
         pin: false,
+        max_value_read: hamt_unixfs::DEFAULT_MAX_READ,
     })
 }
 

@@ -90,6 +90,12 @@ pub(crate) struct StoreArgs {
     /// Use a throwaway in-memory store: computes root CIDs and checks CARs, keeps nothing.
     #[arg(long, global = true)]
     pub(crate) memory: bool,
+    /// The most bytes one value read (get, export) returns. A value over
+    /// 1 MiB is a UnixFS file whose root declares its size, and a hostile
+    /// one can declare petabytes: larger reads are refused before anything
+    /// is allocated. Default 1 GiB.
+    #[arg(long, global = true, value_name = "BYTES", default_value_t = hamt_unixfs::DEFAULT_MAX_READ)]
+    pub(crate) max_value_read: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -852,3 +852,30 @@ fn kubo_gc_runs_the_daemons_repo_gc_and_roots_reads_its_names() {
         serde_json::json!([{"name": "ds", "root": cid, "pinned": true}])
     );
 }
+
+#[test]
+fn value_reads_over_max_value_read_are_refused_before_reading() {
+    let w = world();
+    dataset(&w.data);
+    hamt(&w.store, &["import", s(&w.data), "--name", "ds", "-q"]).ok();
+    let file = w.base.join("big-chunk");
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    std::fs::write(&file, &big).unwrap();
+    hamt(
+        &w.store,
+        &["put", "ds", "big", s(&file), "--name", "ds", "-q"],
+    )
+    .ok();
+    let refused = hamt(
+        &w.store,
+        &["--max-value-read", "1000000", "get", "ds", "big"],
+    );
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("limit is 1000000 bytes"),
+        "{}",
+        refused.stderr
+    );
+    let got = hamt(&w.store, &["get", "ds", "big"]).ok();
+    assert_eq!(got.stdout.len(), big.len());
+}

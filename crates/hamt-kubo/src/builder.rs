@@ -47,6 +47,7 @@ pub struct KuboStoreBuilder {
     retry: RetryPolicy,
     timeout: Duration,
     pin_timeout: Duration,
+    rpc_search: RpcSearch,
     concurrency: usize,
     pin_on_put: bool,
     hash: HashAlgorithm,
@@ -68,6 +69,7 @@ impl Default for KuboStoreBuilder {
             retry: RetryPolicy::default(),
             timeout: Duration::from_mins(1),
             pin_timeout: Duration::from_mins(10),
+            rpc_search: RpcSearch::default(),
             concurrency: 32,
             pin_on_put: false,
             hash: HashAlgorithm::Blake3,
@@ -235,6 +237,25 @@ impl KuboStoreBuilder {
         self
     }
 
+    /// How long a block read over the RPC (`block/get`, `block/stat`) lets
+    /// the node search the network for a block it does not hold (default
+    /// 20 s, sent as the RPC's `timeout`): past it, the block is
+    /// [`NotFound`](hamt_store::StoreError::NotFound), not retried. Kubo
+    /// otherwise searches until the request's own timeout, and every retry
+    /// searches again: minutes for one missing block.
+    pub fn rpc_search_timeout(mut self, timeout: Duration) -> Self {
+        self.rpc_search = RpcSearch::Online(timeout);
+        self
+    }
+
+    /// Block reads over the RPC ask only the node's own blockstore (the
+    /// RPC's `offline=true`): a block it does not hold is
+    /// [`NotFound`](hamt_store::StoreError::NotFound) at once.
+    pub fn rpc_offline_reads(mut self) -> Self {
+        self.rpc_search = RpcSearch::Offline;
+        self
+    }
+
     /// Most requests in flight at once, reads and writes together (default 32).
     pub fn concurrency(mut self, requests: usize) -> Self {
         self.concurrency = requests;
@@ -324,6 +345,7 @@ impl KuboStoreBuilder {
                 gateways,
                 timeout: self.timeout,
                 pin_timeout: self.pin_timeout,
+                rpc_search: self.rpc_search,
                 concurrency: self.concurrency,
                 pin_on_put: self.pin_on_put,
                 hash: self.hash,
@@ -368,5 +390,30 @@ fn install_ring_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Losing a race with another installer is fine: some provider is then set.
         let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+/// How far a block read over the RPC looks for a block the node lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RpcSearch {
+    /// The network, for at most this long.
+    Online(Duration),
+    /// The node's own blockstore only.
+    Offline,
+}
+
+impl Default for RpcSearch {
+    fn default() -> Self {
+        RpcSearch::Online(Duration::from_secs(20))
+    }
+}
+
+impl RpcSearch {
+    /// The RPC's query parameters that say so (`&`-prefixed).
+    pub(crate) fn query(self) -> String {
+        match self {
+            RpcSearch::Online(limit) => format!("&timeout={}ms", limit.as_millis().max(1)),
+            RpcSearch::Offline => "&offline=true".to_owned(),
+        }
     }
 }

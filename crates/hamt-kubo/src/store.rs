@@ -67,6 +67,8 @@ pub(crate) struct Inner {
     pub(crate) breaker: BreakerPolicy,
     pub(crate) timeout: Duration,
     pub(crate) pin_timeout: Duration,
+    /// How far RPC block reads search (see `rpc_search_timeout`).
+    pub(crate) rpc_search: crate::builder::RpcSearch,
     pub(crate) concurrency: usize,
     pub(crate) pin_on_put: bool,
     pub(crate) hash: HashAlgorithm,
@@ -234,13 +236,14 @@ impl KuboStore {
                 }
             }
             Source::Rpc(base) => {
-                // Online, as `block/get` reads: a block the node can fetch has a size.
-                let url = endpoint(base, &format!("/api/v0/block/stat?arg={cid}"));
+                // As `block/get` reads: a block the node can fetch has a size.
+                let search = self.inner.rpc_search.query();
+                let url = endpoint(base, &format!("/api/v0/block/stat?arg={cid}{search}"));
                 let what = context(&format!("block/stat {cid}"), base);
                 let answer = transport
                     .exchange(transport.client.post(&url), self.inner.timeout, &what)
                     .await?;
-                let reply = classify(answer, Some(cid), &what)?;
+                let reply = classify_rpc_read(answer, cid, &what)?;
                 parse_size(&reply).map_err(|e| Failure::Retry(StoreError::backend(&what, e)))
             }
         }
@@ -268,17 +271,22 @@ impl KuboStore {
                     .header(ACCEPT, RAW_BLOCK),
                 context(&format!("get {cid}"), base),
             ),
-            Source::Rpc(base) => (
-                transport
-                    .client
-                    .post(endpoint(base, &format!("/api/v0/block/get?arg={cid}"))),
-                context(&format!("block/get {cid}"), base),
-            ),
+            Source::Rpc(base) => {
+                let search = self.inner.rpc_search.query();
+                let url = endpoint(base, &format!("/api/v0/block/get?arg={cid}{search}"));
+                (
+                    transport.client.post(url),
+                    context(&format!("block/get {cid}"), base),
+                )
+            }
         };
         let answer = transport
             .exchange(request, self.inner.timeout, &what)
             .await?;
-        let body = classify(answer, Some(cid), &what)?;
+        let body = match source {
+            Source::Rpc(_) => classify_rpc_read(answer, cid, &what)?,
+            Source::Gateway(..) => classify(answer, Some(cid), &what)?,
+        };
         match Block::verified(*cid, body) {
             Ok(block) => Ok(block.into_parts().1),
             // Bytes can be damaged in transit: a corrupt answer is worth another try.
@@ -506,6 +514,22 @@ impl BlockStore for KuboStore {
     fn hash_algorithm(&self) -> HashAlgorithm {
         self.inner.hash
     }
+}
+
+/// [`classify`] for a block read over the RPC: the node giving up its
+/// search (the `timeout` sent, "context deadline exceeded") means the
+/// block could not be found, which another try would not change.
+fn classify_rpc_read(
+    answer: crate::transport::Answer,
+    cid: &Cid,
+    what: &str,
+) -> Result<Bytes, Failure> {
+    if answer.status.is_server_error()
+        && crate::transport::error_message(&answer.body).contains("deadline exceeded")
+    {
+        return Err(Failure::Stop(StoreError::NotFound(*cid)));
+    }
+    classify(answer, Some(cid), what)
 }
 
 #[cfg(test)]

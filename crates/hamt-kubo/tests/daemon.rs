@@ -72,6 +72,7 @@ async fn many_puts_and_gets_survive_injected_faults() {
         delay: 80,
         stall: 10,
         corrupt: 150,
+        lost_answer: 40,
     };
     let api = Proxy::start(&d.api, faults, Overrides::default()).await;
     let gw = Proxy::start(&d.gateway, faults, Overrides::default()).await;

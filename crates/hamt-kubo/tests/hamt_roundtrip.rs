@@ -56,10 +56,38 @@ async fn check_reads<S: BlockStore>(map: &Hamt<S>) {
     assert_eq!(&part[..], &value(7)[2_000_000..2_000_010]);
 }
 
+/// Every block the daemon itself holds under `root`, from its own
+/// `dag/export` (not from anything this client computed), each verified.
+async fn daemon_export(api: &str, root: &hamt_store::Cid) -> Vec<(hamt_store::Cid, bytes::Bytes)> {
+    // Our own client: reqwest needs a rustls provider installed first.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let car = reqwest::Client::new()
+        .post(format!("{api}/api/v0/dag/export?arg={root}"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let (mut reader, roots) = hamt_car::CarReader::open(&car[..]).unwrap();
+    assert_eq!(
+        roots,
+        [*root],
+        "the daemon exports the root it was asked for"
+    );
+    let mut blocks = Vec::new();
+    while let Some((cid, data)) = reader.next_block().unwrap() {
+        hamt_codec::verify_block(&cid, &data).unwrap();
+        blocks.push((cid, data));
+    }
+    blocks
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn hamt_through_the_daemon_matches_memory() {
     let Some(d) = daemon() else { return };
-    let expected = build(MemoryStore::new()).await.flush().await.unwrap();
+    let memory = Arc::new(MemoryStore::new());
+    let expected = build(memory.clone()).await.flush().await.unwrap();
 
     let store = KuboStore::builder()
         .rpc_url(&d.api)
@@ -70,6 +98,20 @@ async fn hamt_through_the_daemon_matches_memory() {
     assert_eq!(
         root, expected,
         "root through Kubo differs from the in-memory root"
+    );
+    // The client computed that root itself: check the daemon holds exactly
+    // the memory store's blocks under it, byte for byte, by its own export.
+    let exported = daemon_export(&d.api, &root).await;
+    for (cid, data) in &exported {
+        assert_eq!(&memory.get(cid).await.unwrap(), data, "block {cid}");
+    }
+    let mut walk = hamt_store::dag::DagWalk::new(&*memory, hamt_store::dag::BlockLinks::default());
+    walk.add_root(root, ());
+    while walk.next_batch().await.is_some() {}
+    assert_eq!(
+        exported.len(),
+        walk.seen().len(),
+        "every reachable block, once"
     );
 
     let reader_store = KuboStore::builder().gateway(&d.gateway).build().unwrap();
@@ -89,6 +131,7 @@ async fn hamt_import_survives_a_flaky_network() {
         delay: 60,
         stall: 0,
         corrupt: 120,
+        lost_answer: 40,
     };
     let api = Proxy::start(&d.api, faults, Overrides::default()).await;
     let gw = Proxy::start(&d.gateway, faults, Overrides::default()).await;
@@ -119,6 +162,12 @@ async fn hamt_import_survives_a_flaky_network() {
         .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
     };
     let (api_faults, gw_faults) = (fired(&api.stats), fired(&gw.stats));
+    // Puts the daemon applied whose answers were lost: retried, harmlessly.
+    let lost = api
+        .stats
+        .answers_lost
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(lost > 0, "api: {:?}", api.stats);
     assert!(
         api_faults[..3].iter().all(|&n| n > 0),
         "api: {:?}",

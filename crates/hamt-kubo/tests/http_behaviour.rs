@@ -926,3 +926,44 @@ async fn repo_gc_counts_the_blocks_removed() {
     let error = store.repo_gc().await.unwrap_err();
     assert!(error.to_string().contains("not allowed"), "{error}");
 }
+
+#[tokio::test]
+async fn an_rpc_read_bounds_the_nodes_search_and_a_give_up_is_not_found_at_once() {
+    // Kubo's answer when the `timeout` sent runs out while it searches.
+    let gave_up = br#"{"Message":"context deadline exceeded","Code":0,"Type":"error"}"#;
+    let server = Scripted::start(vec![(500, gave_up.to_vec())]).await;
+    let store = fast(KuboStore::builder().rpc_url(&server.url))
+        .rpc_search_timeout(Duration::from_secs(7))
+        .build()
+        .unwrap();
+    let err = store.get(block().cid()).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound(c) if &c == block().cid()),
+        "{err:?}"
+    );
+    let size = hamt_store::block_size(&store, block().cid())
+        .await
+        .unwrap_err();
+    assert!(matches!(size, StoreError::NotFound(_)), "{size:?}");
+    assert_eq!(server.hits(), 2, "a search given up is not retried");
+    let requests = server.requests.lock().unwrap();
+    for request in requests.iter() {
+        assert!(request.head.contains("timeout=7000ms"), "{}", request.head);
+    }
+}
+
+#[tokio::test]
+async fn offline_rpc_reads_ask_only_the_nodes_blockstore() {
+    let b = block();
+    let server = Scripted::start(vec![(200, b.data().to_vec())]).await;
+    let store = fast(KuboStore::builder().rpc_url(&server.url))
+        .rpc_offline_reads()
+        .build()
+        .unwrap();
+    assert_eq!(&store.get(b.cid()).await.unwrap(), b.data());
+    let head = server.requests.lock().unwrap()[0].head.clone();
+    assert!(
+        head.contains("block/get?arg=") && head.contains("&offline=true"),
+        "{head}"
+    );
+}

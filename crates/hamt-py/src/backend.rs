@@ -414,7 +414,8 @@ mod kubo {
 
     static STORES: Registry<KuboStore> = Registry::new();
 
-    /// How a Kubo backend was made, to rebuild it when unpickled.
+    /// How a Kubo backend was made, to rebuild it when unpickled. It holds
+    /// the credentials, so a pickle does too, in clear (the README says so).
     #[derive(Clone, Default)]
     struct KuboSpec {
         rpc_url: Option<String>,

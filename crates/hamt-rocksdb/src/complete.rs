@@ -97,7 +97,9 @@ impl RocksDbStore {
             // one key lookup to check again.
             walk.seen()
                 .iter()
-                .filter(|cid| BlockCodec::from_code(cid.codec()).is_none_or(|c| c.may_have_links()))
+                .filter(|cid| {
+                    BlockCodec::from_code(cid.codec()).is_none_or(BlockCodec::may_have_links)
+                })
                 .map(fingerprint)
                 .collect::<Vec<_>>()
         };

@@ -47,6 +47,11 @@ pub struct GcReport {
     /// Bytes of the blocks removed (their lengths; the disk space is given
     /// back by compaction).
     pub bytes_removed: u64,
+    /// Reachable blocks whose links could not be read (corrupt, or of a
+    /// codec this crate cannot read links from), with why. Any unreached
+    /// block might lie under one of them, so a GC that finds one marks
+    /// everything else, reports them all and removes nothing.
+    pub blocks_unreadable: Vec<(Cid, String)>,
     /// How long the GC took.
     pub elapsed: Duration,
 }
@@ -67,8 +72,10 @@ impl RocksDbStore {
     /// writes and [`set_root`](Self::set_root) may go on meanwhile; a second
     /// GC waits for the first. Blocking: run it on a blocking thread.
     ///
-    /// Fails (removing nothing further) if a reachable block is corrupt or
-    /// has a codec whose links cannot be read, since its links are unknown.
+    /// A reachable block that is corrupt or has a codec whose links cannot
+    /// be read does not stop the mark: it is listed in
+    /// [`GcReport::blocks_unreadable`], and since what it links is unknown,
+    /// nothing is removed. Fails only when the store itself fails.
     pub fn gc(&self) -> Result<GcReport, StoreError> {
         self.check_writable()?;
         let started = std::time::Instant::now();
@@ -95,6 +102,9 @@ impl RocksDbStore {
     pub fn verify_dag(&self, root: &Cid) -> Result<DagReport, StoreError> {
         let mut mark = Mark::new(self, true);
         mark.trace(*root)?;
+        if let Some(error) = mark.first_unreadable.take() {
+            return Err(error);
+        }
         match mark.missing.first() {
             Some(missing) => Err(StoreError::NotFound(*missing)),
             None => Ok(DagReport {
@@ -114,7 +124,10 @@ impl RocksDbStore {
             roots: roots.len(),
             ..GcReport::default()
         };
-        self.sweep(&mut mark, &mut report)?;
+        if mark.unreadable.is_empty() {
+            self.sweep(&mut mark, &mut report)?;
+        }
+        report.blocks_unreadable = std::mem::take(&mut mark.unreadable);
         report.blocks_reachable = mark.walk.seen().len() as u64;
         report.blocks_missing = mark.missing.len() as u64;
         Ok(report)
@@ -199,6 +212,10 @@ struct Mark<'s> {
     store: &'s RocksDbStore,
     walk: DagWalk<'s, RocksDbStore, BlockLinks, ()>,
     missing: Vec<Cid>,
+    /// Reached blocks whose links are unknown, with why.
+    unreadable: Vec<(Cid, String)>,
+    /// The first of them as an error (what `verify_dag` reports).
+    first_unreadable: Option<StoreError>,
     /// Bytes of the blocks read.
     bytes: u64,
 }
@@ -211,6 +228,8 @@ impl<'s> Mark<'s> {
             store,
             walk: DagWalk::new(store, BlockLinks::default()).read_leaves(read_leaves),
             missing: Vec::new(),
+            unreadable: Vec::new(),
+            first_unreadable: None,
             bytes: 0,
         }
     }
@@ -226,15 +245,25 @@ impl<'s> Mark<'s> {
                 match visit.result {
                     Ok(data) => self.bytes += data.map_or(0, |d| d.len() as u64),
                     Err(VisitError::Store(StoreError::NotFound(cid))) => self.missing.push(cid),
-                    // A corrupt block's links cannot be trusted: stop rather than guess.
+                    // A corrupt block's links cannot be trusted: note it and
+                    // go on marking (the sweep is then skipped).
+                    Err(VisitError::Store(error @ StoreError::Corrupt { .. })) => {
+                        self.unreadable(visit.cid, error);
+                    }
                     Err(VisitError::Store(error)) => return Err(error),
                     Err(VisitError::Links(error)) => {
-                        return Err(self.links_error(&visit.cid, error));
+                        let error = self.links_error(&visit.cid, error);
+                        self.unreadable(visit.cid, error);
                     }
                 }
             }
         }
         Ok(())
+    }
+
+    fn unreadable(&mut self, cid: Cid, error: StoreError) {
+        self.unreadable.push((cid, error.to_string()));
+        self.first_unreadable.get_or_insert(error);
     }
 
     fn links_error(&self, cid: &Cid, error: LinksError) -> StoreError {

@@ -39,6 +39,7 @@ impl RocksDbStore {
         }
         self.check_complete(root)?;
         self.persist_blocks()?;
+        let _names = self.names.lock();
         self.db
             .put_cf_opt(roots_cf, name.as_bytes(), root.to_bytes(), &synced_write())
             .map_err(|e| db_error(format!("name root {name:?}"), &self.path, e))?;
@@ -78,6 +79,9 @@ impl RocksDbStore {
     /// blocks stay until a [`gc`](Self::gc) finds them unreachable.
     pub fn remove_root(&self, name: &str) -> Result<Option<Cid>, StoreError> {
         self.check_writable()?;
+        // Read and delete as one: a set_root in between would otherwise be
+        // deleted while the root before it is reported removed.
+        let _names = self.names.lock();
         let previous = self.root(name)?;
         if previous.is_some() {
             self.db

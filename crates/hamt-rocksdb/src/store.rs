@@ -88,6 +88,10 @@ pub struct RocksDbStore {
     pub(crate) gc_new_roots: Mutex<Option<Vec<Cid>>>,
     /// One GC at a time.
     pub(crate) gc_running: Mutex<()>,
+    /// Held while a name is read and changed, so [`remove_root`](Self::remove_root)
+    /// returns the root it removed, never one named meanwhile (one writer
+    /// process holds the store: a lock in memory is enough).
+    pub(crate) names: Mutex<()>,
     /// Subtrees [`set_root`](Self::set_root) found complete (see `complete.rs`).
     pub(crate) known_complete: RwLock<crate::complete::KnownComplete>,
 }
@@ -151,6 +155,7 @@ impl RocksDbStore {
             compact_after_gc: options.compact_after_gc,
             sweep_lock: RwLock::new(()),
             gc_new_roots: Mutex::new(None),
+            names: Mutex::new(()),
             known_complete: RwLock::default(),
             gc_running: Mutex::new(()),
         };

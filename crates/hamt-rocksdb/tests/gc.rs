@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{graph, raw};
 use hamt_rocksdb::{RocksDbOptions, RocksDbStore};
-use hamt_store::{BlockStore, Cid};
+use hamt_store::{BlockCodec, BlockStore, Bytes, Cid};
 
 fn store_with_grace(dir: &tempfile::TempDir, grace: Duration) -> RocksDbStore {
     let mut options = RocksDbOptions::default();
@@ -203,23 +203,77 @@ async fn with_zero_grace_a_gc_beside_a_writer_never_leaves_a_name_over_missing_b
 }
 
 #[tokio::test]
-async fn gc_stops_at_a_corrupt_reachable_node() {
+async fn a_corrupt_reachable_node_is_reported_and_nothing_is_removed() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_with_grace(&dir, Duration::ZERO);
     let g = graph("corrupt", 10, &[]);
     store.put_many(g.blocks.clone()).await.unwrap();
     store.set_root("corrupt", &g.root).unwrap();
+    let other = graph("other", 10, &[]);
+    store.put_many(other.blocks.clone()).await.unwrap();
+    store.set_root("other", &other.root).unwrap();
     store.put_unverified(&g.root, b"\x80").unwrap();
     let garbage = raw("garbage");
     store.put_block(garbage.clone()).await.unwrap();
-    assert!(matches!(
-        store.gc(),
-        Err(hamt_store::StoreError::Corrupt { .. })
-    ));
+    let report = store.gc().unwrap();
+    assert_eq!(report.blocks_unreadable.len(), 1, "{report:?}");
+    assert_eq!(report.blocks_unreadable[0].0, g.root);
+    assert_eq!(report.blocks_removed, 0);
+    // The mark went on past it: the other root's blocks were all reached.
+    assert!(report.blocks_reachable > other.blocks.len() as u64);
     assert!(
         store.has(garbage.cid()).await.unwrap(),
-        "nothing swept after a failed mark"
+        "nothing swept when a reachable block's links are unknown"
     );
+    assert!(matches!(
+        store.verify_dag(&g.root),
+        Err(hamt_store::StoreError::Corrupt { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_reachable_block_of_an_unknown_codec_is_reported_and_nothing_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_grace(&dir, Duration::ZERO);
+    // A dag-json block (codec 0x0129): held and verified, but this crate
+    // cannot read its links.
+    let data = b"{}";
+    let raw_cid = hamt_codec::block_cid(BlockCodec::Raw, hamt_store::HashAlgorithm::Blake3, data);
+    let json = Cid::new_v1(0x0129, *raw_cid.hash());
+    store.put_unverified(&json, data).unwrap();
+    let mut node: hamt_codec::Node = hamt_codec::Node::new();
+    node.set(3, hamt_codec::Slot::Child(json));
+    let root = store
+        .put(BlockCodec::DagCbor, Bytes::from(node.encode()))
+        .await
+        .unwrap();
+    // set_root refuses it: the DAG cannot be shown complete.
+    match store.set_root("json", &root) {
+        Err(hamt_store::StoreError::Backend { .. }) => {}
+        other => panic!("named a root whose links cannot be read: {other:?}"),
+    }
+    let garbage = raw("garbage");
+    store.put_block(garbage.clone()).await.unwrap();
+    store.sync().unwrap();
+    drop(store);
+    // An older version named roots without that check: write the name
+    // directly, as it would have.
+    {
+        let db = rocksdb::DB::open_cf(
+            &rocksdb::Options::default(),
+            dir.path(),
+            ["blocks", "block_meta", "roots"],
+        )
+        .unwrap();
+        let roots = db.cf_handle("roots").unwrap();
+        db.put_cf(roots, b"json", root.to_bytes()).unwrap();
+    }
+    let store = store_with_grace(&dir, Duration::ZERO);
+    let report = store.gc().unwrap();
+    assert_eq!(report.blocks_unreadable.len(), 1, "{report:?}");
+    assert_eq!(report.blocks_unreadable[0].0, json);
+    assert_eq!(report.blocks_removed, 0);
+    assert!(store.has(garbage.cid()).await.unwrap());
 }
 
 #[tokio::test]

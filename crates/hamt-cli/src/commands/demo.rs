@@ -12,7 +12,6 @@ use std::f32::consts::PI;
 use std::sync::Arc;
 use std::time::Instant;
 
-use hamt::HamtConfig;
 use hamt_zarr::ZarrHamtStore;
 use serde_json::json;
 use zarrs::array::{Array, ArrayBuilder, data_type};
@@ -84,7 +83,7 @@ pub(crate) async fn run(backend: &Backend, out: Output, days: u64) -> Result<()>
 async fn write_dataset(backend: &Backend, out: Output, days: u64) -> Result<hamt::Cid> {
     let store = Arc::new(ZarrHamtStore::create(
         backend.blocks.clone(),
-        HamtConfig::default(),
+        backend.hamt_config(),
     ));
     GroupBuilder::new()
         .build(store.clone(), "/")
@@ -124,7 +123,7 @@ async fn write_dataset(backend: &Backend, out: Output, days: u64) -> Result<hamt
 /// Reopens the dataset from `root` alone, reads it all, compares it with what
 /// was generated, and returns the mean of the series at one point.
 async fn read_and_check(backend: &Backend, root: hamt::Cid, days: u64) -> Result<f32> {
-    let reader = ZarrHamtStore::open(backend.blocks.clone(), root, HamtConfig::default())
+    let reader = ZarrHamtStore::open(backend.blocks.clone(), root, backend.hamt_config())
         .await
         .context(|| format!("reopen {root}"))?;
     let array = Array::async_open(Arc::new(reader), "/temperature")

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use futures::stream::{self, StreamExt};
-use hamt::{Hamt, HamtConfig};
+use hamt::Hamt;
 use hamt_codec::{BlockCodec, Cid, HashAlgorithm};
 use hamt_sharded::ShardedMap;
 use hamt_store::{Block, Bytes};
@@ -113,7 +113,7 @@ pub(crate) async fn run(
     let jobs = source.jobs.unwrap_or_else(default_jobs).max(1);
     let bar = out.bytes_bar(total_bytes, "importing");
 
-    let mut map = Hamt::new(backend.blocks.clone(), HamtConfig::default());
+    let mut map = Hamt::new(backend.blocks.clone(), backend.hamt_config());
     let mut writer = BlockBatcher::default();
     let mut hashed = read_and_hash_all(files, backend.blocks.hash_algorithm(), jobs);
     let mut done = 0u64;

@@ -108,6 +108,16 @@ pub(crate) async fn gc(backend: &Backend, out: Output, grace_given: bool) -> Res
         .await
         .context(|| "the GC task failed".into())?
         .context(|| format!("garbage-collect {label}"))?;
+    for (cid, why) in &report.blocks_unreadable {
+        crate::output::warn(&format!(
+            "gc: reachable block {cid} cannot be read for its links ({why}); nothing was removed"
+        ));
+    }
+    let unreadable: Vec<String> = report
+        .blocks_unreadable
+        .iter()
+        .map(|(cid, _)| cid.to_string())
+        .collect();
     out.print(
         || {
             format!(
@@ -133,9 +143,16 @@ pub(crate) async fn gc(backend: &Backend, out: Output, grace_given: bool) -> Res
                 "blocks_removed": report.blocks_removed,
                 "bytes_removed": report.bytes_removed,
                 "seconds": report.elapsed.as_secs_f64(),
+                "blocks_unreadable": unreadable,
             })
         },
     );
+    if !report.blocks_unreadable.is_empty() {
+        fail!(
+            "{} reachable blocks cannot be read for their links: remove the roots that reach them (`hamt verify ROOT` names the block), then run `hamt gc` again",
+            report.blocks_unreadable.len()
+        );
+    }
     Ok(())
 }
 

@@ -230,6 +230,9 @@ pub struct Faults {
     pub stall: u32,
     /// Forward, then flip one byte of a block read's body.
     pub corrupt: u32,
+    /// Forward (the daemon applies a write), then close the connection
+    /// without the answer: the client cannot tell it was applied.
+    pub lost_answer: u32,
 }
 
 /// Counts of faults injected.
@@ -242,6 +245,7 @@ pub struct Stats {
     pub delayed: AtomicU64,
     pub stalled: AtomicU64,
     pub corrupted: AtomicU64,
+    pub answers_lost: AtomicU64,
     pub overridden: AtomicU64,
 }
 
@@ -318,6 +322,7 @@ enum Fault {
     Delay,
     Stall,
     Corrupt,
+    LoseAnswer,
 }
 
 fn pick(state: &ProxyState) -> Fault {
@@ -330,6 +335,7 @@ fn pick(state: &ProxyState) -> Fault {
         (f.delay, Fault::Delay),
         (f.stall, Fault::Stall),
         (f.corrupt, Fault::Corrupt),
+        (f.lost_answer, Fault::LoseAnswer),
     ] {
         if roll < share {
             return fault;
@@ -363,6 +369,7 @@ async fn handle(state: Arc<ProxyState>, mut client: TcpStream) {
         return;
     }
     let stats = &state.stats;
+    let mut lose_answer = false;
     let corrupt = match pick(&state) {
         Fault::Drop => {
             stats.dropped.fetch_add(1, Ordering::Relaxed);
@@ -393,11 +400,19 @@ async fn handle(state: Arc<ProxyState>, mut client: TcpStream) {
             false
         }
         Fault::Corrupt => is_block_read(request.line()),
+        Fault::LoseAnswer => {
+            lose_answer = true;
+            false
+        }
         Fault::None => false,
     };
     let Some(mut answer) = forward(state.upstream, &request).await else {
         return;
     };
+    if lose_answer {
+        stats.answers_lost.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
     if corrupt && answer.0 == 200 && !answer.2.is_empty() {
         stats.corrupted.fetch_add(1, Ordering::Relaxed);
         let middle = answer.2.len() / 2;

@@ -250,6 +250,9 @@ class ZarrHamtStore(_CoreStore):
         return f"ZarrHamtStore(root={root}, {kind}read_only={self.read_only})"
 
     def __reduce__(self) -> tuple[Any, ...]:
+        """Pickles the store to reopen its flushed root elsewhere. The pickle
+        holds the encryption key (and the backend's credentials) in clear:
+        treat it as a secret (see the package README)."""
         key, header = self._encryption or (None, b"")
         return (_restore_store, (type(self), self.hamt, self.read_only, key, header))
 
