@@ -4,39 +4,26 @@
 //! nodes that changed since the last one was named: a flush shares every
 //! untouched subtree with the version before it.
 
-use std::collections::HashSet;
-
 use bytes::Bytes;
 use hamt_codec::{BlockCodec, Cid, LinksError};
 use hamt_store::StoreError;
-use hamt_store::dag::{BlockLinks, DagWalk, Links, VisitError};
+use hamt_store::dag::{BlockLinks, BlockSet, DagWalk, Links, VisitError};
 
 use crate::RocksDbStore;
 
-/// Most subtree roots remembered as complete (24 bytes each, ~12 MiB in
-/// all); past it the memory starts over, which costs only a longer check.
+/// Most subtree roots remembered as complete (~20–40 bytes each, at most
+/// ~20 MiB in all); past it the memory starts over, which costs only a
+/// longer check.
 const MAX_KNOWN: usize = 1 << 19;
-
-/// A block by codec and the first 16 bytes of its digest: two blocks of a
-/// store share them with probability ~n²/2^128, never in practice.
-type Fingerprint = (u64, u128);
-
-fn fingerprint(cid: &Cid) -> Fingerprint {
-    let mut prefix = [0u8; 16];
-    let digest = cid.hash().digest();
-    let n = digest.len().min(16);
-    prefix[..n].copy_from_slice(&digest[..n]);
-    (cid.codec(), u128::from_le_bytes(prefix))
-}
 
 /// Subtree roots whose whole DAG was found in the store. Forgotten by
 /// every GC (a GC may remove a subtree no name reaches any more).
 #[derive(Debug, Default)]
-pub(crate) struct KnownComplete(HashSet<Fingerprint>);
+pub(crate) struct KnownComplete(BlockSet);
 
 impl KnownComplete {
     pub(crate) fn forget(&mut self) {
-        self.0 = HashSet::new();
+        self.0 = BlockSet::new();
     }
 }
 
@@ -57,7 +44,7 @@ impl Links<()> for UnknownLinks<'_> {
         out: &mut Vec<(Cid, ())>,
     ) -> Result<(), LinksError> {
         self.links.links(cid, tag, data, out)?;
-        out.retain(|(child, ())| !self.known.0.contains(&fingerprint(child)));
+        out.retain(|(child, ())| !self.known.0.contains(child));
         Ok(())
     }
 }
@@ -70,7 +57,7 @@ impl RocksDbStore {
     pub(crate) fn check_complete(&self, root: &Cid) -> Result<(), StoreError> {
         let newly_complete = {
             let known = self.known_complete.read();
-            if known.0.contains(&fingerprint(root)) {
+            if known.0.contains(root) {
                 return Ok(());
             }
             let links = UnknownLinks {
@@ -81,10 +68,19 @@ impl RocksDbStore {
             walk.add_root(*root, ());
             // The store's reads are synchronous: `futures`' `block_on`
             // drives the walk without a runtime (as the GC's mark does).
+            // Only blocks that can link are worth remembering: a leaf is
+            // one key lookup to check again.
+            let mut nodes = Vec::new();
             while let Some(batch) = futures::executor::block_on(walk.next_batch()) {
                 for visit in batch {
                     match visit.result {
-                        Ok(_) => {}
+                        Ok(_) => {
+                            if BlockCodec::from_code(visit.cid.codec())
+                                .is_none_or(BlockCodec::may_have_links)
+                            {
+                                nodes.push(visit.cid);
+                            }
+                        }
                         Err(VisitError::Store(error)) => return Err(error),
                         Err(VisitError::Links(error)) => {
                             let what = format!("name root {root}: read the links of {}", visit.cid);
@@ -93,22 +89,16 @@ impl RocksDbStore {
                     }
                 }
             }
-            // Only blocks that can link are worth remembering: a leaf is
-            // one key lookup to check again.
-            walk.seen()
-                .iter()
-                .filter(|cid| {
-                    BlockCodec::from_code(cid.codec()).is_none_or(BlockCodec::may_have_links)
-                })
-                .map(fingerprint)
-                .collect::<Vec<_>>()
+            nodes
         };
         let mut known = self.known_complete.write();
         if known.0.len() + newly_complete.len() > MAX_KNOWN {
             known.forget();
         }
         if newly_complete.len() <= MAX_KNOWN {
-            known.0.extend(newly_complete);
+            for cid in &newly_complete {
+                known.0.insert(cid);
+            }
         }
         Ok(())
     }

@@ -3,7 +3,9 @@
 //! export all run on it.
 //!
 //! The walk is depth first over an explicit stack and reads a batch of
-//! blocks at once; its memory is the stack plus the set of blocks seen.
+//! blocks at once; its memory is the stack plus the set of blocks seen
+//! ([`BlockSet`]: about 20–40 bytes per block, so a GC's mark of 10 million
+//! blocks holds a few hundred MB, not the gigabytes whole CIDs would take).
 //! What a block links to is asked of a [`Links`] reader: [`BlockLinks`]
 //! follows every link the block's codec defines (`hamt_codec::block_links`);
 //! a caller that knows more (which blocks are HAMT nodes and which are
@@ -41,7 +43,58 @@ use bytes::Bytes;
 use futures::stream::{self, StreamExt};
 use hamt_codec::{BlockCodec, Cid, LinksError, block_links, verify_block};
 
-use crate::{BlockStore, StoreError};
+use crate::{BlockStore, CidHash, StoreError};
+
+/// A set of blocks by a 16-byte fingerprint each: the first 16 bytes of the
+/// CID's digest mixed with its codec and hash function (CIDv0 and CIDv1 of
+/// one block are one member). Digests are cryptographic, so two blocks of a
+/// store share a fingerprint with probability about n²/2^129, never in
+/// practice; a CID whose digest is shorter than 16 bytes is kept whole.
+#[derive(Debug, Default, Clone)]
+pub struct BlockSet {
+    fingerprints: HashSet<u128, CidHash>,
+    short: HashSet<Cid>,
+}
+
+impl BlockSet {
+    /// An empty set.
+    pub fn new() -> Self {
+        BlockSet::default()
+    }
+
+    /// Adds `cid`'s block; `false` if it was already in.
+    pub fn insert(&mut self, cid: &Cid) -> bool {
+        match fingerprint(cid) {
+            Some(print) => self.fingerprints.insert(print),
+            None => self.short.insert(block_id(cid)),
+        }
+    }
+
+    /// Whether `cid`'s block is in.
+    pub fn contains(&self, cid: &Cid) -> bool {
+        match fingerprint(cid) {
+            Some(print) => self.fingerprints.contains(&print),
+            None => self.short.contains(&block_id(cid)),
+        }
+    }
+
+    /// Blocks in the set.
+    pub fn len(&self) -> usize {
+        self.fingerprints.len() + self.short.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn fingerprint(cid: &Cid) -> Option<u128> {
+    let digest = cid.hash().digest();
+    let prefix: [u8; 16] = digest.get(..16)?.try_into().ok()?;
+    let kind = (u128::from(cid.codec()) << 64) | u128::from(cid.hash().code());
+    Some(u128::from_le_bytes(prefix) ^ kind)
+}
 
 /// Blocks read at once by default.
 pub const DEFAULT_CONCURRENCY: usize = 32;
@@ -128,7 +181,7 @@ pub struct DagWalk<'s, S: ?Sized, L, T> {
     store: &'s S,
     links: L,
     stack: Vec<(Cid, T)>,
-    seen: HashSet<Cid>,
+    seen: BlockSet,
     read_leaves: bool,
     concurrency: usize,
 }
@@ -140,7 +193,7 @@ impl<'s, S: BlockStore + ?Sized, L: Links<T>, T> DagWalk<'s, S, L, T> {
             store,
             links,
             stack: Vec::new(),
-            seen: HashSet::new(),
+            seen: BlockSet::new(),
             read_leaves: true,
             concurrency: DEFAULT_CONCURRENCY,
         }
@@ -165,22 +218,21 @@ impl<'s, S: BlockStore + ?Sized, L: Links<T>, T> DagWalk<'s, S, L, T> {
     /// Adds a root to walk from (visited before what is left of earlier
     /// roots); `false` if the walk already reached it.
     pub fn add_root(&mut self, root: Cid, tag: T) -> bool {
-        if root.hash().code() == IDENTITY_HASH || !self.seen.insert(block_id(&root)) {
+        if root.hash().code() == IDENTITY_HASH || !self.seen.insert(&root) {
             return false;
         }
         self.stack.push((root, tag));
         true
     }
 
-    /// Every block reached so far (visited, or about to be), each by its
-    /// CIDv1.
-    pub fn seen(&self) -> &HashSet<Cid> {
+    /// Every block reached so far (visited, or about to be).
+    pub fn seen(&self) -> &BlockSet {
         &self.seen
     }
 
     /// Whether the walk reached the block `cid` names (under either spelling).
     pub fn reached(&self, cid: &Cid) -> bool {
-        self.seen.contains(&block_id(cid))
+        self.seen.contains(cid)
     }
 
     /// The next blocks in walk order, read concurrently, or `None` when
@@ -221,7 +273,7 @@ impl<'s, S: BlockStore + ?Sized, L: Links<T>, T> DagWalk<'s, S, L, T> {
                     // next; a block linked twice is visited where it is
                     // last linked.
                     for (cid, tag) in children.drain(..).rev() {
-                        if cid.hash().code() != IDENTITY_HASH && self.seen.insert(block_id(&cid)) {
+                        if cid.hash().code() != IDENTITY_HASH && self.seen.insert(&cid) {
                             self.stack.push((cid, tag));
                         }
                     }
