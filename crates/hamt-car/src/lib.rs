@@ -34,10 +34,12 @@
 
 pub mod dag;
 mod error;
+mod publish;
 mod reader;
 mod writer;
 
 pub use error::CarError;
+pub use publish::{partial_path, publish};
 pub use reader::CarReader;
 pub use writer::CarWriter;
 

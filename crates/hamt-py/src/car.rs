@@ -3,7 +3,7 @@
 //! `ipfs dag export` / `ipfs dag import` move it between IPFS nodes.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter};
 use std::path::PathBuf;
 
 use hamt_car::dag::{check_complete, export_dag, import_car as import_dag};
@@ -14,8 +14,8 @@ use crate::errors::Error;
 use crate::ready::ready_or_await;
 
 /// Writes `root` and every block it reaches to the CAR file `path` (through
-/// `path.partial`, renamed when complete, so a failed export leaves no CAR
-/// that looks whole); returns `(blocks, bytes)`.
+/// `path.partial`, synced and renamed when complete, so neither a failed
+/// export nor a crash leaves a CAR that looks whole); returns `(blocks, bytes)`.
 #[pyfunction]
 pub(crate) fn export_car<'py>(
     py: Python<'py>,
@@ -26,9 +26,7 @@ pub(crate) fn export_car<'py>(
     let root = parse_cid(root)?;
     let store = store_of(backend)?;
     ready_or_await(py, true, async move {
-        let mut partial = path.clone().into_os_string();
-        partial.push(".partial");
-        let partial = PathBuf::from(partial);
+        let partial = hamt_car::partial_path(&path);
         let io = |op: &str, source| Error::Io {
             op: format!("{op} {}", partial.display()),
             source,
@@ -43,10 +41,8 @@ pub(crate) fn export_car<'py>(
         let file = File::create(&partial).map_err(|e| io("create", e))?;
         let written = export_dag(store.as_ref(), root, &also, BufWriter::new(file)).await;
         let result = match written {
-            Ok((mut out, sent)) => out
-                .flush()
-                .map_err(|e| io("write", e))
-                .and_then(|()| std::fs::rename(&partial, &path).map_err(|e| io("rename", e)))
+            Ok((out, sent)) => hamt_car::publish(out, &partial, &path)
+                .map_err(|e| io("sync to disk and rename", e))
                 .map(|()| (sent.blocks, sent.bytes)),
             Err(source) => Err(Error::Car {
                 op: format!("export {root} to {}", path.display()),

@@ -5,7 +5,7 @@
 //! raw blocks of 32 bytes, reachable from one named root through dag-cbor
 //! lists of 1,000 links each, plus 10 % as many unreachable ones; then runs
 //! `set_root` (timed: it checks the whole DAG is held) and `gc`, and
-//! prints the peak resident memory before and after it (VmHWM
+//! prints the peak resident memory before and after it (`VmHWM`
 //! from `/proc/self/status`, reset between the two with
 //! `/proc/self/clear_refs`), the blocks marked and removed, and the time.
 
@@ -22,7 +22,11 @@ fn leaf(i: u64) -> Block {
     let mut data = [0u8; 32];
     data[..8].copy_from_slice(&i.to_le_bytes());
     data[8..16].copy_from_slice(&i.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_le_bytes());
-    Block::new(BlockCodec::Raw, HashAlgorithm::Blake3, Bytes::copy_from_slice(&data))
+    Block::new(
+        BlockCodec::Raw,
+        HashAlgorithm::Blake3,
+        Bytes::copy_from_slice(&data),
+    )
 }
 
 fn list(links: &[Cid]) -> Block {
@@ -54,7 +58,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let mut args = std::env::args().skip(1);
     let blocks: u64 = args.next().map_or(Ok(10_000_000), |a| a.parse())?;
     let temp = tempfile::tempdir()?;
-    let dir = args.next().map_or_else(|| temp.path().to_path_buf(), Into::into);
+    let dir = args
+        .next()
+        .map_or_else(|| temp.path().to_path_buf(), Into::into);
     let mut options = RocksDbOptions::default();
     options.gc_grace = std::time::Duration::ZERO;
     let store = RocksDbStore::open(&dir, &options)?;

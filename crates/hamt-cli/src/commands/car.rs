@@ -1,8 +1,8 @@
 //! `hamt car export ROOT FILE` and `hamt car import FILE`.
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter};
-use std::path::{Path, PathBuf};
+use std::io::{BufReader, BufWriter};
+use std::path::Path;
 
 use hamt::Cid;
 use hamt_store::Block;
@@ -23,9 +23,17 @@ const IMPORT_BATCH_BYTES: usize = 16 << 20;
 /// CAR under FILE that looks complete and is not.
 pub(crate) async fn export(backend: &Backend, out: Output, root: &str, file: &Path) -> Result<()> {
     let cid = backend.resolve_root(root).await?;
-    let partial = partial_path(file);
+    let partial = hamt_car::partial_path(file);
     let result = match write_car(backend, out, cid, &partial).await {
-        Ok(counts) => publish(&partial, file).map(|()| counts),
+        Ok((written, counts)) => hamt_car::publish(written, &partial, file)
+            .context(|| {
+                format!(
+                    "sync {} to disk and rename it to {}",
+                    partial.display(),
+                    file.display()
+                )
+            })
+            .map(|()| counts),
         Err(e) => Err(e),
     };
     let (blocks, bytes) = match result {
@@ -42,13 +50,14 @@ pub(crate) async fn export(backend: &Backend, out: Output, root: &str, file: &Pa
     Ok(())
 }
 
-fn partial_path(file: &Path) -> PathBuf {
-    let mut name = file.as_os_str().to_owned();
-    name.push(".partial");
-    PathBuf::from(name)
-}
-
-async fn write_car(backend: &Backend, out: Output, root: Cid, path: &Path) -> Result<(u64, u64)> {
+/// Writes the CAR to `path`; returns the writer still to publish, and the
+/// blocks and bytes written.
+async fn write_car(
+    backend: &Backend,
+    out: Output,
+    root: Cid,
+    path: &Path,
+) -> Result<(BufWriter<File>, (u64, u64))> {
     let file = File::create(path).context(|| format!("create {}", path.display()))?;
     let mut car = CarWriter::new(BufWriter::new(file), &[root])
         .context(|| format!("write {}", path.display()))?;
@@ -75,42 +84,7 @@ async fn write_car(backend: &Backend, out: Output, root: Cid, path: &Path) -> Re
     let buffered = car
         .finish()
         .context(|| format!("write {}", path.display()))?;
-    sync_file(buffered).context(|| format!("write {} to disk", path.display()))?;
-    Ok((blocks, bytes))
-}
-
-/// Flushes `out` and syncs its file's data to disk (`fsync`): it must be
-/// there before the rename that publishes it, or a crash soon after may
-/// leave the final name on an empty or partial file (the rename can reach
-/// the disk before the data does).
-fn sync_file(out: BufWriter<File>) -> io::Result<()> {
-    let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
-    file.sync_all()
-}
-
-/// Renames the complete and synced `partial` to `file`, replacing any file
-/// there, then syncs the directory: the rename is durable only once the
-/// directory's new entry is on disk.
-fn publish(partial: &Path, file: &Path) -> Result<()> {
-    std::fs::rename(partial, file)
-        .context(|| format!("rename {} to {}", partial.display(), file.display()))?;
-    let dir = match file.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    sync_dir(dir).context(|| format!("sync the directory {} to disk", dir.display()))
-}
-
-/// Syncs a directory's entries to disk (`fsync` of the directory).
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-/// Elsewhere a directory cannot be opened to sync it; NTFS journals renames.
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> io::Result<()> {
-    Ok(())
+    Ok((buffered, (blocks, bytes)))
 }
 
 /// Reads FILE, verifies every block against its CID, stores them, checks
@@ -209,42 +183,4 @@ async fn check_complete(backend: &Backend, root: Cid, file: &Path) -> Result<()>
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-    use std::io::Write;
-
-    /// The file is synced and renamed into place whole, replacing what was
-    /// there, and no temporary file is left. (That the data and the
-    /// directory reach the disk before and after the rename cannot be
-    /// observed from here without a crash; `sync_file` and `publish` are
-    /// the two `fsync`s.)
-    #[test]
-    fn a_synced_file_is_published_whole_and_the_partial_is_gone() {
-        let tmp = tempfile::TempDir::new().unwrap();
-        let file = tmp.path().join("out.car");
-        std::fs::write(&file, b"an older export").unwrap();
-        let partial = partial_path(&file);
-        let data: Vec<u8> = (0..200_000u32).map(|i| i.to_le_bytes()[0]).collect();
-        let mut out = BufWriter::new(File::create(&partial).unwrap());
-        out.write_all(&data).unwrap();
-        sync_file(out).unwrap();
-        publish(&partial, &file).unwrap();
-        assert_eq!(std::fs::read(&file).unwrap(), data);
-        assert!(!partial.exists());
-        let names: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
-        assert_eq!(names.len(), 1, "only the CAR is left");
-
-        // A rename into a missing directory fails, naming both paths.
-        let error = publish(&partial, &tmp.path().join("no-dir/x.car"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            error.contains("out.car.partial") && error.contains("x.car"),
-            "{error}"
-        );
-    }
 }
