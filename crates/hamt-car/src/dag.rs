@@ -193,7 +193,9 @@ pub async fn check_complete<S: BlockStore + ?Sized>(
     root: Cid,
     also: &[Cid],
 ) -> Result<(), DagCarError> {
-    let mut walk = DagWalk::new(store, BlockLinks::default()).read_leaves(false);
+    let mut walk = DagWalk::new(store, BlockLinks::default())
+        .read_leaves(false)
+        .remember_leaves(false);
     for cid in also.iter().rev() {
         walk.add_root(*cid, ());
     }

@@ -11,7 +11,7 @@ use hamt_store::dag::{BlockLinks, BlockSet, DagWalk, Links, VisitError};
 
 use crate::RocksDbStore;
 
-/// Most subtree roots remembered as complete (~20–40 bytes each, at most
+/// Most subtree roots remembered as complete (16–40 bytes each, at most
 /// ~20 MiB in all); past it the memory starts over, which costs only a
 /// longer check.
 const MAX_KNOWN: usize = 1 << 19;
@@ -64,7 +64,9 @@ impl RocksDbStore {
                 links: BlockLinks::default(),
                 known: &known,
             };
-            let mut walk = DagWalk::new(self, links).read_leaves(false);
+            let mut walk = DagWalk::new(self, links)
+                .read_leaves(false)
+                .remember_leaves(false);
             walk.add_root(*root, ());
             // The store's reads are synchronous: `futures`' `block_on`
             // drives the walk without a runtime (as the GC's mark does).

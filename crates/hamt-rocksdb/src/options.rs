@@ -216,6 +216,16 @@ impl RocksDbOptions {
             table.set_bloom_filter(self.bloom_bits_per_key, false);
         }
         table.set_cache_index_and_filter_blocks(true);
+        // Partitioned: an SST file's index and filter are split into 4 KiB
+        // pieces behind a small top level, so a lookup reads only the pieces
+        // it needs. Whole, the filter and index of a file of a million keys
+        // outgrow a shard of the block cache (18 MiB in 32 shards), are
+        // never kept, and every lookup read and checksummed them again
+        // (measured: `has` at ~200 µs, 1M-leaf `set_root` in 231 s).
+        table.set_index_type(rocksdb::BlockBasedIndexType::TwoLevelIndexSearch);
+        table.set_partition_filters(true);
+        table.set_metadata_block_size(4096);
+        table.set_pin_top_level_index_and_filter(true);
         // Not pinned: ingested files all land in L0 (their keys overlap), so
         // pinning would hold every filter of a large import outside the
         // cache's budget until compaction (measured: RSS growing with N).

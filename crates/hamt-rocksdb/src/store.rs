@@ -321,6 +321,36 @@ impl RocksDbStore {
             .map_err(|e| db_error("look up a block", &self.path, e))
     }
 
+    /// Whether each of `cids` is held: the buffer first, then one batched
+    /// lookup of the metadata of the rest, in key order (RocksDB then reads
+    /// each index and data block once for the keys it holds).
+    pub(crate) fn has_keys(&self, cids: &[Cid]) -> Result<Vec<bool>, StoreError> {
+        let mut held = vec![false; cids.len()];
+        let mut lookups: Vec<(BlockKey, usize)> = Vec::new();
+        for (at, cid) in cids.iter().enumerate() {
+            let key = block_key(cid);
+            if self.ingest.get(&key).is_some() {
+                held[at] = true;
+            } else {
+                lookups.push((key, at));
+            }
+        }
+        lookups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let meta_cf = self.cf(META_CF)?;
+        // Each answer pins its data block in memory until dropped: ask in
+        // sorted slices, so a long list pins only a slice's worth.
+        for slice in lookups.chunks(1024) {
+            let metas =
+                self.db
+                    .batched_multi_get_cf(meta_cf, slice.iter().map(|(key, _)| key), true);
+            for ((_, at), meta) in slice.iter().zip(metas) {
+                let meta = meta.map_err(|e| db_error("look up blocks", &self.path, e))?;
+                held[*at] = meta.is_some();
+            }
+        }
+        Ok(held)
+    }
+
     /// The length of block `cid`: from the buffer, else from its metadata
     /// (16 bytes, cached), else (a block a crash left without metadata)
     /// from the block family, pinned rather than copied.
@@ -530,6 +560,10 @@ impl BlockStore for RocksDbStore {
 
     async fn has(&self, cid: &Cid) -> Result<bool, StoreError> {
         self.has_key(&block_key(cid))
+    }
+
+    async fn has_many(&self, cids: &[Cid]) -> Result<Vec<bool>, StoreError> {
+        self.has_keys(cids)
     }
 
     async fn block_size(&self, cid: &Cid) -> Result<u64, StoreError> {

@@ -29,6 +29,47 @@ pub async fn check_all<S: BlockStore>(store: &S, plant_corrupt: impl Fn(Cid, Byt
     corrupt_block_is_rejected(store, plant_corrupt).await;
     blocking_calls_match_async_ones(store).await;
     sizes_are_block_lengths(store).await;
+    has_many_answers_as_has(store).await;
+}
+
+/// `has_many` answers each CID as `has` does, in order, duplicates and
+/// missing blocks included.
+pub async fn has_many_answers_as_has<S: BlockStore>(store: &S) {
+    let held: Vec<Block> = (0..300)
+        .map(|i| {
+            Block::new(
+                BlockCodec::Raw,
+                store.hash_algorithm(),
+                Bytes::from(format!("has_many {i}")),
+            )
+        })
+        .collect();
+    store.put_many(held.clone()).await.unwrap();
+    let mut cids = Vec::new();
+    for (i, block) in held.iter().enumerate() {
+        cids.push(*block.cid());
+        if i % 3 == 0 {
+            let missing = format!("has_many missing {i}");
+            cids.push(block_cid(
+                BlockCodec::Raw,
+                store.hash_algorithm(),
+                missing.as_bytes(),
+            ));
+        }
+        if i % 7 == 0 {
+            cids.push(*held[i / 2].cid());
+        }
+    }
+    let answers = store.has_many(&cids).await.unwrap();
+    assert_eq!(answers.len(), cids.len(), "has_many gave a wrong count");
+    for (cid, answer) in cids.iter().zip(answers) {
+        assert_eq!(
+            answer,
+            store.has(cid).await.unwrap(),
+            "has_many and has differ on {cid}"
+        );
+    }
+    assert!(store.has_many(&[]).await.unwrap().is_empty());
 }
 
 /// `block_size` is the block's length (and through the direct path too);

@@ -44,6 +44,24 @@ pub trait BlockStore: Send + Sync {
     /// Whether block `cid` is in the store.
     async fn has(&self, cid: &Cid) -> Result<bool, StoreError>;
 
+    /// Whether each of `cids` is in the store, in order. The default asks
+    /// [`has`](Self::has) of [`dag::DEFAULT_CONCURRENCY`](crate::dag::DEFAULT_CONCURRENCY)
+    /// blocks at once; a store that can look many keys up at once (a
+    /// database's batched point lookup) overrides it. Whole-DAG checks
+    /// ([`DagWalk`](crate::dag::DagWalk) with leaves not read) call it with
+    /// up to a thousand blocks.
+    async fn has_many(&self, cids: &[Cid]) -> Result<Vec<bool>, StoreError> {
+        let mut held = Vec::with_capacity(cids.len());
+        for chunk in cids.chunks(crate::dag::DEFAULT_CONCURRENCY) {
+            let mut asks = Vec::with_capacity(chunk.len());
+            for cid in chunk {
+                asks.push(self.has(cid));
+            }
+            held.extend(futures::future::try_join_all(asks).await?);
+        }
+        Ok(held)
+    }
+
     /// The length of block `cid`, learnt as cheaply as the store can: a
     /// store that keeps lengths apart (RocksDB's metadata, Kubo's
     /// `block/stat`, a gateway's `HEAD`) reads no bytes. A length is not
@@ -212,6 +230,9 @@ macro_rules! forward_block_store {
             }
             async fn has(&self, cid: &Cid) -> Result<bool, StoreError> {
                 (**self).has(cid).await
+            }
+            async fn has_many(&self, cids: &[Cid]) -> Result<Vec<bool>, StoreError> {
+                (**self).has_many(cids).await
             }
             async fn block_size(&self, cid: &Cid) -> Result<u64, StoreError> {
                 (**self).block_size(cid).await
