@@ -27,10 +27,65 @@ impl KnownComplete {
     }
 }
 
-/// [`BlockLinks`] without the links to subtrees known complete.
+impl RocksDbStore {
+    /// Forgets what the completeness check may skip (a GC may remove it).
+    pub(crate) fn forget_completeness(&self) {
+        self.known_complete.write().forget();
+        self.ingest.shared.written.lock().forget();
+    }
+}
+
+/// Leaves this handle ingested since the last GC and the last name: present
+/// on disk, since only a GC removes blocks. What an import already knows,
+/// so naming its root need not look its values up again (measured: 1M
+/// values, 3.5 s of lookups). At most `max` (17 bytes each): past it,
+/// nothing more is recorded until the next name or GC, which costs only
+/// lookups.
+#[derive(Debug)]
+pub(crate) struct WrittenBlocks {
+    leaves: BlockSet,
+    max: usize,
+}
+
+impl WrittenBlocks {
+    /// Remembers at most `bytes / 17` leaves (at least 65,536).
+    pub(crate) fn new(bytes: usize) -> Self {
+        WrittenBlocks {
+            leaves: BlockSet::new(),
+            max: (bytes / 17).max(1 << 16),
+        }
+    }
+
+    /// Remembers the leaves among the blocks under these keys (binary CIDs).
+    pub(crate) fn record<'k>(&mut self, keys: impl Iterator<Item = &'k [u8]>) {
+        if self.leaves.len() >= self.max {
+            return;
+        }
+        let leaves: Vec<Cid> = keys
+            .filter_map(|key| Cid::try_from(key).ok())
+            .filter(|cid| !may_link(cid))
+            .collect();
+        if self.leaves.len() + leaves.len() <= self.max {
+            self.leaves.insert_many(&leaves);
+        }
+    }
+
+    pub(crate) fn forget(&mut self) {
+        self.leaves = BlockSet::new();
+    }
+}
+
+/// Whether blocks of `cid`'s codec may link to others (unknown codecs may).
+fn may_link(cid: &Cid) -> bool {
+    BlockCodec::from_code(cid.codec()).is_none_or(BlockCodec::may_have_links)
+}
+
+/// [`BlockLinks`] without the links to subtrees known complete, and
+/// (unless a GC runs) to leaves this handle wrote.
 struct UnknownLinks<'a> {
     links: BlockLinks,
     known: &'a KnownComplete,
+    written: Option<&'a parking_lot::Mutex<WrittenBlocks>>,
 }
 
 impl Links<()> for UnknownLinks<'_> {
@@ -45,6 +100,12 @@ impl Links<()> for UnknownLinks<'_> {
     ) -> Result<(), LinksError> {
         self.links.links(cid, tag, data, out)?;
         out.retain(|(child, ())| !self.known.0.contains(child));
+        if let Some(written) = self.written {
+            // Leaves only: a node written is there, but its links are not
+            // known to be.
+            let written = written.lock();
+            out.retain(|(child, ())| may_link(child) || !written.leaves.contains(child));
+        }
         Ok(())
     }
 }
@@ -55,6 +116,10 @@ impl RocksDbStore {
     /// missing one. Leaves are checked to be present, not read; nodes are
     /// read and verified (their links are followed). Blocking.
     pub(crate) fn check_complete(&self, root: &Cid) -> Result<(), StoreError> {
+        // The caller holds the sweep lock shared, so no GC removes anything
+        // until this returns; one that already runs may have removed blocks
+        // remembered as written (it forgets them only at its end).
+        let gc_running = self.gc_new_roots.lock().is_some();
         let newly_complete = {
             let known = self.known_complete.read();
             if known.0.contains(root) {
@@ -63,6 +128,7 @@ impl RocksDbStore {
             let links = UnknownLinks {
                 links: BlockLinks::default(),
                 known: &known,
+                written: (!gc_running).then_some(&self.ingest.shared.written),
             };
             let mut walk = DagWalk::new(self, links)
                 .read_leaves(false)
@@ -77,9 +143,7 @@ impl RocksDbStore {
                 for visit in batch {
                     match visit.result {
                         Ok(_) => {
-                            if BlockCodec::from_code(visit.cid.codec())
-                                .is_none_or(BlockCodec::may_have_links)
-                            {
+                            if may_link(&visit.cid) {
                                 nodes.push(visit.cid);
                             }
                         }

@@ -84,9 +84,13 @@ impl RocksDbStore {
         // counts as young) every block put so far.
         self.sync()?;
         *self.gc_new_roots.lock() = Some(Vec::new());
-        // What is complete now may be swept: a later name checks afresh.
-        self.known_complete.write().forget();
+        // What is complete or written now may be swept: a later name checks
+        // afresh. Forgotten again at the end, for what a check or an
+        // ingestion learnt while the GC ran (`set_root` trusts neither
+        // while a GC runs).
+        self.forget_completeness();
         let result = self.mark_and_sweep();
+        self.forget_completeness();
         *self.gc_new_roots.lock() = None;
         let mut report = result?;
         if self.compact_after_gc && report.blocks_removed > 0 {

@@ -37,6 +37,7 @@ use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 use rocksdb::{DB, IngestExternalFileOptions, SstFileWriter};
 
+use crate::complete::WrittenBlocks;
 use crate::error::{db_error, store_error};
 use crate::keys::{BLOCKS_CF, BlockKey, BlockMeta, META_CF};
 use crate::options::L0Trigger;
@@ -126,6 +127,10 @@ pub(crate) struct Shared {
     /// Whether the block family keeps large blocks in blob files (whose
     /// garbage collection is on outside bulk writes).
     blob_files: bool,
+    /// The blocks ingested since the last GC (bounded), which
+    /// [`RocksDbStore::set_root`](crate::RocksDbStore::set_root)'s
+    /// completeness check need not look up.
+    pub(crate) written: Mutex<WrittenBlocks>,
 }
 
 impl IngestBuffer {
@@ -152,6 +157,8 @@ impl IngestBuffer {
                 large_written: AtomicU64::new(0),
                 large_bulk_bytes,
                 blob_files,
+                // As much memory as one buffer of blocks.
+                written: Mutex::new(WrittenBlocks::new(budget_bytes)),
             }),
             in_flight: Mutex::new(None),
             ingest_lock: Mutex::new(()),
@@ -491,6 +498,11 @@ impl Shared {
                 db.ingest_external_file_cf_opts(handle, &ingest, vec![file])
                     .map_err(|e| fail("ingest written blocks", e))?;
             }
+            // Inside the job: a GC's sweep waits for it, so a block it
+            // sweeps was recorded before the GC forgets them all.
+            self.written
+                .lock()
+                .record(sorted.iter().map(|(key, _)| key.as_bytes()));
             Ok(())
         })();
         // Moved files are gone already; these are what a failure left behind.

@@ -46,6 +46,8 @@ impl RocksDbStore {
         if let Some(new_roots) = self.gc_new_roots.lock().as_mut() {
             new_roots.push(*root);
         }
+        // Checked: the next name's new leaves come after this one's.
+        self.ingest.shared.written.lock().forget();
         Ok(())
     }
 

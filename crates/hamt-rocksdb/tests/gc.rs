@@ -144,6 +144,37 @@ async fn a_root_over_a_missing_block_is_not_named_and_verify_dag_names_it() {
     assert_eq!(store.gc().unwrap().blocks_missing, 0);
 }
 
+/// `set_root` skips looking up the leaves this handle wrote; a GC must
+/// make it forget them, or a name could be written over a leaf the GC
+/// swept (put, swept, then linked by a new node).
+#[tokio::test]
+async fn a_leaf_written_then_swept_is_not_taken_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_grace(&dir, Duration::ZERO);
+    let g = graph("swept", 20, &[]);
+    let (nodes, leaves): (Vec<_>, Vec<_>) = g
+        .blocks
+        .iter()
+        .cloned()
+        .partition(|b| b.cid().codec() != BlockCodec::Raw.code());
+    store.put_many(leaves.clone()).await.unwrap();
+    // Ingested (so remembered as written), then swept: nothing names them.
+    store.sync().unwrap();
+    assert_eq!(store.gc().unwrap().blocks_removed, leaves.len() as u64);
+    store.put_many(nodes).await.unwrap();
+    match store.set_root("swept", &g.root) {
+        Err(hamt_store::StoreError::NotFound(cid)) => {
+            assert!(leaves.iter().any(|leaf| leaf.cid() == &cid));
+        }
+        other => panic!("named a root over swept leaves: {other:?}"),
+    }
+    // Written again, they are taken as written and the name is taken.
+    store.put_many(leaves).await.unwrap();
+    store.sync().unwrap();
+    store.set_root("swept", &g.root).unwrap();
+    store.verify_dag(&g.root).unwrap();
+}
+
 /// Zero grace: a GC may sweep a writer's blocks between its `put` and its
 /// `set_root`. The name must then be refused (and the writer put again),
 /// never written over a DAG with holes.

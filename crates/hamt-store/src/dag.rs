@@ -40,6 +40,8 @@
 //! ```
 
 use std::collections::HashSet;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
 
 use bytes::Bytes;
 use futures::stream::{self, StreamExt};
@@ -47,15 +49,19 @@ use hamt_codec::{BlockCodec, Cid, LinksError, block_links, verify_block};
 
 use crate::{BlockStore, CidHash, StoreError};
 
-/// A set of blocks by a 16-byte fingerprint each: the first 16 bytes of the
-/// CID's digest mixed with its codec and hash function (CIDv0 and CIDv1 of
-/// one block are one member). Digests are cryptographic, so two blocks of a
-/// store share a fingerprint with probability about n²/2^129, never in
-/// practice; a CID whose digest is shorter than 16 bytes is kept whole.
+/// A set of blocks by a 16-byte fingerprint each: a keyed hash (`SipHash`,
+/// under two keys random to each set) of the CID's codec, hash function and
+/// digest (CIDv0 and CIDv1 of one block are one member). Keyed, because a
+/// CID is only a name: a hostile DAG may link a CID made up to share the
+/// first bytes of a real block's digest (no block has to exist for it),
+/// and a set keyed by digest bytes would then take one for the other (a
+/// walk would skip the real block, a GC would sweep what it links). Two
+/// CIDs share a fingerprint with probability about n²/2^129 whatever
+/// their digests, never in practice.
 ///
 /// Memory: the newest members (up to [`BlockSet::RECENT`]) are in a hash
-/// set; older ones in one sorted array at 16 bytes each, found by
-/// interpolation (fingerprints are uniform). A hash set alone takes 27–40
+/// set; older ones in one sorted array at 16 bytes each, found through a
+/// directory by their top bits (fingerprints are uniform; ~1 byte a member). A hash set alone takes 27–40
 /// bytes a member and twice that while it grows: a GC's mark of 10M blocks
 /// peaked at 550 MiB with one, ~210 MiB with this.
 #[derive(Debug, Default, Clone)]
@@ -64,7 +70,13 @@ pub struct BlockSet {
     recent: HashSet<u128, CidHash>,
     /// Older fingerprints, ascending, distinct.
     sorted: Vec<u128>,
-    short: HashSet<Cid>,
+    /// Where in `sorted` the members of each value of their top
+    /// `directory_bits` bits begin, and (last) its length; empty until the
+    /// first merge.
+    directory: Vec<usize>,
+    directory_bits: u32,
+    /// This set's two hash keys.
+    keys: (RandomState, RandomState),
 }
 
 impl BlockSet {
@@ -79,10 +91,19 @@ impl BlockSet {
 
     /// Adds `cid`'s block; `false` if it was already in.
     pub fn insert(&mut self, cid: &Cid) -> bool {
-        match fingerprint(cid) {
-            Some(print) => self.insert_print(print, Self::RECENT),
-            None => self.short.insert(block_id(cid)),
-        }
+        self.insert_print(self.fingerprint(cid), Self::RECENT)
+    }
+
+    fn fingerprint(&self, cid: &Cid) -> u128 {
+        let hash = |key: &RandomState| {
+            let mut hasher = key.build_hasher();
+            hasher.write_u64(cid.codec());
+            hasher.write_u64(cid.hash().code());
+            hasher.write(cid.hash().digest());
+            hasher.write_u8(cid.hash().size());
+            hasher.finish()
+        };
+        (u128::from(hash(&self.keys.0)) << 64) | u128::from(hash(&self.keys.1))
     }
 
     fn insert_print(&mut self, print: u128, recent_max: usize) -> bool {
@@ -101,7 +122,39 @@ impl BlockSet {
     fn seal(&mut self) {
         let mut new: Vec<u128> = self.recent.drain().collect();
         new.sort_unstable();
+        self.merge(&new);
+    }
+
+    /// Adds many blocks at once, straight into the sorted array (no hash
+    /// set on the way: for a set filled in large batches, such as every
+    /// block of a file written at once).
+    pub fn insert_many<'c>(&mut self, cids: impl IntoIterator<Item = &'c Cid>) {
+        let mut new: Vec<u128> = cids
+            .into_iter()
+            .map(|cid| self.fingerprint(cid))
+            .filter(|print| !self.recent.contains(print))
+            .collect();
+        new.sort_unstable();
+        new.dedup();
+        // Members already sorted are dropped in one walk of both runs (a
+        // lookup each would be a cache miss each).
+        let mut members = self.sorted.iter().peekable();
+        new.retain(|print| {
+            while members.next_if(|member| *member < print).is_some() {}
+            members.peek() != Some(&print)
+        });
+        self.merge(&new);
+    }
+
+    /// Merges `new` (ascending, distinct, none of them members) into the
+    /// sorted array.
+    fn merge(&mut self, new: &[u128]) {
+        if new.is_empty() {
+            return;
+        }
         let old_len = self.sorted.len();
+        // Exact: doubling would leave up to half the array unused.
+        self.sorted.reserve_exact(new.len());
         self.sorted.resize(old_len + new.len(), 0);
         let (mut old, mut add) = (old_len, new.len());
         for at in (0..self.sorted.len()).rev() {
@@ -117,58 +170,62 @@ impl BlockSet {
                 add -= 1;
             }
         }
+        self.index_sorted();
     }
 
-    /// Whether `print` is in the sorted array: a guess from its top 64 bits
-    /// (uniform), then a gallop to bracket it and a binary search.
+    /// Whether `print` is in the sorted array: the directory gives the run
+    /// of members sharing its top bits (about 8), searched in one or two
+    /// cache lines.
     fn in_sorted(&self, print: u128) -> bool {
-        let sorted = &self.sorted;
-        let n = sorted.len();
-        if n == 0 {
-            return false;
+        let bucket = self.bucket(print);
+        match (self.directory.get(bucket), self.directory.get(bucket + 1)) {
+            (Some(&start), Some(&end)) => self.sorted[start..end].binary_search(&print).is_ok(),
+            _ => false,
         }
-        // (top 64 bits × n) / 2^64 < n: the cast cannot truncate.
-        #[allow(clippy::cast_possible_truncation)]
-        let guess = (((print >> 64) * n as u128) >> 64) as usize;
-        let (mut low, mut high) = (guess, guess + 1);
-        let mut step = 1;
-        // Widen [low, high) until it holds `print`'s place.
-        while low > 0 && sorted[low] > print {
-            low = low.saturating_sub(step);
-            step *= 2;
+    }
+
+    /// The directory bucket of `print`: its top `directory_bits` bits.
+    fn bucket(&self, print: u128) -> usize {
+        if self.directory_bits == 0 {
+            return 0;
         }
-        step = 1;
-        while high < n && sorted[high - 1] < print {
-            high = (high + step).min(n);
-            step *= 2;
+        // At most 28 bits: the value fits any usize of 32 bits or more.
+        usize::try_from(print >> (128 - self.directory_bits)).unwrap_or(usize::MAX)
+    }
+
+    /// Rebuilds the directory over `sorted`: 2^bits + 1 offsets, for about
+    /// 8 members a bucket (one byte a member).
+    fn index_sorted(&mut self) {
+        let n = self.sorted.len();
+        self.directory_bits = (n / 8).checked_ilog2().unwrap_or(0).min(28);
+        let buckets = 1usize << self.directory_bits;
+        self.directory.clear();
+        self.directory.reserve(buckets + 1);
+        let mut at = 0;
+        for bucket in 0..buckets {
+            while at < n && self.bucket(self.sorted[at]) < bucket {
+                at += 1;
+            }
+            self.directory.push(at);
         }
-        sorted[low..high].binary_search(&print).is_ok()
+        self.directory.push(n);
     }
 
     /// Whether `cid`'s block is in.
     pub fn contains(&self, cid: &Cid) -> bool {
-        match fingerprint(cid) {
-            Some(print) => self.recent.contains(&print) || self.in_sorted(print),
-            None => self.short.contains(&block_id(cid)),
-        }
+        let print = self.fingerprint(cid);
+        self.recent.contains(&print) || self.in_sorted(print)
     }
 
     /// Blocks in the set.
     pub fn len(&self) -> usize {
-        self.recent.len() + self.sorted.len() + self.short.len()
+        self.recent.len() + self.sorted.len()
     }
 
     /// Whether the set is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
-
-fn fingerprint(cid: &Cid) -> Option<u128> {
-    let digest = cid.hash().digest();
-    let prefix: [u8; 16] = digest.get(..16)?.try_into().ok()?;
-    let kind = (u128::from(cid.codec()) << 64) | u128::from(cid.hash().code());
-    Some(u128::from_le_bytes(prefix) ^ kind)
 }
 
 /// Blocks read at once by default.
@@ -223,12 +280,6 @@ impl Links<()> for BlockLinks {
         out.extend(self.scratch.drain(..).map(|cid| (cid, ())));
         Ok(())
     }
-}
-
-/// The CID a block is known by in a walk: CIDv0 and CIDv1 of the same codec
-/// and multihash name one block.
-fn block_id(cid: &Cid) -> Cid {
-    Cid::new_v1(cid.codec(), *cid.hash())
 }
 
 /// Why a block reached by a walk could not be used.
@@ -579,6 +630,44 @@ mod tests {
         assert!(set.insert_print(u128::MAX, 1));
         assert!(set.in_sorted(0) && set.in_sorted(u128::MAX));
         assert!(!set.in_sorted(1) && !set.in_sorted(u128::MAX - 1));
+
+        // Many at once, some of them members: each once.
+        let cids: Vec<Cid> = (0..300u32)
+            .map(|i| block_cid(BlockCodec::Raw, HashAlgorithm::Blake3, &i.to_le_bytes()))
+            .collect();
+        let mut set = BlockSet::new();
+        set.insert_many(&cids[..100]);
+        set.insert(&cids[150]);
+        set.insert_many(cids.iter().chain(&cids[..10]));
+        assert_eq!(set.len(), 300);
+        assert!(cids.iter().all(|cid| set.contains(cid)));
+        assert!(!set.insert(&cids[7]) && !set.insert(&cids[299]));
+    }
+
+    /// A made-up CID sharing the first 16 bytes of a real block's digest
+    /// (or all but the last byte) is another member; CIDv0 and CIDv1 of
+    /// one block are one.
+    #[test]
+    fn block_set_members_are_whole_cids_not_digest_prefixes() {
+        let real = block_cid(BlockCodec::DagPb, HashAlgorithm::Sha2_256, b"real block");
+        let mut set = BlockSet::new();
+        assert!(set.insert(&real));
+        let v0 = Cid::new_v0(*real.hash()).unwrap();
+        assert!(set.contains(&v0) && !set.insert(&v0));
+        for keep in [16, 31] {
+            let mut digest = real.hash().digest().to_vec();
+            digest[keep] ^= 1;
+            let forged = Cid::new_v1(
+                real.codec(),
+                multihash::Multihash::wrap(real.hash().code(), &digest).unwrap(),
+            );
+            assert!(
+                !set.contains(&forged),
+                "a CID differing at byte {keep} is in"
+            );
+            assert!(set.insert(&forged));
+        }
+        assert_eq!(set.len(), 3);
     }
 
     /// Checked leaves come in batches of at most [`LEAF_BATCH`], missing
