@@ -186,7 +186,7 @@ pub async fn import_car<S: BlockStore + ?Sized, R: Read>(
 /// [`export_dag`]) is in the store, reading the blocks that hold links.
 ///
 /// # Errors
-/// [`DagCarError::Incomplete`] naming the first block missing, corrupt or
+/// [`DagCarError::Incomplete`] naming a block missing, corrupt or
 /// undecodable.
 pub async fn check_complete<S: BlockStore + ?Sized>(
     store: &S,

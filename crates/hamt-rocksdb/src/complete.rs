@@ -38,9 +38,9 @@ impl RocksDbStore {
 /// Leaves this handle ingested since the last GC and the last name: present
 /// on disk, since only a GC removes blocks. What an import already knows,
 /// so naming its root need not look its values up again (measured: 1M
-/// values, 3.5 s of lookups). At most `max` (17 bytes each): past it,
-/// nothing more is recorded until the next name or GC, which costs only
-/// lookups.
+/// values, 3.5 s of lookups). Up to `max` (17 bytes each; the ingestion
+/// that passes it is still recorded whole): past it, nothing more is
+/// recorded until the next name or GC, which costs only lookups.
 #[derive(Debug)]
 pub(crate) struct WrittenBlocks {
     leaves: BlockSet,
@@ -61,13 +61,10 @@ impl WrittenBlocks {
         if self.leaves.len() >= self.max {
             return;
         }
-        let leaves: Vec<Cid> = keys
+        let leaves = keys
             .filter_map(|key| Cid::try_from(key).ok())
-            .filter(|cid| !may_link(cid))
-            .collect();
-        if self.leaves.len() + leaves.len() <= self.max {
-            self.leaves.insert_many(&leaves);
-        }
+            .filter(|cid| !may_link(cid));
+        self.leaves.insert_many(leaves);
     }
 
     pub(crate) fn forget(&mut self) {
@@ -112,10 +109,12 @@ impl Links<()> for UnknownLinks<'_> {
 
 impl RocksDbStore {
     /// Checks every block `root` reaches is held, except under subtrees
-    /// already known complete: [`StoreError::NotFound`] names the first
-    /// missing one. Leaves are checked to be present, not read; nodes are
-    /// read and verified (their links are followed). Blocking.
-    pub(crate) fn check_complete(&self, root: &Cid) -> Result<(), StoreError> {
+    /// already known complete: [`StoreError::NotFound`] names a missing
+    /// one. Leaves are checked to be present, not read; nodes are read and
+    /// verified (their links are followed). Returns the nodes found
+    /// complete, for [`remember_complete`](Self::remember_complete) once
+    /// the root is named. Blocking.
+    pub(crate) fn check_complete(&self, root: &Cid) -> Result<Vec<Cid>, StoreError> {
         // The caller holds the sweep lock shared, so no GC removes anything
         // until this returns; one that already runs may have removed blocks
         // remembered as written (it forgets them only at its end).
@@ -123,7 +122,7 @@ impl RocksDbStore {
         let newly_complete = {
             let known = self.known_complete.read();
             if known.0.contains(root) {
-                return Ok(());
+                return Ok(Vec::new());
             }
             let links = UnknownLinks {
                 links: BlockLinks::default(),
@@ -157,15 +156,20 @@ impl RocksDbStore {
             }
             nodes
         };
+        Ok(newly_complete)
+    }
+
+    /// Remembers nodes [`check_complete`](Self::check_complete) found
+    /// complete. Only once their root is named: a GC running now traces it
+    /// (the name is in `gc_new_roots`), so nothing under them is swept,
+    /// whereas a root whose naming failed would leave them unprotected.
+    pub(crate) fn remember_complete(&self, newly_complete: &[Cid]) {
         let mut known = self.known_complete.write();
         if known.0.len() + newly_complete.len() > MAX_KNOWN {
             known.forget();
         }
         if newly_complete.len() <= MAX_KNOWN {
-            for cid in &newly_complete {
-                known.0.insert(cid);
-            }
+            known.0.insert_many(newly_complete);
         }
-        Ok(())
     }
 }

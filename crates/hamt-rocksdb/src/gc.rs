@@ -85,9 +85,10 @@ impl RocksDbStore {
         self.sync()?;
         *self.gc_new_roots.lock() = Some(Vec::new());
         // What is complete or written now may be swept: a later name checks
-        // afresh. Forgotten again at the end, for what a check or an
-        // ingestion learnt while the GC ran (`set_root` trusts neither
-        // while a GC runs).
+        // afresh. Forgotten again at the end, for what an ingestion recorded
+        // while the GC ran (`set_root` does not trust those while a GC
+        // runs; the nodes it remembers as complete meanwhile are under a
+        // root named, which the GC traces).
         self.forget_completeness();
         let result = self.mark_and_sweep();
         self.forget_completeness();

@@ -127,8 +127,8 @@ pub(crate) struct Shared {
     /// Whether the block family keeps large blocks in blob files (whose
     /// garbage collection is on outside bulk writes).
     blob_files: bool,
-    /// The blocks ingested since the last GC (bounded), which
-    /// [`RocksDbStore::set_root`](crate::RocksDbStore::set_root)'s
+    /// The leaves ingested since the last GC and the last name (bounded),
+    /// which [`RocksDbStore::set_root`](crate::RocksDbStore::set_root)'s
     /// completeness check need not look up.
     pub(crate) written: Mutex<WrittenBlocks>,
 }

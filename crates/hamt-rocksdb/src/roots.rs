@@ -19,11 +19,12 @@ impl RocksDbStore {
     /// Names `root`, durably. Replaces the name's previous root.
     ///
     /// A root is named only over a whole DAG: every block it reaches must
-    /// be held, or [`StoreError::NotFound`] names the first missing one and
-    /// nothing is named. Nodes are read (for their links) and leaves looked
-    /// up; subtrees found complete by an earlier `set_root` of this handle
-    /// are not walked again, so naming a new version of a map costs the
-    /// nodes that changed. Blocking; [`verify_dag`](Self::verify_dag) also
+    /// be held, or [`StoreError::NotFound`] names a missing one and nothing
+    /// is named. Nodes are read (for their links) and leaves looked up;
+    /// subtrees found complete by an earlier `set_root` of this handle are
+    /// not walked again, so naming a new version of a map costs the nodes
+    /// that changed (and the leaves they link), and leaves this handle
+    /// wrote since its last name or GC are not looked up. Blocking; [`verify_dag`](Self::verify_dag) also
     /// reads and verifies every leaf.
     ///
     /// The caller must have put every block of the root (the HAMT's flush
@@ -37,7 +38,7 @@ impl RocksDbStore {
         if !self.has_key(&block_key(root))? {
             return Err(StoreError::NotFound(*root));
         }
-        self.check_complete(root)?;
+        let newly_complete = self.check_complete(root)?;
         self.persist_blocks()?;
         let _names = self.names.lock();
         self.db
@@ -46,6 +47,7 @@ impl RocksDbStore {
         if let Some(new_roots) = self.gc_new_roots.lock().as_mut() {
             new_roots.push(*root);
         }
+        self.remember_complete(&newly_complete);
         // Checked: the next name's new leaves come after this one's.
         self.ingest.shared.written.lock().forget();
         Ok(())

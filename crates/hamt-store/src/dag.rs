@@ -61,9 +61,12 @@ use crate::{BlockStore, CidHash, StoreError};
 ///
 /// Memory: the newest members (up to [`BlockSet::RECENT`]) are in a hash
 /// set; older ones in one sorted array at 16 bytes each, found through a
-/// directory by their top bits (fingerprints are uniform; ~1 byte a member). A hash set alone takes 27–40
-/// bytes a member and twice that while it grows: a GC's mark of 10M blocks
-/// peaked at 550 MiB with one, ~210 MiB with this.
+/// directory by their top bits (fingerprints are uniform; ~1 byte a
+/// member). A hash set alone takes 27–40 bytes a member and twice that
+/// while it grows: a GC of 10M blocks peaked at 550 MiB with one, ~310–340
+/// MiB with this (of which the set is ~185 MB). Each move of the recent
+/// members merges the whole array, so filling a set of N costs about
+/// N²/(2 × `RECENT`) element moves: fine to ~10^8 blocks, not beyond.
 #[derive(Debug, Default, Clone)]
 pub struct BlockSet {
     /// The newest fingerprints, none of them in `sorted`.
@@ -75,7 +78,8 @@ pub struct BlockSet {
     /// first merge.
     directory: Vec<usize>,
     directory_bits: u32,
-    /// This set's two hash keys.
+    /// This set's two hash keys (`RandomState::new` gives each call keys
+    /// of its own: the two `SipHash` instances are independent functions).
     keys: (RandomState, RandomState),
 }
 
@@ -128,10 +132,10 @@ impl BlockSet {
     /// Adds many blocks at once, straight into the sorted array (no hash
     /// set on the way: for a set filled in large batches, such as every
     /// block of a file written at once).
-    pub fn insert_many<'c>(&mut self, cids: impl IntoIterator<Item = &'c Cid>) {
+    pub fn insert_many<C: std::borrow::Borrow<Cid>>(&mut self, cids: impl IntoIterator<Item = C>) {
         let mut new: Vec<u128> = cids
             .into_iter()
-            .map(|cid| self.fingerprint(cid))
+            .map(|cid| self.fingerprint(cid.borrow()))
             .filter(|print| !self.recent.contains(print))
             .collect();
         new.sort_unstable();
@@ -306,7 +310,8 @@ pub struct Visit<T, E> {
 }
 
 /// A depth-first walk over the blocks reachable from its roots (see the
-/// module docs). Each block is visited once, however many links (and
+/// module docs). Each block is visited once (but see
+/// [`remember_leaves`](Self::remember_leaves)), however many links (and
 /// spellings of its CID: v0 or v1) reach it, where it is last linked; blocks
 /// are verified against their CIDs as they are read (by the store, or here
 /// when the store says it skips that).
@@ -389,7 +394,8 @@ impl<'s, S: BlockStore + ?Sized, L: Links<T>, T> DagWalk<'s, S, L, T> {
         self.seen.contains(cid)
     }
 
-    /// The next blocks in walk order, read concurrently, or `None` when
+    /// The next blocks in walk order (leaves only checked come in batches
+    /// of their own), read concurrently, or `None` when
     /// every reachable block was visited.
     pub async fn next_batch(&mut self) -> Option<Vec<Visit<T, L::Error>>> {
         if self.leaves.len() >= LEAF_BATCH || (self.stack.is_empty() && !self.leaves.is_empty()) {
@@ -457,9 +463,12 @@ impl<'s, S: BlockStore + ?Sized, L: Links<T>, T> DagWalk<'s, S, L, T> {
     async fn check_leaves(&mut self) -> Vec<Visit<T, L::Error>> {
         let at = self.leaves.len().saturating_sub(LEAF_BATCH);
         let batch: Vec<(Cid, T)> = self.leaves.drain(at..).collect();
-        let cids: Vec<Cid> = batch.iter().map(|(cid, _)| *cid).collect();
+        // Each distinct block asked once (forgotten leaves may repeat).
+        let mut cids: Vec<Cid> = batch.iter().map(|(cid, _)| *cid).collect();
+        cids.sort_unstable();
+        cids.dedup();
         let store = self.store;
-        let held: Vec<Result<bool, StoreError>> = match store.has_many(&cids).await {
+        let mut answers: Vec<Result<bool, StoreError>> = match store.has_many(&cids).await {
             Ok(held) if held.len() == cids.len() => held.into_iter().map(Ok).collect(),
             _ => {
                 // Built in a loop, not by a closure over `cids`: a closure
@@ -478,8 +487,16 @@ impl<'s, S: BlockStore + ?Sized, L: Links<T>, T> DagWalk<'s, S, L, T> {
         };
         batch
             .into_iter()
-            .zip(held)
-            .map(|((cid, tag), held)| {
+            .map(|(cid, tag)| {
+                // `cids` holds every CID of the batch, and `answers` one
+                // answer for each.
+                let held = match cids.binary_search(&cid).map(|at| answers.get_mut(at)) {
+                    Ok(Some(answer)) => answer_again(answer),
+                    _ => Err(StoreError::backend(
+                        format!("look up block {cid}"),
+                        std::io::Error::other("the lookup gave no answer for it"),
+                    )),
+                };
                 let result = match held {
                     Ok(true) => Ok(None),
                     Ok(false) => Err(VisitError::Store(StoreError::NotFound(cid))),
@@ -488,6 +505,19 @@ impl<'s, S: BlockStore + ?Sized, L: Links<T>, T> DagWalk<'s, S, L, T> {
                 Visit { cid, tag, result }
             })
             .collect()
+    }
+}
+
+/// An answer, kept for a block linked again in the same batch: an error is
+/// not `Clone`, so the first link takes it and later ones a copy of its text.
+fn answer_again(answer: &mut Result<bool, StoreError>) -> Result<bool, StoreError> {
+    match answer {
+        Ok(held) => Ok(*held),
+        Err(error) => {
+            let copy =
+                StoreError::backend("look up a block", std::io::Error::other(error.to_string()));
+            Err(std::mem::replace(error, copy))
+        }
     }
 }
 

@@ -44,20 +44,27 @@ pub trait BlockStore: Send + Sync {
     /// Whether block `cid` is in the store.
     async fn has(&self, cid: &Cid) -> Result<bool, StoreError>;
 
-    /// Whether each of `cids` is in the store, in order. The default asks
-    /// [`has`](Self::has) of [`dag::DEFAULT_CONCURRENCY`](crate::dag::DEFAULT_CONCURRENCY)
-    /// blocks at once; a store that can look many keys up at once (a
-    /// database's batched point lookup) overrides it. Whole-DAG checks
-    /// ([`DagWalk`](crate::dag::DagWalk) with leaves not read) call it with
-    /// up to a thousand blocks.
+    /// Whether each of `cids` is in the store, in order. The default keeps
+    /// [`dag::DEFAULT_CONCURRENCY`](crate::dag::DEFAULT_CONCURRENCY) calls
+    /// of [`has`](Self::has) in flight; a store that can look many keys up
+    /// at once (a database's batched point lookup) overrides it. Whole-DAG
+    /// checks ([`DagWalk`](crate::dag::DagWalk) with leaves not read) call
+    /// it with up to [`dag::LEAF_BATCH`](crate::dag::LEAF_BATCH) blocks.
     async fn has_many(&self, cids: &[Cid]) -> Result<Vec<bool>, StoreError> {
+        use futures::stream::{FuturesOrdered, StreamExt};
+        // Pushed by hand, not mapped by a closure: a closure returning the
+        // borrowed future is not general enough inside `async_trait`.
         let mut held = Vec::with_capacity(cids.len());
-        for chunk in cids.chunks(crate::dag::DEFAULT_CONCURRENCY) {
-            let mut asks = Vec::with_capacity(chunk.len());
-            for cid in chunk {
-                asks.push(self.has(cid));
+        let mut asks = cids.iter();
+        let mut in_flight = FuturesOrdered::new();
+        for cid in asks.by_ref().take(crate::dag::DEFAULT_CONCURRENCY) {
+            in_flight.push_back(self.has(cid));
+        }
+        while let Some(answer) = in_flight.next().await {
+            held.push(answer?);
+            if let Some(cid) = asks.next() {
+                in_flight.push_back(self.has(cid));
             }
-            held.extend(futures::future::try_join_all(asks).await?);
         }
         Ok(held)
     }
