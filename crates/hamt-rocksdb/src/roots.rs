@@ -15,6 +15,14 @@ use crate::error::{db_error, store_error};
 use crate::keys::{ROOTS_CF, block_key};
 use crate::store::synced_write;
 
+/// Whether a name is written whatever it names, or only over what it
+/// names now.
+#[derive(Clone, Copy)]
+enum Naming<'a> {
+    Always,
+    IfNames(Option<&'a Cid>),
+}
+
 impl RocksDbStore {
     /// Names `root`, durably. Replaces the name's previous root.
     ///
@@ -32,6 +40,45 @@ impl RocksDbStore {
     /// or have them reachable from another named root: that is what keeps a
     /// concurrent [`gc`](Self::gc) from sweeping them.
     pub fn set_root(&self, name: &str, root: &Cid) -> Result<(), StoreError> {
+        self.name_root(name, root, Naming::Always).map(|_| ())
+    }
+
+    /// Names `root` only if `name` names `expected` now (`None`: names
+    /// nothing), as one step: two writers swapping from the same root
+    /// cannot both win. `Ok(Err(current))` when the name had moved (nothing
+    /// written); otherwise as [`set_root`](Self::set_root).
+    ///
+    /// ```
+    /// # use hamt_rocksdb::{RocksDbOptions, RocksDbStore};
+    /// # use hamt_store::{BlockCodec, BlockStore};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let store = RocksDbStore::open(dir.path(), &RocksDbOptions::default())?;
+    /// let a = store.put(BlockCodec::Raw, b"a".to_vec().into()).await?;
+    /// let b = store.put(BlockCodec::Raw, b"b".to_vec().into()).await?;
+    /// assert_eq!(store.swap_root("main", None, &a)?, Ok(()));
+    /// // A writer that still thinks the name is unset loses.
+    /// assert_eq!(store.swap_root("main", None, &b)?, Err(Some(a)));
+    /// assert_eq!(store.swap_root("main", Some(&a), &b)?, Ok(()));
+    /// # Ok::<(), hamt_store::StoreError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn swap_root(
+        &self,
+        name: &str,
+        expected: Option<&Cid>,
+        root: &Cid,
+    ) -> Result<Result<(), Option<Cid>>, StoreError> {
+        self.name_root(name, root, Naming::IfNames(expected))
+    }
+
+    /// `set_root`, or a `swap_root`.
+    fn name_root(
+        &self,
+        name: &str,
+        root: &Cid,
+        naming: Naming<'_>,
+    ) -> Result<Result<(), Option<Cid>>, StoreError> {
         self.check_writable()?;
         let roots_cf = self.cf(ROOTS_CF)?;
         let _no_sweep = self.sweep_lock.read();
@@ -41,6 +88,12 @@ impl RocksDbStore {
         let newly_complete = self.check_complete(root)?;
         self.persist_blocks()?;
         let _names = self.names.lock();
+        if let Naming::IfNames(expected) = naming {
+            let current = self.root(name)?;
+            if current.as_ref() != expected {
+                return Ok(Err(current));
+            }
+        }
         self.db
             .put_cf_opt(roots_cf, name.as_bytes(), root.to_bytes(), &synced_write())
             .map_err(|e| db_error(format!("name root {name:?}"), &self.path, e))?;
@@ -50,7 +103,7 @@ impl RocksDbStore {
         self.remember_complete(&newly_complete);
         // Checked: the next name's new leaves come after this one's.
         self.ingest.shared.written.lock().forget();
-        Ok(())
+        Ok(Ok(()))
     }
 
     /// The root named `name`, if any.

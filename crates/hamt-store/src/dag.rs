@@ -700,6 +700,65 @@ mod tests {
         assert_eq!(set.len(), 3);
     }
 
+    /// A store whose `has` fails for one block.
+    struct FailingHas {
+        inner: MemoryStore,
+        fails: Cid,
+    }
+
+    #[async_trait::async_trait]
+    impl BlockStore for FailingHas {
+        async fn get(&self, cid: &Cid) -> Result<Bytes, StoreError> {
+            self.inner.get(cid).await
+        }
+        async fn has(&self, cid: &Cid) -> Result<bool, StoreError> {
+            if *cid == self.fails {
+                return Err(StoreError::backend(
+                    "has",
+                    std::io::Error::other("disk on fire"),
+                ));
+            }
+            self.inner.has(cid).await
+        }
+        async fn put_block(&self, block: crate::Block) -> Result<(), StoreError> {
+            self.inner.put_block(block).await
+        }
+    }
+
+    /// A failed batched lookup falls back to one lookup a block: the block
+    /// that fails carries its error at each of its links, the others their
+    /// answers.
+    #[tokio::test]
+    async fn a_failed_lookup_is_reported_at_each_link_and_the_rest_answered() {
+        let inner = MemoryStore::new();
+        let good = inner.put(BlockCodec::Raw, "good".into()).await.unwrap();
+        let bad = inner.put(BlockCodec::Raw, "bad".into()).await.unwrap();
+        let list = hamt_codec::link_list::encode(&[Some(bad), Some(good), Some(bad)]);
+        let root = inner.put(BlockCodec::DagCbor, list.into()).await.unwrap();
+        let store = FailingHas { inner, fails: bad };
+        assert!(store.has_many(&[good, bad]).await.is_err());
+        let mut walk = DagWalk::new(&store, BlockLinks::default())
+            .read_leaves(false)
+            .remember_leaves(false);
+        walk.add_root(root, ());
+        let (mut failed, mut held) = (0, 0);
+        while let Some(batch) = walk.next_batch().await {
+            for visit in batch {
+                match visit.result {
+                    Ok(None) => held += 1,
+                    Ok(Some(_)) => assert_eq!(visit.cid, root),
+                    Err(VisitError::Store(error)) => {
+                        assert_eq!(visit.cid, bad);
+                        assert!(error.to_string().contains("disk on fire"), "{error}");
+                        failed += 1;
+                    }
+                    Err(other) => panic!("{other}"),
+                }
+            }
+        }
+        assert_eq!((failed, held), (2, 1));
+    }
+
     /// Checked leaves come in batches of at most [`LEAF_BATCH`], missing
     /// ones named; forgotten leaves are checked once per link and leave
     /// nothing in the walk's memory.
