@@ -89,6 +89,18 @@ impl Backend {
         })
     }
 
+    /// The history of the embedded store (refs are its named roots).
+    pub(crate) fn history(
+        &self,
+        what: &str,
+    ) -> Result<hamt_history::Repository<Arc<RocksDbStore>, Arc<RocksDbStore>>> {
+        let rocks = self.rocks(what)?;
+        Ok(hamt_history::Repository::new(
+            Arc::clone(rocks),
+            Arc::clone(rocks),
+        ))
+    }
+
     /// Whether roots can be named here: in the embedded store, or on the
     /// daemon (not in the in-memory store).
     pub(crate) fn can_name(&self) -> bool {
@@ -131,6 +143,19 @@ impl Backend {
         };
         match found {
             Some(cid) => Ok(cid),
+            // A revision of a history: its commit's dataset root.
+            None if self.rocks.is_some() && root.parse::<hamt_history::Revision>().is_ok() => {
+                let repo = self.history("a revision")?;
+                let commit = repo
+                    .resolve(root)
+                    .await
+                    .context(|| format!("resolve {root:?}"))?;
+                let commit = repo
+                    .read_commit(&commit)
+                    .await
+                    .context(|| format!("read commit {commit}"))?;
+                Ok(commit.root)
+            }
             None => fail!(
                 "{root:?} is neither a CID nor a named root in {} (see `hamt roots`)",
                 self.label

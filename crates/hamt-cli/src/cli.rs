@@ -248,6 +248,57 @@ pub(crate) enum Command {
         #[arg(long, value_name = "SECONDS")]
         grace: Option<u64>,
     },
+    /// Record ROOT as a new commit on a branch (created if new; embedded store); prints the commit's CID.
+    ///
+    /// The branch moves only from the commit it named when this started: if
+    /// another writer committed meanwhile, nothing moves and the command
+    /// fails naming both commits. Anywhere a ROOT is asked for, a revision
+    /// works too: BRANCH, TAG, a commit CID, then ~N (N commits back) or
+    /// @{TIME} (the newest commit at or before TIME: Unix seconds,
+    /// YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, UTC).
+    Commit {
+        /// Root CID, name or revision of the dataset to commit.
+        root: String,
+        /// Why.
+        #[arg(short, long)]
+        message: String,
+        /// The branch.
+        #[arg(long, default_value = "main")]
+        branch: String,
+        /// Who (default: $USER).
+        #[arg(long)]
+        author: Option<String>,
+    },
+    /// Commits from REVISION back along first parents: CID, time (UTC), author, message, dataset root.
+    Log {
+        /// Where to start (a branch, tag or commit, with ~N or @{TIME}).
+        #[arg(default_value = "main")]
+        revision: String,
+        /// At most this many commits.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        max_count: usize,
+    },
+    /// Print the dataset root a revision names (e.g. main@{2026-12-01}, main~2, a tag).
+    Checkout {
+        /// The revision.
+        revision: String,
+    },
+    /// Name a revision's commit as a tag; tags never move.
+    Tag {
+        /// The tag.
+        name: String,
+        /// The revision to tag.
+        #[arg(default_value = "main")]
+        revision: String,
+    },
+    /// Create a branch at a revision; without arguments, list branches and tags.
+    Branch {
+        /// The new branch.
+        name: Option<String>,
+        /// Where it starts.
+        #[arg(default_value = "main", requires = "name")]
+        revision: String,
+    },
     /// Write a synthetic climate dataset through zarrs, name it demo, reopen it from its CID, check it, time it.
     Demo {
         /// Days of 720 x 360 float32 temperature, one ~1 MiB chunk each.

@@ -879,3 +879,71 @@ fn value_reads_over_max_value_read_are_refused_before_reading() {
     let got = hamt(&w.store, &["get", "ds", "big"]).ok();
     assert_eq!(got.stdout.len(), big.len());
 }
+
+/// A history: commits on a branch, log, revisions as ROOT arguments
+/// (`~N`, `@{TIME}`, tags), branches, a GC that keeps every committed
+/// version, and refusals that move nothing.
+#[test]
+fn commits_log_revisions_and_gc_keep_every_version() {
+    let w = world();
+    write(&w.data, "a/x", b"one");
+    let v1 = hamt(&w.store, &["import", s(&w.data), "-q"]).ok().line();
+    let c1 = hamt(&w.store, &["commit", &v1, "-m", "first", "--author", "me"])
+        .ok()
+        .line();
+    write(&w.data, "a/y", b"two");
+    let v2 = hamt(&w.store, &["import", s(&w.data), "-q"]).ok().line();
+    let c2 = hamt(&w.store, &["commit", &v2, "-m", "second", "--author", "me"])
+        .ok()
+        .line();
+    assert_ne!(c1, c2);
+
+    let log = hamt(&w.store, &["log", "--json"]).ok().json();
+    assert_eq!(log[0]["commit"], c2.as_str());
+    assert_eq!(log[0]["parents"][0], c1.as_str());
+    assert_eq!(log[1]["message"], "first");
+    assert_eq!(log[1]["root"], v1.as_str());
+    assert_eq!(hamt(&w.store, &["checkout", "main~1"]).ok().line(), v1);
+    assert_eq!(
+        hamt(&w.store, &["checkout", "main@{2100-01-01}"])
+            .ok()
+            .line(),
+        v2
+    );
+    let before = hamt(&w.store, &["checkout", "main@{1}"]);
+    assert_eq!(before.code, 1);
+    assert!(
+        before.stderr.contains("does not go back"),
+        "{}",
+        before.stderr
+    );
+
+    // Revisions work wherever a ROOT does.
+    let ls = hamt(&w.store, &["ls", "main~1"]).ok();
+    assert_eq!(ls.stdout.trim(), "a/x");
+    let diff = hamt(&w.store, &["diff", "main~1", "main"]).ok();
+    assert!(diff.stdout.contains("+ a/y"), "{}", diff.stdout);
+
+    hamt(&w.store, &["tag", "v1", "main~1"]).ok();
+    assert_eq!(hamt(&w.store, &["checkout", "v1"]).ok().line(), v1);
+    let again = hamt(&w.store, &["tag", "v1", "main"]);
+    assert_eq!(again.code, 1);
+    assert!(again.stderr.contains("exists"), "{}", again.stderr);
+    hamt(&w.store, &["branch", "exp", "v1"]).ok();
+    let refs = hamt(&w.store, &["branch", "--json"]).ok().json();
+    let names: Vec<&str> = refs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["ref"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["refs/heads/exp", "refs/heads/main", "refs/tags/v1"]);
+    let bad = hamt(&w.store, &["commit", &v1, "-m", "x", "--branch", "no way"]);
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.contains("bad ref name"), "{}", bad.stderr);
+
+    // Only history names the first version: a GC keeps it.
+    hamt(&w.store, &["gc", "--grace", "0"]).ok();
+    hamt(&w.store, &["verify", "main~1"]).ok();
+    hamt(&w.store, &["verify", "main"]).ok();
+}

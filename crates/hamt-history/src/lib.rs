@@ -40,7 +40,7 @@ use hamt_store::{BlockStore, StoreError, dag::BlockSet};
 
 pub use commit::Commit;
 pub use refs::{MemoryRefs, RefName, Refs};
-pub use revision::{Back, Revision, parse_time};
+pub use revision::{Back, Revision, format_time, parse_time};
 
 /// The most commits a walk back through history reads for one request
 /// (`~N`, `@{TIME}`, `log`): a bound on the work a hostile or huge history

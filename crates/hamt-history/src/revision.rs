@@ -94,6 +94,30 @@ pub fn parse_time(text: &str) -> Option<u64> {
     u64::try_from(seconds).ok()?.checked_mul(1000)
 }
 
+/// A time in milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ`
+/// (what [`parse_time`] reads back, to the second).
+pub fn format_time(ms: u64) -> String {
+    let seconds = ms / 1000;
+    let (days, in_day) = (seconds / 86_400, seconds % 86_400);
+    // Days since 1970-01-01 to a civil date: the inverse era arithmetic.
+    let z = i64::try_from(days).unwrap_or(i64::MAX / 2) + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        in_day / 3600,
+        in_day % 3600 / 60,
+        in_day % 60
+    )
+}
+
 fn days_in_month(year: i64, month: u32) -> u32 {
     let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
     match month {
@@ -147,6 +171,14 @@ mod tests {
         assert_eq!(parse_time("2000-03-01"), Some(951_868_800_000));
         assert_eq!(parse_time("2026-12-07T23:59:59Z"), Some(1_796_687_999_000));
         assert_eq!(parse_time("2024-02-29"), Some(1_709_164_800_000));
+        for text in [
+            "1970-01-01T00:00:00Z",
+            "2000-02-29T12:34:56Z",
+            "2026-12-07T23:59:59Z",
+            "2400-03-01T00:00:01Z",
+        ] {
+            assert_eq!(format_time(parse_time(text).unwrap()), text);
+        }
         for bad in [
             "2023-02-29",
             "2026-13-01",

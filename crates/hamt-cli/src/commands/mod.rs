@@ -5,6 +5,7 @@ mod demo;
 mod diff;
 mod edit;
 mod export;
+mod history;
 mod import;
 mod read;
 mod roots;
@@ -30,6 +31,9 @@ pub(crate) async fn run(cli: Cli) -> Result<Exit> {
         | Command::Put { .. }
         | Command::Rm { .. }
         | Command::Gc { .. }
+        | Command::Commit { .. }
+        | Command::Tag { .. }
+        | Command::Branch { name: Some(_), .. }
         | Command::Demo { .. }
         | Command::Car {
             command: CarCommand::Import { .. },
@@ -98,6 +102,11 @@ pub(crate) async fn run(cli: Cli) -> Result<Exit> {
         Command::Roots => roots::list(&backend, out).await?,
         Command::Gc { grace } => roots::gc(&backend, out, grace.is_some()).await?,
         Command::Demo { days } => demo::run(&backend, out, days).await?,
+        command @ (Command::Commit { .. }
+        | Command::Log { .. }
+        | Command::Checkout { .. }
+        | Command::Tag { .. }
+        | Command::Branch { .. }) => history::run(&backend, out, command).await?,
     }
     Ok(Exit::Ok)
 }
