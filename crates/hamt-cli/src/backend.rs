@@ -146,10 +146,14 @@ impl Backend {
             // A revision of a history: its commit's dataset root.
             None if self.rocks.is_some() && root.parse::<hamt_history::Revision>().is_ok() => {
                 let repo = self.history("a revision")?;
-                let commit = repo
-                    .resolve(root)
-                    .await
-                    .context(|| format!("resolve {root:?}"))?;
+                let commit = match repo.resolve(root).await {
+                    Ok(commit) => commit,
+                    Err(hamt_history::HistoryError::UnknownRevision(_)) => fail!(
+                        "{root:?} is neither a CID nor a named root (nor a branch or tag) in {} (see `hamt roots`)",
+                        self.label
+                    ),
+                    Err(e) => fail!("resolve {root:?}: {e}"),
+                };
                 let commit = repo
                     .read_commit(&commit)
                     .await
