@@ -112,6 +112,12 @@ impl Backend {
     /// a valid MFS file name.
     pub(crate) fn check_name(&self, name: Option<&str>) -> Result<()> {
         let Some(name) = name else { return Ok(()) };
+        if name.starts_with(hamt_rocksdb::SWAP_ONLY_PREFIX) {
+            fail!(
+                "--name {name:?}: names under {} are branches and tags, moved only by compare-and-swap (hamt commit, tag, branch)",
+                hamt_rocksdb::SWAP_ONLY_PREFIX
+            );
+        }
         if !self.can_name() {
             fail!(
                 "--name needs a store that keeps names (the embedded store or --kubo); drop --memory"
@@ -127,6 +133,13 @@ impl Backend {
     /// embedded store or on the daemon.
     pub(crate) async fn resolve_root(&self, root: &str) -> Result<Cid> {
         if let Ok(cid) = Cid::try_from(root) {
+            // A commit's CID stands for its dataset.
+            if self.rocks.is_some() && cid.codec() == hamt_codec::BlockCodec::DagCbor.code() {
+                let repo = self.history("a commit")?;
+                if let Ok(commit) = repo.read_commit(&cid).await {
+                    return Ok(commit.root);
+                }
+            }
             return Ok(cid);
         }
         let found = if let Some(rocks) = &self.rocks {

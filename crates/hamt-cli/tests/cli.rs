@@ -942,6 +942,21 @@ fn commits_log_revisions_and_gc_keep_every_version() {
     assert_eq!(bad.code, 1);
     assert!(bad.stderr.contains("bad ref name"), "{}", bad.stderr);
 
+    // A commit's CID stands for its dataset.
+    assert_eq!(hamt(&w.store, &["ls", &c1]).ok().stdout.trim(), "a/x");
+    // Branches and tags move only through history commands.
+    let plain = hamt(
+        &w.store,
+        &["import", s(&w.data), "--name", "refs/heads/main", "-q"],
+    );
+    assert_eq!(plain.code, 1);
+    assert!(
+        plain.stderr.contains("compare-and-swap"),
+        "{}",
+        plain.stderr
+    );
+    assert_eq!(hamt(&w.store, &["checkout", "main"]).ok().line(), v2);
+
     // Only history names the first version: a GC keeps it.
     hamt(&w.store, &["gc", "--grace", "0"]).ok();
     hamt(&w.store, &["verify", "main~1"]).ok();

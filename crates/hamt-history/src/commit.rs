@@ -169,14 +169,20 @@ impl Commit {
         if let Some(key) = map.keys().next() {
             return Err(malformed(format!("unknown key {key:?}")));
         }
-        Ok(Commit {
+        let commit = Commit {
             root,
             parents,
             time_ms,
             author,
             message,
             meta,
-        })
+        };
+        // One commit, one encoding (so one CID): keys out of canonical
+        // order, or integers not in their shortest form, are another block.
+        if commit.encode()? != bytes {
+            return Err(malformed("not in canonical DAG-CBOR form".into()));
+        }
+        Ok(commit)
     }
 }
 

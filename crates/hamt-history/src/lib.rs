@@ -209,6 +209,19 @@ impl<S: BlockStore, R: Refs> Repository<S, R> {
         info: CommitInfo,
     ) -> Result<Cid, HistoryError> {
         let name = RefName::branch(branch)?;
+        if parents.is_empty() || parents.len() > commit::MAX_PARENTS {
+            return Err(HistoryError::MalformedCommit {
+                cid: None,
+                why: format!(
+                    "{} parents given, 1 to {}",
+                    parents.len(),
+                    commit::MAX_PARENTS
+                ),
+            });
+        }
+        for parent in &parents {
+            self.read_commit(parent).await?;
+        }
         let mut fields = vec![root];
         fields.extend(parents);
         self.commit_on(&name, expected, fields, info).await
@@ -230,6 +243,17 @@ impl<S: BlockStore, R: Refs> Repository<S, R> {
         let mut parents: Vec<Cid> = fields.collect();
         if parents.is_empty() {
             parents.extend(expected);
+        }
+        // A dataset root, not a commit (an easy slip: `commit main` would
+        // otherwise make a history of histories).
+        if root.codec() == BlockCodec::DagCbor.code()
+            && let Ok(bytes) = self.store.get(&root).await
+            && Commit::decode(&root, &bytes).is_ok()
+        {
+            return Err(HistoryError::MalformedCommit {
+                cid: None,
+                why: format!("its root {root} is a commit, not a dataset"),
+            });
         }
         let commit = Commit {
             root,

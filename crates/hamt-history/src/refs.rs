@@ -211,6 +211,35 @@ impl Refs for hamt_rocksdb::RocksDbStore {
 mod tests {
     use super::*;
 
+    /// Compare-and-swap in memory, through each pointer the trait is
+    /// forwarded by.
+    #[test]
+    fn memory_refs_move_only_from_what_they_name() {
+        use hamt_codec::{BlockCodec, HashAlgorithm, block_cid};
+        let (a, b) = (
+            block_cid(BlockCodec::DagCbor, HashAlgorithm::Blake3, b"a"),
+            block_cid(BlockCodec::DagCbor, HashAlgorithm::Blake3, b"b"),
+        );
+        let main = RefName::branch("main").unwrap();
+        let refs = MemoryRefs::new();
+        let boxed: Box<dyn Refs> = Box::new(MemoryRefs::new());
+        let shared = std::sync::Arc::new(MemoryRefs::new());
+        for refs in [&refs as &dyn Refs, &*boxed, &shared] {
+            assert_eq!(refs.get(&main).unwrap(), None);
+            assert_eq!(refs.swap(&main, None, &a).unwrap(), Ok(()));
+            assert_eq!(refs.swap(&main, None, &b).unwrap(), Err(Some(a)));
+            assert_eq!(refs.swap(&main, Some(&b), &b).unwrap(), Err(Some(a)));
+            assert_eq!(refs.swap(&main, Some(&a), &b).unwrap(), Ok(()));
+            let tag = RefName::tag("v1").unwrap();
+            refs.swap(&tag, None, &a).unwrap().unwrap();
+            assert_eq!(refs.list().unwrap(), [(main.clone(), b), (tag, a)]);
+            assert_eq!(format!("{main}"), "refs/heads/main");
+            assert_eq!(main.name(), "main");
+        }
+        let by_ref = &refs;
+        assert_eq!(Refs::get(&by_ref, &main).unwrap(), Some(b));
+    }
+
     #[test]
     fn ref_names_are_checked() {
         for good in ["main", "release/2026-12", "v1.0", "a_b-c"] {

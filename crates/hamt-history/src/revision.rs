@@ -1,9 +1,13 @@
 //! Revisions: how a user names a commit.
 //!
 //! `NAME` (a branch, else a tag, else a commit CID), then at most one of
-//! `~N` (the N-th first-parent ancestor) or `@{TIME}` (the newest commit on
-//! the first-parent line made at or before TIME). TIME is Unix seconds, a
-//! date `YYYY-MM-DD` (its midnight, UTC) or `YYYY-MM-DDTHH:MM:SSZ`.
+//! `~N` (the N-th first-parent ancestor) or `@{TIME}`: walking back along
+//! first parents, the first commit whose time is within or before TIME.
+//! TIME is Unix seconds or `YYYY-MM-DDTHH:MM:SSZ` (that whole second) or a
+//! date `YYYY-MM-DD` (that whole day), UTC, years 1970–9999: the log's
+//! times, pasted back, find their commit. Times are the commits' own (as
+//! their writers set them), not when a branch moved: over commits whose
+//! times go back and forth, the walk stops at the first early one.
 
 use crate::HistoryError;
 
@@ -40,12 +44,24 @@ impl std::str::FromStr for Revision {
             let time = rest
                 .strip_suffix('}')
                 .ok_or_else(|| bad("`@{` without its closing `}`"))?;
-            let ms = parse_time(time).ok_or_else(|| {
-                bad("the time is not Unix seconds, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ")
+            let start = parse_time(time).ok_or_else(|| {
+                bad("the time is not Unix seconds, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (1970-9999)")
             })?;
-            (name, Back::AtOrBefore(ms))
+            // The whole second, or the whole day of a bare date.
+            let span = if time.len() == 10 && time.contains('-') {
+                86_400_000
+            } else {
+                1000
+            };
+            (name, Back::AtOrBefore(start + (span - 1)))
         } else if let Some((name, n)) = text.split_once('~') {
-            let n = if n.is_empty() { Ok(1) } else { n.parse() };
+            let n = if n.is_empty() {
+                Ok(1)
+            } else if n.bytes().all(|b| b.is_ascii_digit()) {
+                n.parse()
+            } else {
+                return Err(bad("`~` takes a count, and nothing after it"));
+            };
             (
                 name,
                 Back::Parents(n.map_err(|_| bad("`~` takes a count"))?),
@@ -55,6 +71,9 @@ impl std::str::FromStr for Revision {
         };
         if name.is_empty() {
             return Err(bad("no branch, tag or commit before it"));
+        }
+        if name.contains(['~', '@', '{', '}']) {
+            return Err(bad("one `~N` or `@{TIME}` at most, at the end"));
         }
         Ok(Revision {
             name: name.to_owned(),
@@ -75,6 +94,9 @@ pub fn parse_time(text: &str) -> Option<u64> {
     };
     let mut parts = date.splitn(3, '-');
     let year: i64 = parts.next()?.parse().ok()?;
+    if !(1970..=9999).contains(&year) {
+        return None;
+    }
     let month: u32 = parts.next()?.parse().ok()?;
     let day: u32 = parts.next()?.parse().ok()?;
     if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
@@ -153,10 +175,22 @@ mod tests {
         assert_eq!(rev("main~12").unwrap().back, Back::Parents(12));
         assert_eq!(
             rev("v1@{86400}").unwrap().back,
-            Back::AtOrBefore(86_400_000)
+            Back::AtOrBefore(86_400_999)
         );
+        let day = rev("v1@{1970-01-02}").unwrap().back;
+        assert_eq!(day, Back::AtOrBefore(2 * 86_400_000 - 1));
         assert_eq!(rev("v1@{86400}").unwrap().name, "v1");
-        for bad in ["", "~1", "main~x", "main@{", "main@{yesterday}", "@{1}"] {
+        for bad in [
+            "",
+            "~1",
+            "main~x",
+            "main~+3",
+            "main~1@{5}",
+            "main@{",
+            "main@{yesterday}",
+            "@{1}",
+            "main@{99999-01-01}",
+        ] {
             assert!(
                 matches!(rev(bad), Err(HistoryError::BadRevision { .. })),
                 "{bad}"

@@ -203,17 +203,49 @@ async fn malformed_commits_are_typed_errors() {
         repo.log("bad", 5).await,
         Err(HistoryError::MalformedCommit { .. })
     ));
-    // A real commit whose parent is not a commit: the log stops there
-    // with the error.
-    let commit = repo
-        .commit_with_parents("side", None, root, vec![root], CommitInfo::new("me", "odd"))
+    // A parent that is not a commit is refused before anything moves.
+    assert!(matches!(
+        repo.commit_with_parents("side", None, root, vec![root], CommitInfo::new("me", "odd"))
+            .await,
+        Err(HistoryError::MalformedCommit { cid: Some(c), .. }) if c == root
+    ));
+    assert!(matches!(
+        repo.resolve("side").await,
+        Err(HistoryError::UnknownRevision(_))
+    ));
+    // A commit is not a dataset to commit.
+    let first = repo
+        .commit("main2", root, CommitInfo::new("me", "first"))
         .await
+        .unwrap();
+    assert!(matches!(
+        repo.commit("main2", first, CommitInfo::new("me", "nested"))
+            .await,
+        Err(HistoryError::MalformedCommit { .. })
+    ));
+    // A commit block written by someone else, whose parent is not a
+    // commit: the walk stops there with the error.
+    let odd = hamt_history::Commit {
+        root,
+        parents: vec![root],
+        time_ms: 5,
+        author: "elsewhere".into(),
+        message: "odd".into(),
+        meta: std::collections::BTreeMap::new(),
+    };
+    let odd = store
+        .put(BlockCodec::DagCbor, odd.encode().unwrap().into())
+        .await
+        .unwrap();
+    store
+        .swap_root("refs/heads/side", None, &odd)
+        .unwrap()
         .unwrap();
     assert!(matches!(
         repo.resolve("side~1").await,
         Err(HistoryError::MalformedCommit { .. })
     ));
-    assert_eq!(repo.resolve("side").await.unwrap(), commit);
+    assert_eq!(repo.resolve("side").await.unwrap(), odd);
     // A commit over a dataset that is not all there cannot be referenced.
     let missing = hamt_codec::block_cid(
         BlockCodec::DagCbor,

@@ -83,6 +83,8 @@ struct UnknownLinks<'a> {
     links: BlockLinks,
     known: &'a KnownComplete,
     written: Option<&'a parking_lot::Mutex<WrittenBlocks>>,
+    /// A subtree the caller vouches for (a root named now).
+    named: Option<&'a Cid>,
 }
 
 impl Links<()> for UnknownLinks<'_> {
@@ -96,7 +98,7 @@ impl Links<()> for UnknownLinks<'_> {
         out: &mut Vec<(Cid, ())>,
     ) -> Result<(), LinksError> {
         self.links.links(cid, tag, data, out)?;
-        out.retain(|(child, ())| !self.known.0.contains(child));
+        out.retain(|(child, ())| !self.known.0.contains(child) && Some(child) != self.named);
         if let Some(written) = self.written {
             // Leaves only: a node written is there, but its links are not
             // known to be.
@@ -114,7 +116,17 @@ impl RocksDbStore {
     /// verified (their links are followed). Returns the nodes found
     /// complete, for [`remember_complete`](Self::remember_complete) once
     /// the root is named. Blocking.
-    pub(crate) fn check_complete(&self, root: &Cid) -> Result<Vec<Cid>, StoreError> {
+    ///
+    /// `named`: a root named now, whose DAG is not walked again (every name
+    /// was checked when written, and while the caller holds the sweep lock
+    /// no GC removes what a name reaches). A compare-and-swap passes the
+    /// root it expects: the write happens only if that is still named, so
+    /// a new commit does not walk the history below its parent.
+    pub(crate) fn check_complete(
+        &self,
+        root: &Cid,
+        named: Option<&Cid>,
+    ) -> Result<Vec<Cid>, StoreError> {
         // The caller holds the sweep lock shared, so no GC removes anything
         // until this returns; one that already runs may have removed blocks
         // remembered as written (it forgets them only at its end).
@@ -127,6 +139,7 @@ impl RocksDbStore {
             let links = UnknownLinks {
                 links: BlockLinks::default(),
                 known: &known,
+                named,
                 written: (!gc_running).then_some(&self.ingest.shared.written),
             };
             let mut walk = DagWalk::new(self, links)

@@ -53,4 +53,5 @@ mod store;
 
 pub use gc::{DagReport, GcReport};
 pub use options::{Compression, RocksDbOptions};
+pub use roots::SWAP_ONLY_PREFIX;
 pub use store::RocksDbStore;

@@ -15,6 +15,12 @@ use crate::error::{db_error, store_error};
 use crate::keys::{ROOTS_CF, block_key};
 use crate::store::synced_write;
 
+/// Names that [`RocksDbStore::set_root`] and [`RocksDbStore::remove_root`]
+/// refuse: `hamt-history` keeps branches (`refs/heads/…`) and tags
+/// (`refs/tags/…`) here, and a plain write could overwrite another
+/// writer's commit or move a tag.
+pub const SWAP_ONLY_PREFIX: &str = "refs/";
+
 /// Whether a name is written whatever it names, or only over what it
 /// names now.
 #[derive(Clone, Copy)]
@@ -39,8 +45,25 @@ impl RocksDbStore {
     /// does) no longer than [`gc_grace`](crate::RocksDbOptions::gc_grace) ago,
     /// or have them reachable from another named root: that is what keeps a
     /// concurrent [`gc`](Self::gc) from sweeping them.
+    ///
+    /// Names under [`SWAP_ONLY_PREFIX`] (`refs/`: branches and tags) are
+    /// refused: they move only by [`swap_root`](Self::swap_root).
     pub fn set_root(&self, name: &str, root: &Cid) -> Result<(), StoreError> {
+        self.check_not_swap_only(name, "name")?;
         self.name_root(name, root, Naming::Always).map(|_| ())
+    }
+
+    fn check_not_swap_only(&self, name: &str, what: &str) -> Result<(), StoreError> {
+        if name.starts_with(SWAP_ONLY_PREFIX) {
+            return Err(store_error(
+                format!("{what} root {name:?}"),
+                &self.path,
+                format!(
+                    "names under {SWAP_ONLY_PREFIX} are branches and tags, moved only by compare-and-swap (hamt commit, tag, branch)"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Names `root` only if `name` names `expected` now (`None`: names
@@ -85,7 +108,11 @@ impl RocksDbStore {
         if !self.has_key(&block_key(root))? {
             return Err(StoreError::NotFound(*root));
         }
-        let newly_complete = self.check_complete(root)?;
+        let vouched = match naming {
+            Naming::IfNames(expected) => expected,
+            Naming::Always => None,
+        };
+        let newly_complete = self.check_complete(root, vouched)?;
         self.persist_blocks()?;
         let _names = self.names.lock();
         if let Naming::IfNames(expected) = naming {
@@ -136,6 +163,7 @@ impl RocksDbStore {
     /// blocks stay until a [`gc`](Self::gc) finds them unreachable.
     pub fn remove_root(&self, name: &str) -> Result<Option<Cid>, StoreError> {
         self.check_writable()?;
+        self.check_not_swap_only(name, "remove")?;
         // Read and delete as one: a set_root in between would otherwise be
         // deleted while the root before it is reported removed.
         let _names = self.names.lock();
