@@ -5,9 +5,9 @@
 //! untouched subtree with the version before it.
 
 use bytes::Bytes;
-use hamt_codec::{BlockCodec, Cid, LinksError};
+use hamt_codec::{Cid, LinksError};
 use hamt_store::StoreError;
-use hamt_store::dag::{BlockLinks, BlockSet, DagWalk, Links, VisitError};
+use hamt_store::dag::{BlockLinks, BlockSet, DagWalk, Links, VisitError, is_leaf};
 
 use crate::RocksDbStore;
 
@@ -63,18 +63,13 @@ impl WrittenBlocks {
         }
         let leaves = keys
             .filter_map(|key| Cid::try_from(key).ok())
-            .filter(|cid| !may_link(cid));
+            .filter(is_leaf);
         self.leaves.insert_many(leaves);
     }
 
     pub(crate) fn forget(&mut self) {
         self.leaves = BlockSet::new();
     }
-}
-
-/// Whether blocks of `cid`'s codec may link to others (unknown codecs may).
-fn may_link(cid: &Cid) -> bool {
-    BlockCodec::from_code(cid.codec()).is_none_or(BlockCodec::may_have_links)
 }
 
 /// [`BlockLinks`] without the links to subtrees known complete, and
@@ -103,7 +98,7 @@ impl Links<()> for UnknownLinks<'_> {
             // Leaves only: a node written is there, but its links are not
             // known to be.
             let written = written.lock();
-            out.retain(|(child, ())| may_link(child) || !written.leaves.contains(child));
+            out.retain(|(child, ())| !is_leaf(child) || !written.leaves.contains(child));
         }
         Ok(())
     }
@@ -155,7 +150,7 @@ impl RocksDbStore {
                 for visit in batch {
                     match visit.result {
                         Ok(_) => {
-                            if may_link(&visit.cid) {
+                            if !is_leaf(&visit.cid) {
                                 nodes.push(visit.cid);
                             }
                         }

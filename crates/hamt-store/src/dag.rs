@@ -470,20 +470,7 @@ impl<'s, S: BlockStore + ?Sized, L: Links<T>, T> DagWalk<'s, S, L, T> {
         let store = self.store;
         let mut answers: Vec<Result<bool, StoreError>> = match store.has_many(&cids).await {
             Ok(held) if held.len() == cids.len() => held.into_iter().map(Ok).collect(),
-            _ => {
-                // Built in a loop, not by a closure over `cids`: a closure
-                // returning the borrowed future is not general enough for
-                // callers inside `async_trait` methods.
-                let mut held = Vec::with_capacity(cids.len());
-                for chunk in cids.chunks(self.concurrency) {
-                    let mut asks = Vec::with_capacity(chunk.len());
-                    for cid in chunk {
-                        asks.push(store.has(cid));
-                    }
-                    held.extend(futures::future::join_all(asks).await);
-                }
-                held
-            }
+            _ => crate::traits::has_each(store, &cids, self.concurrency).await,
         };
         batch
             .into_iter()
@@ -521,8 +508,9 @@ fn answer_again(answer: &mut Result<bool, StoreError>) -> Result<bool, StoreErro
     }
 }
 
-/// Whether blocks of `cid`'s codec never link (raw leaves).
-fn is_leaf(cid: &Cid) -> bool {
+/// Whether blocks of `cid`'s codec never link (raw leaves; a codec this
+/// crate does not know may link).
+pub fn is_leaf(cid: &Cid) -> bool {
     BlockCodec::from_code(cid.codec()).is_some_and(|c| !c.may_have_links())
 }
 

@@ -51,22 +51,10 @@ pub trait BlockStore: Send + Sync {
     /// checks ([`DagWalk`](crate::dag::DagWalk) with leaves not read) call
     /// it with up to [`dag::LEAF_BATCH`](crate::dag::LEAF_BATCH) blocks.
     async fn has_many(&self, cids: &[Cid]) -> Result<Vec<bool>, StoreError> {
-        use futures::stream::{FuturesOrdered, StreamExt};
-        // Pushed by hand, not mapped by a closure: a closure returning the
-        // borrowed future is not general enough inside `async_trait`.
-        let mut held = Vec::with_capacity(cids.len());
-        let mut asks = cids.iter();
-        let mut in_flight = FuturesOrdered::new();
-        for cid in asks.by_ref().take(crate::dag::DEFAULT_CONCURRENCY) {
-            in_flight.push_back(self.has(cid));
-        }
-        while let Some(answer) = in_flight.next().await {
-            held.push(answer?);
-            if let Some(cid) = asks.next() {
-                in_flight.push_back(self.has(cid));
-            }
-        }
-        Ok(held)
+        has_each(self, cids, crate::dag::DEFAULT_CONCURRENCY)
+            .await
+            .into_iter()
+            .collect()
     }
 
     /// The length of block `cid`, learnt as cheaply as the store can: a
@@ -131,6 +119,32 @@ pub trait BlockStore: Send + Sync {
     fn blocking(&self) -> Option<&dyn BlockingStore> {
         None
     }
+}
+
+/// [`BlockStore::has`] of each of `cids`, `in_flight` at a time (at least
+/// one), each answer on its own: the default [`BlockStore::has_many`], and
+/// the fallback of a walk whose batched lookup failed.
+pub(crate) async fn has_each<S: BlockStore + ?Sized>(
+    store: &S,
+    cids: &[Cid],
+    in_flight: usize,
+) -> Vec<Result<bool, StoreError>> {
+    use futures::stream::{FuturesOrdered, StreamExt};
+    // Pushed by hand, not mapped by a closure: a closure returning the
+    // borrowed future is not general enough inside `async_trait`.
+    let mut answers = Vec::with_capacity(cids.len());
+    let mut asks = cids.iter();
+    let mut pending = FuturesOrdered::new();
+    for cid in asks.by_ref().take(in_flight.max(1)) {
+        pending.push_back(store.has(cid));
+    }
+    while let Some(answer) = pending.next().await {
+        answers.push(answer);
+        if let Some(cid) = asks.next() {
+            pending.push_back(store.has(cid));
+        }
+    }
+    answers
 }
 
 /// A block store's reads and writes as plain calls, for stores that never
