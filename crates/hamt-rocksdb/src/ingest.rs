@@ -127,8 +127,8 @@ pub(crate) struct Shared {
     /// Whether the block family keeps large blocks in blob files (whose
     /// garbage collection is on outside bulk writes).
     blob_files: bool,
-    /// The leaves ingested since the last GC and the last name (bounded),
-    /// which [`RocksDbStore::set_root`](crate::RocksDbStore::set_root)'s
+    /// The blocks ingested since the last GC (bounded), which
+    /// [`RocksDbStore::set_root`](crate::RocksDbStore::set_root)'s
     /// completeness check need not look up.
     pub(crate) written: Mutex<WrittenBlocks>,
 }
@@ -500,9 +500,11 @@ impl Shared {
             }
             // Inside the job: a GC's sweep waits for it, so a block it
             // sweeps was recorded before the GC forgets them all.
-            self.written
-                .lock()
-                .record(sorted.iter().map(|(key, _)| key.as_bytes()));
+            self.written.lock().record(
+                sorted
+                    .iter()
+                    .map(|(key, block)| (key.as_bytes(), &block.data[..])),
+            );
             Ok(())
         })();
         // Moved files are gone already; these are what a failure left behind.

@@ -37,9 +37,11 @@ impl RocksDbStore {
     /// is named. Nodes are read (for their links) and leaves looked up;
     /// subtrees found complete by an earlier `set_root` of this handle are
     /// not walked again, so naming a new version of a map costs the nodes
-    /// that changed (and the leaves they link), and leaves this handle
-    /// wrote since its last name or GC are not looked up. Blocking; [`verify_dag`](Self::verify_dag) also
-    /// reads and verifies every leaf.
+    /// that changed (and the leaves they link). What this handle ingested
+    /// since its last GC is not looked up either: the ingestion recorded
+    /// its leaves, and its nodes whose links it had all recorded, so naming
+    /// a fresh import's root costs nothing more. Blocking;
+    /// [`verify_dag`](Self::verify_dag) also reads and verifies every leaf.
     ///
     /// The caller must have put every block of the root (the HAMT's flush
     /// does) no longer than [`gc_grace`](crate::RocksDbOptions::gc_grace) ago,
@@ -112,8 +114,10 @@ impl RocksDbStore {
             Naming::IfNames(expected) => expected,
             Naming::Always => None,
         };
-        let newly_complete = self.check_complete(root, vouched)?;
+        // Blocks first: an ingestion records what it wrote, so the check
+        // finds the newest nodes (the root's) among them.
         self.persist_blocks()?;
+        let newly_complete = self.check_complete(root, vouched)?;
         let _names = self.names.lock();
         if let Naming::IfNames(expected) = naming {
             let current = self.root(name)?;
@@ -128,8 +132,6 @@ impl RocksDbStore {
             new_roots.push(*root);
         }
         self.remember_complete(&newly_complete);
-        // Checked: the next name's new leaves come after this one's.
-        self.ingest.shared.written.lock().forget();
         Ok(Ok(()))
     }
 

@@ -337,12 +337,19 @@ impl RocksDbStore {
         }
         lookups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let meta_cf = self.cf(META_CF)?;
+        // A long check reads most data blocks once: cached, they would push
+        // out the index and filter partitions every lookup needs.
+        let mut once = rocksdb::ReadOptions::default();
+        once.fill_cache(false);
         // Each answer pins its data block in memory until dropped: ask in
         // sorted slices, so a long list pins only a slice's worth.
         for slice in lookups.chunks(1024) {
-            let metas =
-                self.db
-                    .batched_multi_get_cf(meta_cf, slice.iter().map(|(key, _)| key), true);
+            let metas = self.db.batched_multi_get_cf_opt(
+                meta_cf,
+                slice.iter().map(|(key, _)| key),
+                true,
+                &once,
+            );
             for ((_, at), meta) in slice.iter().zip(metas) {
                 let meta = meta.map_err(|e| db_error("look up blocks", &self.path, e))?;
                 held[*at] = meta.is_some();
