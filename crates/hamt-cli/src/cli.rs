@@ -19,7 +19,8 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 /// With --kubo every command that writes a new root pins it recursively, so
 /// the daemon's GC keeps it (--no-pin: don't).
 ///
-/// Exit codes: 0 ok, 1 error, 2 usage, 3 verify found missing or corrupt blocks.
+/// Exit codes: 0 ok, 1 error, 2 usage, 3 verify found missing or corrupt blocks,
+/// 4 conflict (a branch moved meanwhile, or a merge found keys both sides changed).
 #[derive(Debug, Parser)]
 #[command(name = "hamt", version, propagate_version = true)]
 pub(crate) struct Cli {
@@ -122,6 +123,13 @@ pub(crate) enum Command {
         /// With --sharded: chunks per shard.
         #[arg(long, value_name = "N", requires = "sharded", default_value_t = hamt_zarr::DEFAULT_CHUNKS_PER_SHARD)]
         chunks_per_shard: u64,
+        /// Commit the new root on this branch (embedded store): only if the
+        /// branch has not moved since the command began, else exit 4.
+        #[arg(long, value_name = "BRANCH")]
+        branch: Option<String>,
+        /// With --branch: the commit message (default: the command).
+        #[arg(short, long, requires = "branch")]
+        message: Option<String>,
     },
     /// Rewrite a HAMT dataset in py-hamt's sharded layout by copying CIDs (no chunk is read), or migrate a sharded_zarr_v1 store to v2; prints the new root.
     Convert {
@@ -190,6 +198,13 @@ pub(crate) enum Command {
         /// Record the new root under this name (moving it from the root it named).
         #[arg(long)]
         name: Option<String>,
+        /// Commit the new root on this branch (embedded store): only if the
+        /// branch has not moved since the command began, else exit 4.
+        #[arg(long, value_name = "BRANCH")]
+        branch: Option<String>,
+        /// With --branch: the commit message (default: the command).
+        #[arg(short, long, requires = "branch")]
+        message: Option<String>,
     },
     /// Remove KEY; prints the new root.
     Rm {
@@ -200,6 +215,13 @@ pub(crate) enum Command {
         /// Record the new root under this name (moving it from the root it named).
         #[arg(long)]
         name: Option<String>,
+        /// Commit the new root on this branch (embedded store): only if the
+        /// branch has not moved since the command began, else exit 4.
+        #[arg(long, value_name = "BRANCH")]
+        branch: Option<String>,
+        /// With --branch: the commit message (default: the command).
+        #[arg(short, long, requires = "branch")]
+        message: Option<String>,
     },
     /// List keys (sorted), optionally only those starting with PREFIX.
     Ls {
@@ -277,6 +299,32 @@ pub(crate) enum Command {
         /// At most this many commits.
         #[arg(short = 'n', long, default_value_t = 20)]
         max_count: usize,
+        /// Leave out each commit's key count and changes from its parent
+        /// (they cost a count of the newest dataset's keys and a diff per
+        /// commit, which reads only what changed).
+        #[arg(long)]
+        no_stat: bool,
+    },
+    /// Merge a revision into a branch: a fast-forward when the branch is behind it, else a
+    /// three-way merge of the datasets (HAMT layout) from their newest common ancestor,
+    /// committed with both as parents; prints the branch's new commit.
+    ///
+    /// Keys changed on one side only are taken from it; a key both sides
+    /// changed the same way is no conflict. Keys both changed differently
+    /// are a conflict: nothing is written, they are listed, and the exit
+    /// code is 4.
+    Merge {
+        /// What to merge (a branch, tag or commit, with ~N or @{TIME}).
+        revision: String,
+        /// The branch to merge into.
+        #[arg(long, default_value = "main")]
+        into: String,
+        /// The merge commit's message (default: "Merge REVISION into BRANCH").
+        #[arg(short, long)]
+        message: Option<String>,
+        /// Who (default: $USER).
+        #[arg(long)]
+        author: Option<String>,
     },
     /// Print the dataset root a revision names (e.g. main@{2026-12-01}, main~2, a tag).
     Checkout {

@@ -14,6 +14,9 @@ pub(crate) enum Exit {
     // 2 is clap's: a usage error (unknown flag, missing argument).
     /// `verify` ran to the end and found missing or corrupt blocks.
     Problems = 3,
+    /// A branch moved under a commit, or a merge found keys both sides
+    /// changed: nothing was written to the branch; retry or resolve.
+    Conflict = 4,
 }
 
 impl From<Exit> for ExitCode {
@@ -22,19 +25,38 @@ impl From<Exit> for ExitCode {
     }
 }
 
-/// A failure, already phrased for the user.
+/// A failure, already phrased for the user, and its exit code.
 #[derive(Debug)]
-pub(crate) struct CliError(String);
+pub(crate) struct CliError {
+    message: String,
+    exit: Exit,
+}
 
 impl CliError {
     pub(crate) fn new(message: impl Into<String>) -> Self {
-        CliError(message.into())
+        CliError {
+            message: message.into(),
+            exit: Exit::Error,
+        }
+    }
+
+    /// A conflict ([`Exit::Conflict`]): a caller may retry or resolve it.
+    pub(crate) fn conflict(message: impl Into<String>) -> Self {
+        CliError {
+            message: message.into(),
+            exit: Exit::Conflict,
+        }
+    }
+
+    /// The exit code this failure maps to.
+    pub(crate) fn exit(&self) -> Exit {
+        self.exit
     }
 }
 
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -47,7 +69,7 @@ pub(crate) trait Context<T> {
 
 impl<T, E: fmt::Display> Context<T> for std::result::Result<T, E> {
     fn context(self, what: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|e| CliError(format!("{}: {e}", what())))
+        self.map_err(|e| CliError::new(format!("{}: {e}", what())))
     }
 }
 

@@ -32,7 +32,7 @@ fn main() -> ExitCode {
         Ok(exit) => exit,
         Err(e) => {
             eprintln!("hamt: {e}");
-            error::Exit::Error
+            e.exit()
         }
     };
     summary.finish(started.elapsed());

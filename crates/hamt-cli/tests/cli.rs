@@ -962,3 +962,133 @@ fn commits_log_revisions_and_gc_keep_every_version() {
     hamt(&w.store, &["verify", "main~1"]).ok();
     hamt(&w.store, &["verify", "main"]).ok();
 }
+
+/// `--branch` commits what import, put and rm write; `log` counts keys and
+/// changes.
+#[test]
+fn branches_commit_edits_and_log_counts_changes() {
+    let w = world();
+    write(&w.data, "a", b"1");
+    write(&w.data, "b", b"2");
+    hamt(&w.store, &["import", s(&w.data), "--branch", "main", "-q"]).ok();
+    let file = w.data.join("a");
+    let value = file.to_str().unwrap();
+    hamt(
+        &w.store,
+        &["put", "main", "c", value, "--branch", "main", "-m", "add c"],
+    )
+    .ok();
+    hamt(&w.store, &["rm", "main", "b", "--branch", "main"]).ok();
+    let log = hamt(&w.store, &["log", "--json"]).ok().json();
+    let summary: Vec<(String, u64, u64, u64, u64)> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let n = |k: &str| c[k].as_u64().unwrap();
+            (
+                c["message"].as_str().unwrap().to_owned(),
+                n("keys"),
+                n("added"),
+                n("removed"),
+                n("changed"),
+            )
+        })
+        .collect();
+    let import = format!("import {}", w.data.display());
+    assert_eq!(
+        summary,
+        [
+            ("rm b".to_owned(), 2, 0, 1, 0),
+            ("add c".to_owned(), 3, 1, 0, 0),
+            (import, 2, 2, 0, 0),
+        ]
+    );
+    let text = hamt(&w.store, &["log", "-n", "1"]).ok();
+    assert!(
+        text.stdout.contains("Keys:   2 (+0 -1 ~0)"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        !hamt(&w.store, &["log", "--no-stat", "--json"])
+            .ok()
+            .stdout
+            .contains("\"keys\"")
+    );
+}
+
+/// `merge` fast-forwards, merges disjoint changes, and stops with exit
+/// code 4 on keys both sides changed differently.
+#[test]
+fn merges_fast_forward_combine_and_conflict() {
+    let w = world();
+    write(&w.data, "a", b"1");
+    write(&w.data, "b", b"2");
+    hamt(&w.store, &["import", s(&w.data), "--branch", "main", "-q"]).ok();
+    let file = w.data.join("a");
+    let value = file.to_str().unwrap();
+
+    // dev splits off; main gains d, dev changes a and adds e.
+    hamt(&w.store, &["branch", "dev", "main"]).ok();
+    hamt(&w.store, &["put", "main", "d", value, "--branch", "main"]).ok();
+    let other = w.data.join("b");
+    let changed = other.to_str().unwrap();
+    hamt(&w.store, &["put", "dev", "a", changed, "--branch", "dev"]).ok();
+    hamt(&w.store, &["put", "dev", "e", changed, "--branch", "dev"]).ok();
+    let merged = hamt(&w.store, &["merge", "dev", "--json"]).ok().json();
+    assert_eq!(merged["merge"], "merged");
+    let keys = hamt(&w.store, &["ls", "main"]).ok();
+    assert_eq!(
+        keys.stdout.split_whitespace().collect::<Vec<_>>(),
+        ["a", "b", "d", "e"]
+    );
+    assert_eq!(hamt(&w.store, &["get", "main", "a"]).ok().stdout, "2");
+    let head = hamt(&w.store, &["log", "-n", "1", "--json"]).ok().json();
+    assert_eq!(head[0]["parents"].as_array().unwrap().len(), 2);
+    assert_eq!(head[0]["message"], "Merge dev into main");
+    // Merging again changes nothing; dev fast-forwards to main.
+    assert_eq!(
+        hamt(&w.store, &["merge", "dev", "--json"]).ok().json()["merge"],
+        "already up to date"
+    );
+    let ff = hamt(&w.store, &["merge", "main", "--into", "dev", "--json"])
+        .ok()
+        .json();
+    assert_eq!(ff["merge"], "fast-forward");
+    assert_eq!(ff["commit"], head[0]["commit"]);
+
+    // Both change a, differently: a conflict, and main does not move.
+    hamt(&w.store, &["put", "main", "a", value, "--branch", "main"]).ok();
+    hamt(&w.store, &["rm", "dev", "a", "--branch", "dev"]).ok();
+    let before = hamt(&w.store, &["checkout", "main"]).ok().line();
+    let conflict = hamt(&w.store, &["merge", "dev"]);
+    assert_eq!(conflict.code, 4, "{}", conflict.stderr);
+    assert!(
+        conflict.stderr.contains("1 keys changed differently") && conflict.stderr.contains("  a"),
+        "{}",
+        conflict.stderr
+    );
+    assert_eq!(hamt(&w.store, &["checkout", "main"]).ok().line(), before);
+    // No common history.
+    let alone = hamt(
+        &w.store,
+        &["commit", &before, "-m", "alone", "--branch", "lone"],
+    )
+    .ok();
+    drop(alone);
+    let unrelated = hamt(&w.store, &["merge", "lone"]);
+    assert_eq!(unrelated.code, 1);
+    assert!(
+        unrelated.stderr.contains("share no history"),
+        "{}",
+        unrelated.stderr
+    );
+    // --branch needs the embedded store, and fails before any work.
+    let memory = Command::new(env!("CARGO_BIN_EXE_hamt"))
+        .args(["--memory", "import", s(&w.data), "--branch", "main", "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(memory.status.code(), Some(1));
+    assert!(memory.stdout.is_empty(), "imported before failing");
+}

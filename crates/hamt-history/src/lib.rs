@@ -30,6 +30,7 @@
 //! ```
 
 pub mod commit;
+mod merge;
 mod refs;
 mod revision;
 
@@ -39,6 +40,7 @@ use hamt_codec::{BlockCodec, Cid};
 use hamt_store::{BlockStore, StoreError, dag::BlockSet};
 
 pub use commit::Commit;
+pub use merge::MergePlan;
 pub use refs::{MemoryRefs, RefName, Refs};
 pub use revision::{Back, Revision, format_time, parse_time};
 
@@ -196,6 +198,22 @@ impl<S: BlockStore, R: Refs> Repository<S, R> {
         let name = RefName::branch(branch)?;
         let head = self.refs.get(&name)?;
         self.commit_on(&name, head, vec![root], info).await
+    }
+
+    /// Commits `root` on `branch` as the commit after `expected`: the head
+    /// the work began from (`None`: a new branch). A writer that read a
+    /// dataset at the head, changed it and commits the result passes the
+    /// head it read, so a commit landed meanwhile is a
+    /// [`HistoryError::Conflict`] rather than silently undone.
+    pub async fn commit_after(
+        &self,
+        branch: &str,
+        expected: Option<Cid>,
+        root: Cid,
+        info: CommitInfo,
+    ) -> Result<Cid, HistoryError> {
+        let name = RefName::branch(branch)?;
+        self.commit_on(&name, expected, vec![root], info).await
     }
 
     /// Commits `root` with `parents` (one, or two for a merge) and moves

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hamt_history::{CommitInfo, HistoryError, Refs, Repository};
+use hamt_history::{CommitInfo, HistoryError, MemoryRefs, RefName, Refs, Repository};
 use hamt_rocksdb::{RocksDbOptions, RocksDbStore};
-use hamt_store::{BlockCodec, BlockStore, Cid};
+use hamt_store::{BlockCodec, BlockStore, Cid, MemoryStore};
 
 fn open(dir: &std::path::Path) -> Arc<RocksDbStore> {
     let mut options = RocksDbOptions::default();
@@ -259,5 +259,50 @@ async fn malformed_commits_are_typed_errors() {
     assert_eq!(
         Refs::get(&*store, &hamt_history::RefName::branch("main").unwrap()).unwrap(),
         None
+    );
+}
+
+/// Merge plans over a history with a merge commit in it, and one unrelated.
+#[tokio::test]
+async fn merge_plans_find_the_newest_common_ancestor() {
+    use hamt_history::MergePlan;
+    let repo = Repository::new(MemoryStore::new(), MemoryRefs::new());
+    let data = repo
+        .store()
+        .put(BlockCodec::DagCbor, vec![0xa0].into())
+        .await
+        .unwrap();
+    let info = |m: &str| CommitInfo::new("t", m);
+    let root = repo.commit("main", data, info("root")).await.unwrap();
+    let dev = RefName::branch("dev").unwrap();
+    repo.refs().swap(&dev, None, &root).unwrap().unwrap();
+    let m1 = repo.commit("main", data, info("m1")).await.unwrap();
+    let d1 = repo.commit("dev", data, info("d1")).await.unwrap();
+    assert_eq!(
+        repo.merge_plan(&m1, &d1).await.unwrap(),
+        MergePlan::ThreeWay { base: root }
+    );
+    // dev merged into main: the next merge's base is d1, not root.
+    let merged = repo
+        .commit_with_parents("main", Some(m1), data, vec![m1, d1], info("merge"))
+        .await
+        .unwrap();
+    let d2 = repo.commit("dev", data, info("d2")).await.unwrap();
+    assert_eq!(
+        repo.merge_plan(&merged, &d2).await.unwrap(),
+        MergePlan::ThreeWay { base: d1 }
+    );
+    assert_eq!(
+        repo.merge_plan(&merged, &d1).await.unwrap(),
+        MergePlan::UpToDate
+    );
+    assert_eq!(
+        repo.merge_plan(&d1, &merged).await.unwrap(),
+        MergePlan::FastForward
+    );
+    let other = repo.commit("other", data, info("alone")).await.unwrap();
+    assert_eq!(
+        repo.merge_plan(&merged, &other).await.unwrap(),
+        MergePlan::Unrelated
     );
 }

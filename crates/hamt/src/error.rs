@@ -63,6 +63,23 @@ pub enum HamtError {
         #[source]
         source: std::io::Error,
     },
+    /// A three-way [`merge`](crate::Hamt::merge) found keys both sides
+    /// changed differently; nothing was applied.
+    #[error("merge conflict: {} changed differently on both sides: {}", keys.len(), keys_shown(keys))]
+    MergeConflict {
+        /// Every conflicting key, sorted.
+        keys: Vec<String>,
+    },
+}
+
+/// The first keys of a conflict, for its message (the error holds them all).
+fn keys_shown(keys: &[String]) -> String {
+    const SHOWN: usize = 10;
+    let mut shown: Vec<String> = keys.iter().take(SHOWN).map(|k| format!("{k:?}")).collect();
+    if keys.len() > SHOWN {
+        shown.push(format!("and {} more", keys.len() - SHOWN));
+    }
+    shown.join(", ")
 }
 
 impl From<hamt_unixfs::ReadError> for HamtError {

@@ -28,6 +28,7 @@ mod error;
 mod hamt;
 mod import;
 mod iter;
+mod merge;
 mod pending;
 mod stats;
 mod tree;

@@ -1,6 +1,7 @@
 //! Changes to one root of either layout: `put` and `rm`. Each prints the
 //! new root; the old root is unchanged (content addressing), and `--name`
-//! moves a name to the new one once it is durable (on the daemon: pinned).
+//! moves a name to the new one once it is durable (on the daemon: pinned);
+//! `--branch` commits it (see `commands::history`).
 
 use std::path::Path;
 
@@ -21,7 +22,7 @@ pub(crate) async fn put(
     key: &str,
     file: &Path,
     name: Option<&str>,
-) -> Result<()> {
+) -> Result<Cid> {
     backend.check_name(name)?;
     let value = std::fs::read(file).context(|| format!("read {}", file.display()))?;
     let mut map = backend.open_dataset(root).await?;
@@ -44,7 +45,7 @@ pub(crate) async fn put(
             "added"
         },
     );
-    Ok(())
+    Ok(new_root)
 }
 
 /// `hamt rm ROOT KEY [--name NAME]`.
@@ -54,7 +55,7 @@ pub(crate) async fn rm(
     root: &str,
     key: &str,
     name: Option<&str>,
-) -> Result<()> {
+) -> Result<Cid> {
     backend.check_name(name)?;
     let mut map = backend.open_dataset(root).await?;
     let removed = map
@@ -66,7 +67,7 @@ pub(crate) async fn rm(
     }
     let new_root = save(&mut map, backend, out, name).await?;
     print_root(out, new_root, name, key, "removed");
-    Ok(())
+    Ok(new_root)
 }
 
 async fn save(

@@ -104,7 +104,7 @@ pub(crate) async fn run(
     out: Output,
     source: &Source<'_>,
     name: Option<&str>,
-) -> Result<()> {
+) -> Result<Cid> {
     let started = Instant::now();
     backend.check_name(name)?;
     let files = list_files(source.dir, source.follow_symlinks)?;
@@ -138,7 +138,7 @@ pub(crate) async fn run(
     backend.commit_root(out, &root, name).await?;
     bar.finish_and_clear();
     report(out, root, name, file_count, total_bytes, started);
-    Ok(())
+    Ok(root)
 }
 
 /// `hamt import DIR --sharded`: the same tree as a sharded store (py-hamt's
@@ -153,7 +153,7 @@ pub(crate) async fn run_sharded(
     source: &Source<'_>,
     name: Option<&str>,
     chunks_per_shard: u64,
-) -> Result<()> {
+) -> Result<Cid> {
     let started = Instant::now();
     backend.check_name(name)?;
     let mut files = list_files(source.dir, source.follow_symlinks)?;
@@ -202,7 +202,7 @@ pub(crate) async fn run_sharded(
     backend.commit_root(out, &root, name).await?;
     bar.finish_and_clear();
     report(out, root, name, file_count, total_bytes, started);
-    Ok(())
+    Ok(root)
 }
 
 fn report(out: Output, root: Cid, name: Option<&str>, files: u64, bytes: u64, started: Instant) {

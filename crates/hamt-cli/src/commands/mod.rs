@@ -32,6 +32,7 @@ pub(crate) async fn run(cli: Cli) -> Result<Exit> {
         | Command::Rm { .. }
         | Command::Gc { .. }
         | Command::Commit { .. }
+        | Command::Merge { .. }
         | Command::Tag { .. }
         | Command::Branch { name: Some(_), .. }
         | Command::Demo { .. }
@@ -48,25 +49,8 @@ pub(crate) async fn run(cli: Cli) -> Result<Exit> {
     };
     let backend = Backend::open(&cli.store, access, tuning)?;
     match cli.command {
-        Command::Import {
-            dir,
-            name,
-            follow_symlinks,
-            jobs,
-            sharded,
-            chunks_per_shard,
-        } => {
-            let source = import::Source {
-                dir: &dir,
-                follow_symlinks,
-                jobs,
-            };
-            if sharded {
-                import::run_sharded(&backend, out, &source, name.as_deref(), chunks_per_shard)
-                    .await?;
-            } else {
-                import::run(&backend, out, &source, name.as_deref()).await?;
-            }
+        command @ (Command::Import { .. } | Command::Put { .. } | Command::Rm { .. }) => {
+            write_root(&backend, out, command).await?;
         }
         command @ (Command::Convert { .. } | Command::Graft { .. }) => {
             sharded::run(&backend, out, command).await?;
@@ -78,15 +62,6 @@ pub(crate) async fn run(cli: Cli) -> Result<Exit> {
             range,
             suffix,
         } => read::get(&backend, &root, &key, range.as_deref(), suffix).await?,
-        Command::Put {
-            root,
-            key,
-            file,
-            name,
-        } => edit::put(&backend, out, &root, &key, &file, name.as_deref()).await?,
-        Command::Rm { root, key, name } => {
-            edit::rm(&backend, out, &root, &key, name.as_deref()).await?;
-        }
         Command::Ls { root, prefix, dirs } => {
             read::ls(&backend, out, &root, prefix.as_deref().unwrap_or(""), dirs).await?;
         }
@@ -103,10 +78,78 @@ pub(crate) async fn run(cli: Cli) -> Result<Exit> {
         Command::Gc { grace } => roots::gc(&backend, out, grace.is_some()).await?,
         Command::Demo { days } => demo::run(&backend, out, days).await?,
         command @ (Command::Commit { .. }
+        | Command::Merge { .. }
         | Command::Log { .. }
         | Command::Checkout { .. }
         | Command::Tag { .. }
         | Command::Branch { .. }) => history::run(&backend, out, command).await?,
     }
     Ok(Exit::Ok)
+}
+
+/// `import`, `put` and `rm`: each writes a new root, and with `--branch`
+/// commits it after the branch's head as the command began (read before
+/// anything else, so a commit landed meanwhile is a conflict).
+async fn write_root(backend: &Backend, out: Output, command: Command) -> Result<()> {
+    let (Command::Import { branch, .. } | Command::Put { branch, .. } | Command::Rm { branch, .. }) =
+        &command
+    else {
+        crate::error::fail!("not a command that writes a root");
+    };
+    let commit_to = match branch {
+        Some(branch) => Some((branch.clone(), history::branch_head(backend, branch)?)),
+        None => None,
+    };
+    let (root, message, default) = match command {
+        Command::Import {
+            dir,
+            name,
+            follow_symlinks,
+            jobs,
+            sharded,
+            chunks_per_shard,
+            message,
+            ..
+        } => {
+            let source = import::Source {
+                dir: &dir,
+                follow_symlinks,
+                jobs,
+            };
+            let root = if sharded {
+                import::run_sharded(backend, out, &source, name.as_deref(), chunks_per_shard)
+                    .await?
+            } else {
+                import::run(backend, out, &source, name.as_deref()).await?
+            };
+            (root, message, format!("import {}", dir.display()))
+        }
+        Command::Put {
+            root,
+            key,
+            file,
+            name,
+            message,
+            ..
+        } => {
+            let new_root = edit::put(backend, out, &root, &key, &file, name.as_deref()).await?;
+            (new_root, message, format!("put {key}"))
+        }
+        Command::Rm {
+            root,
+            key,
+            name,
+            message,
+            ..
+        } => {
+            let new_root = edit::rm(backend, out, &root, &key, name.as_deref()).await?;
+            (new_root, message, format!("rm {key}"))
+        }
+        _ => crate::error::fail!("not a command that writes a root"),
+    };
+    if let Some((branch, head)) = commit_to {
+        let message = message.unwrap_or(default);
+        history::commit_result(backend, out, &branch, head, root, message).await?;
+    }
+    Ok(())
 }
