@@ -273,7 +273,7 @@ mod rocks {
     #[pyclass(frozen, module = "hamt_rs._native")]
     pub(crate) struct RocksDbBackend {
         pub(super) token: u64,
-        pub(super) store: Arc<RocksDbStore>,
+        pub(crate) store: Arc<RocksDbStore>,
     }
 
     impl RocksDbBackend {

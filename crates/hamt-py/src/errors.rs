@@ -17,6 +17,7 @@ mod py {
     pyo3::import_exception!(hamt_rs.errors, DecryptionError);
     pyo3::import_exception!(hamt_rs.errors, InvalidCidError);
     pyo3::import_exception!(hamt_rs.errors, BackendError);
+    pyo3::import_exception!(hamt_rs.errors, ConflictError);
 }
 use py::{
     BackendError, CorruptBlockError, DecryptionError, InvalidCidError, MissingBlockError,
@@ -165,4 +166,21 @@ fn hamt_error(op: &str, error: HamtError) -> PyErr {
 /// A store error outside a HAMT operation (opening a backend, roots).
 pub(crate) fn store_error(op: &str, error: StoreError) -> PyErr {
     hamt_error(op, HamtError::Store(error))
+}
+
+/// A history error: a ref that moved is a [`ConflictError`](py::ConflictError),
+/// a merge's keys changed on both sides too; a bad or unknown revision a
+/// `ValueError` (as `KeyError` would read as a missing key).
+#[cfg(feature = "rocksdb")]
+pub(crate) fn history_error(op: &str, error: hamt_history::HistoryError) -> PyErr {
+    use hamt_history::HistoryError;
+    let message = format!("{op}: {error}");
+    match error {
+        HistoryError::Store(store) => store_error(op, store),
+        HistoryError::Conflict(_) | HistoryError::TagExists(_) => {
+            py::ConflictError::new_err(message)
+        }
+        HistoryError::MalformedCommit { .. } => CorruptBlockError::new_err(message),
+        _ => PyValueError::new_err(message),
+    }
 }

@@ -19,6 +19,8 @@ mod backend;
 mod car;
 mod core;
 mod errors;
+#[cfg(feature = "rocksdb")]
+mod history;
 mod ready;
 
 use pyo3::prelude::*;
@@ -29,6 +31,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<backend::MemoryBackend>()?;
     #[cfg(feature = "rocksdb")]
     m.add_class::<backend::RocksDbBackend>()?;
+    #[cfg(feature = "rocksdb")]
+    m.add_class::<history::Repository>()?;
     #[cfg(feature = "kubo")]
     m.add_class::<backend::KuboBackend>()?;
     m.add_class::<core::HamtCore>()?;

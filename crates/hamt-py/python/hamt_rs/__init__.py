@@ -12,6 +12,9 @@ content-addressed storage, implemented in Rust.
   py-hamt's ``HAMT``.
 - Backends: :class:`MemoryBackend`, :class:`RocksDbBackend` (an embedded
   directory with named roots) and :class:`KuboBackend` (an IPFS daemon).
+- :class:`Repository` keeps the versions of a :class:`RocksDbBackend`'s
+  datasets as commits on branches and tags; :meth:`ZarrHamtStore.from_ref`
+  opens one as of ``"main"``, ``"main~3"`` or ``"main@{2026-12-01}"``.
 
 The same keys and values give the same blocks and the same root CID as
 py-hamt 3.6.0, so a dataset written by either opens on the other.
@@ -26,6 +29,7 @@ from ._native import HAS_KUBO, HAS_ROCKSDB, MemoryBackend
 from .car import CarTransfer, export_car, import_car
 from .errors import (
     BackendError,
+    ConflictError,
     CorruptBlockError,
     DecryptionError,
     HamtError,
@@ -38,7 +42,7 @@ from .sharded_store import DEFAULT_CHUNKS_PER_SHARD, ShardedZarrStore, convert_h
 from .zarr_store import ZarrHamtStore
 
 if HAS_ROCKSDB:
-    from ._native import RocksDbBackend
+    from ._native import RocksDbBackend, Repository
 if HAS_KUBO:
     from ._native import KuboBackend
 
@@ -47,6 +51,7 @@ __all__ = [
     "HAMT",
     "BackendError",
     "CarTransfer",
+    "ConflictError",
     "CorruptBlockError",
     "DecryptionError",
     "HamtError",
@@ -63,6 +68,6 @@ __all__ = [
 ]
 # Only the backends this build has (a memory-only wheel has neither).
 if HAS_ROCKSDB:
-    __all__.append("RocksDbBackend")
+    __all__ += ["Repository", "RocksDbBackend"]
 if HAS_KUBO:
     __all__.append("KuboBackend")

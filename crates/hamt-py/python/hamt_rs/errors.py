@@ -14,6 +14,7 @@ from __future__ import annotations
 
 __all__ = [
     "BackendError",
+    "ConflictError",
     "CorruptBlockError",
     "DecryptionError",
     "HamtError",
@@ -55,3 +56,9 @@ class InvalidCidError(HamtError, ValueError):
 class BackendError(HamtError, OSError):
     """The backend failed: the Kubo daemon could not be reached or refused a
     request, or RocksDB could not read or write."""
+
+
+class ConflictError(HamtError):
+    """A branch moved since it was read (another writer committed first),
+    or a tag exists already: nothing was changed. The message names both
+    commits; commit again on top of the new head."""

@@ -216,6 +216,32 @@ class ZarrHamtStore(_CoreStore):
         hamt = await HAMT.open(backend, root_cid, read_only=True, cache_bytes=cache_bytes)
         return cls(hamt, read_only=True, encryption_key=encryption_key, header=header)
 
+    @classmethod
+    async def from_ref(
+        cls,
+        backend: Any,
+        revision: str,
+        *,
+        encryption_key: bytes | None = None,
+        header: bytes = b"",
+        cache_bytes: int | None = None,
+    ) -> Self:
+        """A read-only store over the dataset a revision of ``backend``'s
+        history names (a :class:`~hamt_rs.RocksDbBackend`): a branch, a tag
+        or a commit CID, then ``~N`` (N commits back) or ``@{TIME}`` (the
+        newest commit at or before TIME: Unix seconds, ``YYYY-MM-DD`` or
+        ``YYYY-MM-DDTHH:MM:SSZ``, UTC)::
+
+            store = await ZarrHamtStore.from_ref(backend, "main@{2026-12-01}")
+            xr.open_zarr(store)
+        """
+        if not _native.HAS_ROCKSDB:
+            raise ValueError("from_ref needs a build with the RocksDB backend")
+        root = _native.Repository(backend).checkout(revision)
+        return await cls.from_root(
+            backend, root, encryption_key=encryption_key, header=header, cache_bytes=cache_bytes
+        )
+
     async def flush(self) -> str:
         """Writes every change to the backend; returns the root CID."""
         return await self.hamt.flush()
