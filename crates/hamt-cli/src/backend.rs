@@ -50,6 +50,8 @@ pub(crate) struct Backend {
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct RocksTuning {
     pub(crate) gc_grace: Option<Duration>,
+    /// How long a writer waits for another to close the embedded store.
+    pub(crate) lock_wait: Duration,
 }
 
 impl Backend {
@@ -317,6 +319,7 @@ fn open_rocks(dir: &Path, access: Access, tuning: RocksTuning) -> Result<Backend
     if let Some(grace) = tuning.gc_grace {
         options.gc_grace = grace;
     }
+    options.lock_wait = tuning.lock_wait;
     let store = Arc::new(RocksDbStore::open(dir, &options).context(|| format!("open {label}"))?);
     Ok(Backend {
         blocks: store.clone(),

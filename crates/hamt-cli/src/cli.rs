@@ -88,6 +88,10 @@ pub(crate) struct StoreArgs {
     /// the root a name moved off is unpinned unless another name points at it.
     #[arg(long, global = true, requires = "kubo")]
     pub(crate) no_pin: bool,
+    /// How long a command that writes the embedded store waits for another
+    /// writer (one process at a time) to finish before it fails.
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 30)]
+    pub(crate) lock_wait: u64,
     /// Use a throwaway in-memory store: computes root CIDs and checks CARs, keeps nothing.
     #[arg(long, global = true)]
     pub(crate) memory: bool,
@@ -287,6 +291,11 @@ pub(crate) enum Command {
         /// The branch.
         #[arg(long, default_value = "main")]
         branch: String,
+        /// Commit only after this commit (a revision): the branch head the
+        /// dataset was made from. If the branch has moved on since, nothing
+        /// moves and the exit code is 4 (default: the head now).
+        #[arg(long, value_name = "REVISION")]
+        parent: Option<String>,
         /// Who (default: $USER).
         #[arg(long)]
         author: Option<String>,

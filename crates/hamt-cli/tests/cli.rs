@@ -1018,6 +1018,75 @@ fn branches_commit_edits_and_log_counts_changes() {
     );
 }
 
+/// Writer processes taking turns on one branch, each reading the head,
+/// writing a new version from it and committing it with `--parent`: every
+/// commit lands, none is lost, and a writer whose head went stale gets
+/// exit code 4 (and retries), never a silent overwrite.
+#[test]
+fn writer_processes_on_one_branch_never_lose_a_commit() {
+    const WRITERS: usize = 3;
+    const ROUNDS: usize = 3;
+    let w = world();
+    write(&w.data, "seed", b"0");
+    hamt(&w.store, &["import", s(&w.data), "--branch", "main", "-q"]).ok();
+    let file = w.data.join("seed");
+
+    // A stale head, deterministically: read v1, let another commit land.
+    let v1 = hamt(&w.store, &["checkout", "main", "--json"]).ok().json()["commit"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stale = hamt(&w.store, &["put", &v1, "stale", s(&file)]).ok().line();
+    let fresh = hamt(&w.store, &["put", &v1, "fresh", s(&file)]).ok().line();
+    hamt(
+        &w.store,
+        &["commit", &fresh, "-m", "fresh", "--parent", &v1],
+    )
+    .ok();
+    let lost = hamt(
+        &w.store,
+        &["commit", &stale, "-m", "stale", "--parent", &v1],
+    );
+    assert_eq!(lost.code, 4, "{}", lost.stderr);
+    assert!(lost.stderr.contains(&v1), "{}", lost.stderr);
+
+    let conflicts = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for writer in 0..WRITERS {
+            let (w, file, conflicts) = (&w, &file, &conflicts);
+            scope.spawn(move || {
+                for round in 0..ROUNDS {
+                    let key = format!("w{writer}/r{round}");
+                    loop {
+                        let head =
+                            hamt(&w.store, &["checkout", "main", "--json"]).ok().json()["commit"]
+                                .as_str()
+                                .unwrap()
+                                .to_owned();
+                        let root = hamt(&w.store, &["put", &head, &key, s(file)]).ok().line();
+                        let commit =
+                            hamt(&w.store, &["commit", &root, "-m", &key, "--parent", &head]);
+                        match commit.code {
+                            0 => break,
+                            4 => conflicts.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                            _ => panic!("{key}: {}", commit.stderr),
+                        };
+                    }
+                }
+            });
+        }
+    });
+    let keys = hamt(&w.store, &["ls", "main"]).ok();
+    let keys: Vec<&str> = keys.stdout.split_whitespace().collect();
+    assert_eq!(keys.len(), 2 + WRITERS * ROUNDS, "{keys:?}");
+    let log = hamt(&w.store, &["log", "-n", "100", "--json", "--no-stat"])
+        .ok()
+        .json();
+    // The import, "fresh", then one commit per round of every writer.
+    assert_eq!(log.as_array().unwrap().len(), 2 + WRITERS * ROUNDS);
+    eprintln!("{} stale heads retried", conflicts.into_inner());
+}
+
 /// `merge` fast-forwards, merges disjoint changes, and stops with exit
 /// code 4 on keys both sides changed differently.
 #[test]

@@ -25,14 +25,28 @@ pub(crate) fn store_error(
     )
 }
 
+/// Whether RocksDB failed because another writer holds the store's lock.
+pub(crate) fn is_locked(error: &rocksdb::Error) -> bool {
+    is_lock_message(&error.to_string())
+}
+
+/// Whether RocksDB failed to delete or rename an old info log another
+/// opener of the same store removed first.
+pub(crate) fn is_old_log_race(error: &rocksdb::Error) -> bool {
+    let message = error.to_string();
+    message.contains("No such file or directory") && message.contains("LOG.old")
+}
+
+fn is_lock_message(message: &str) -> bool {
+    message.contains("While lock file") || message.contains("lock hold by current process")
+}
+
 fn hint_for(message: &str) -> &'static str {
     if message.contains("No space left on device") {
         ": the disk is full"
     } else if message.contains("File too large") {
         ": a file size limit was reached (or the disk is full)"
-    } else if message.contains("While lock file")
-        || message.contains("lock hold by current process")
-    {
+    } else if is_lock_message(message) {
         ": the store is locked by another process or another open handle \
          (RocksDB allows one writer; open it read-only to share it)"
     } else if message.contains("Permission denied")

@@ -98,6 +98,11 @@ pub struct RocksDbOptions {
     /// than this long ago, so a writer has this long to name the root of the
     /// blocks it writes. Default one hour.
     pub gc_grace: Duration,
+    /// How long [`open`](crate::RocksDbStore::open) waits for another
+    /// writer (a process or a handle) to close the store, retrying, before
+    /// it fails. Default zero: fail at once. Writers that take turns (cron
+    /// jobs committing to one history, say) set a few seconds.
+    pub lock_wait: Duration,
     /// After a garbage collection that removed blocks, compact the block
     /// column families so the disk space is actually given back. Default `true`.
     pub compact_after_gc: bool,
@@ -143,6 +148,7 @@ impl Default for RocksDbOptions {
             verify_reads: true,
             hash: HashAlgorithm::Blake3,
             gc_grace: Duration::from_hours(1),
+            lock_wait: Duration::ZERO,
             compact_after_gc: true,
             block_cache_bytes: budget / 4,
             ingest_buffer_bytes: budget / 4,

@@ -106,24 +106,65 @@ impl std::fmt::Debug for RocksDbStore {
     }
 }
 
+/// Opens with `open`, retrying while another writer holds the store's lock
+/// file, for up to `wait` (then its error). Retries back off from 10 ms to
+/// 250 ms. An open that lost a race with another opener over RocksDB's old
+/// info logs (each open rotates `LOG` and deletes the oldest `LOG.old.*`;
+/// two at once may both delete one) is retried too, a few times.
+fn open_waiting(
+    wait: std::time::Duration,
+    mut open: impl FnMut() -> Result<DB, rocksdb::Error>,
+) -> Result<DB, rocksdb::Error> {
+    const LOG_RACE_RETRIES: u32 = 10;
+    let deadline = std::time::Instant::now() + wait;
+    let mut pause = std::time::Duration::from_millis(10);
+    let mut log_races = 0;
+    loop {
+        match open() {
+            Err(e) if crate::error::is_old_log_race(&e) && log_races < LOG_RACE_RETRIES => {
+                log_races += 1;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) if crate::error::is_locked(&e) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(pause.min(deadline - std::time::Instant::now()));
+                pause = (pause * 2).min(std::time::Duration::from_millis(250));
+            }
+            opened => return opened,
+        }
+    }
+}
+
 impl RocksDbStore {
     /// Opens (creating it if needed, unless read-only) the store in directory `path`.
     ///
     /// Fails with a [`StoreError::Backend`] naming the path and the likely
     /// cause when another process or handle holds the store open for
-    /// writing, the directory cannot be written, there is no store to open
+    /// writing (after waiting up to [`RocksDbOptions::lock_wait`] for it to
+    /// close), the directory cannot be written, there is no store to open
     /// read-only, or the disk is full.
     pub fn open(path: impl AsRef<Path>, options: &RocksDbOptions) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         let cache = Cache::new_lru_cache(options.block_cache_bytes);
         let db_options = options.db_options();
-        let descriptors = COLUMN_FAMILIES.map(|name| {
-            ColumnFamilyDescriptor::new(name, options.cf_options(&cache, name == BLOCKS_CF))
-        });
+        let descriptors = || {
+            COLUMN_FAMILIES.map(|name| {
+                ColumnFamilyDescriptor::new(name, options.cf_options(&cache, name == BLOCKS_CF))
+            })
+        };
         let opened = if options.read_only {
-            DB::open_cf_descriptors_read_only(&db_options, &path, descriptors, false)
+            // A reader writes no info log: a file one would rename the
+            // writer's (RocksDB rotates `LOG` at every open) and race it
+            // over deleting old ones.
+            let mut db_options = db_options.clone();
+            db_options.set_info_logger(rocksdb::InfoLogger::new_callback_logger(
+                rocksdb::LogLevel::Fatal,
+                |_, _| {},
+            ));
+            DB::open_cf_descriptors_read_only(&db_options, &path, descriptors(), false)
         } else {
-            DB::open_cf_descriptors(&db_options, &path, descriptors)
+            open_waiting(options.lock_wait, || {
+                DB::open_cf_descriptors(&db_options, &path, descriptors())
+            })
         };
         let operation = if options.read_only {
             "open read-only"

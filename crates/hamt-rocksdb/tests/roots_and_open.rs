@@ -112,6 +112,26 @@ fn a_second_writer_gets_a_clear_locked_error() {
     );
 }
 
+/// With `lock_wait`, a second writer waits for the first to close (and
+/// still fails, after the wait, if it does not).
+#[test]
+fn a_second_writer_waits_for_the_lock_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = RocksDbStore::open(dir.path(), &RocksDbOptions::default()).unwrap();
+    let mut waiting = RocksDbOptions::default();
+    waiting.lock_wait = std::time::Duration::from_millis(300);
+    let started = std::time::Instant::now();
+    assert!(RocksDbStore::open(dir.path(), &waiting).is_err());
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+
+    waiting.lock_wait = std::time::Duration::from_secs(30);
+    let path = dir.path().to_path_buf();
+    let second = std::thread::spawn(move || RocksDbStore::open(&path, &waiting).map(drop));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    drop(first);
+    second.join().unwrap().unwrap();
+}
+
 #[test]
 fn opening_read_only_where_there_is_no_store_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();

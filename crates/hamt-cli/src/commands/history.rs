@@ -20,8 +20,12 @@ pub(crate) async fn run(backend: &Backend, out: Output, command: Command) -> Res
             root,
             message,
             branch,
+            parent,
             author,
-        } => commit(backend, out, &root, &message, &branch, author).await,
+        } => {
+            let info = CommitInfo::new(author_or_user(author), message);
+            commit(backend, out, &root, &branch, parent.as_deref(), info).await
+        }
         Command::Log {
             revision,
             max_count,
@@ -42,25 +46,29 @@ pub(crate) async fn run(backend: &Backend, out: Output, command: Command) -> Res
     }
 }
 
-/// `hamt commit ROOT -m MSG [--branch B]`.
+/// `hamt commit ROOT -m MSG [--branch B] [--parent REV]`.
 async fn commit(
     backend: &Backend,
     out: Output,
     root: &str,
-    message: &str,
     branch: &str,
-    author: Option<String>,
+    parent: Option<&str>,
+    info: CommitInfo,
 ) -> Result<()> {
     let repo = backend.history("`hamt commit`")?;
     let root = backend.resolve_root(root).await?;
-    let commit = repo
-        .commit(
-            branch,
-            root,
-            CommitInfo::new(author_or_user(author), message),
-        )
-        .await
-        .map_err(failed(|| format!("commit {root} on {branch}")))?;
+    let what = || format!("commit {root} on {branch}");
+    let commit = match parent {
+        Some(parent) => {
+            let parent = repo
+                .resolve(parent)
+                .await
+                .context(|| format!("resolve --parent {parent:?}"))?;
+            repo.commit_after(branch, Some(parent), root, info).await
+        }
+        None => repo.commit(branch, root, info).await,
+    }
+    .map_err(failed(what))?;
     out.print(
         || commit.to_string(),
         || json!({"commit": commit.to_string(), "branch": branch, "root": root.to_string()}),

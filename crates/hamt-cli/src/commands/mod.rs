@@ -46,6 +46,7 @@ pub(crate) async fn run(cli: Cli) -> Result<Exit> {
             Command::Gc { grace } => grace.map(std::time::Duration::from_secs),
             _ => None,
         },
+        lock_wait: std::time::Duration::from_secs(cli.store.lock_wait),
     };
     let backend = Backend::open(&cli.store, access, tuning)?;
     match cli.command {
