@@ -156,7 +156,7 @@ fn name_path(name: &str) -> Result<String, StoreError> {
 }
 
 /// A name file's CID (surrounding whitespace ignored).
-fn parse_name_file(path: &str, text: &[u8]) -> Result<Cid, StoreError> {
+pub(crate) fn parse_name_file(path: &str, text: &[u8]) -> Result<Cid, StoreError> {
     let bad = || {
         StoreError::backend(
             format!("files/read {path}"),
@@ -192,12 +192,22 @@ fn parse_ls(reply: &[u8]) -> Result<Vec<String>, KuboError> {
 
 /// Whether an error is the daemon saying an MFS path does not exist
 /// (Kubo and js-ipfs both answer `file does not exist`).
-fn is_no_such_file(error: &StoreError) -> bool {
+pub(crate) fn is_no_such_file(error: &StoreError) -> bool {
     let StoreError::Backend { source, .. } = error else {
         return false;
     };
     matches!(source.downcast_ref::<KuboError>(), Some(KuboError::Status { message, .. })
         if message.to_lowercase().contains("does not exist"))
+}
+
+/// Whether an error is the daemon saying an MFS path exists already
+/// (Kubo and js-ipfs both answer `file already exists`).
+pub(crate) fn is_already_there(error: &StoreError) -> bool {
+    let StoreError::Backend { source, .. } = error else {
+        return false;
+    };
+    matches!(source.downcast_ref::<KuboError>(), Some(KuboError::Status { message, .. })
+        if message.to_lowercase().contains("already exists"))
 }
 
 /// `text` percent-encoded for a query value: every byte but the unreserved

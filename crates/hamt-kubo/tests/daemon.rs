@@ -458,3 +458,118 @@ async fn a_hamt_comes_back_in_one_car() {
         assert_eq!(&memory.get(block.cid()).await.unwrap(), block.data());
     }
 }
+
+/// Refs in MFS move only by compare-and-swap: writers racing on one branch
+/// (each retrying from what it read) all land, each exactly once; a swap
+/// from a stale commit changes nothing and says what the ref names; a
+/// lock left by a dead writer is reported, naming it.
+#[tokio::test(flavor = "multi_thread")]
+async fn refs_swap_under_a_lock_in_mfs() {
+    let Some(d) = daemon() else { return };
+    let store = direct(&d, HashAlgorithm::Blake3);
+    let salt = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let branch = format!("heads/race-{salt}");
+    let mut cids = Vec::new();
+    for i in 0..24 {
+        let data = Bytes::from(format!("{salt} {i}").into_bytes());
+        cids.push(store.put(BlockCodec::Raw, data).await.unwrap());
+    }
+    assert_eq!(store.read_ref(&branch).await.unwrap(), None);
+    // 4 writers x 6 swaps, each from the ref as it read it.
+    let mut writers = Vec::new();
+    for writer in 0..4 {
+        let (store, branch) = (store.clone(), branch.clone());
+        let mine: Vec<_> = cids[writer * 6..writer * 6 + 6].to_vec();
+        writers.push(tokio::spawn(async move {
+            let mut lost = 0;
+            for cid in mine {
+                loop {
+                    let seen = store.read_ref(&branch).await.unwrap();
+                    match store
+                        .swap_ref(&branch, seen.as_ref(), Some(&cid), false)
+                        .await
+                        .unwrap()
+                    {
+                        Ok(()) => break,
+                        Err(_) => lost += 1,
+                    }
+                }
+            }
+            lost
+        }));
+    }
+    let mut lost = 0;
+    for writer in writers {
+        lost += writer.await.unwrap();
+    }
+    let head = store.read_ref(&branch).await.unwrap().unwrap();
+    assert!(cids.contains(&head));
+    let stale = cids.iter().find(|c| **c != head).unwrap();
+    assert_eq!(
+        store
+            .swap_ref(&branch, Some(stale), Some(&cids[0]), false)
+            .await
+            .unwrap(),
+        Err(Some(head))
+    );
+    let tag = format!("tags/v1-{salt}");
+    assert_eq!(
+        store.swap_ref(&tag, None, Some(&head), true).await.unwrap(),
+        Ok(())
+    );
+    assert_eq!(
+        store
+            .swap_ref(&tag, None, Some(&cids[1]), true)
+            .await
+            .unwrap(),
+        Err(Some(head))
+    );
+    assert_eq!(
+        store.pin_status(&head).await.unwrap(),
+        Some(PinKind::Recursive)
+    );
+    let refs = store.list_refs().await.unwrap();
+    assert!(refs.contains(&(branch.clone(), head)) && refs.contains(&(tag.clone(), head)));
+    assert_eq!(
+        store
+            .swap_ref(&tag, Some(&head), None, false)
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    assert_eq!(store.read_ref(&tag).await.unwrap(), None);
+    println!("{lost} swaps lost a race and retried");
+
+    // A writer that died holding the lock: the next swap waits, then names it.
+    let lock = format!(
+        "{}/.locks/{}",
+        hamt_kubo::REFS_DIR,
+        branch.replace('/', ":")
+    );
+    let client = reqwest::Client::new();
+    let mkdir = format!("{}/api/v0/files/mkdir?arg={lock}&parents=true", d.api);
+    assert!(
+        client
+            .post(&mkdir)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    let started = Instant::now();
+    let error = store
+        .swap_ref(&branch, Some(&head), Some(&cids[2]), false)
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() >= hamt_kubo::LOCK_WAIT);
+    assert!(error.to_string().contains(&lock), "{error}");
+    assert_eq!(store.read_ref(&branch).await.unwrap(), Some(head));
+}
