@@ -37,6 +37,14 @@ pub(crate) fn is_old_log_race(error: &rocksdb::Error) -> bool {
     message.contains("No such file or directory") && message.contains("LOG.old")
 }
 
+/// Whether RocksDB failed to open a table or manifest file the store had
+/// when it looked (a concurrent writer's compaction removed it).
+pub(crate) fn is_file_gone(error: &rocksdb::Error) -> bool {
+    let message = error.to_string();
+    message.contains("No such file or directory")
+        && (message.contains(".sst") || message.contains("MANIFEST") || message.contains(".blob"))
+}
+
 fn is_lock_message(message: &str) -> bool {
     message.contains("While lock file") || message.contains("lock hold by current process")
 }

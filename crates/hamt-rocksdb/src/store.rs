@@ -106,6 +106,25 @@ impl std::fmt::Debug for RocksDbStore {
     }
 }
 
+/// Opens read-only with `open`, retrying a few times when a file the
+/// store's manifest lists was gone: a writer's compaction deleted it
+/// between the reader's read of the manifest and its open of the file.
+fn open_read_only_retrying(
+    mut open: impl FnMut() -> Result<DB, rocksdb::Error>,
+) -> Result<DB, rocksdb::Error> {
+    const RETRIES: u32 = 10;
+    let mut tries = 0;
+    loop {
+        match open() {
+            Err(e) if crate::error::is_file_gone(&e) && tries < RETRIES => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            opened => return opened,
+        }
+    }
+}
+
 /// Opens with `open`, retrying while another writer holds the store's lock
 /// file, for up to `wait` (then its error). Retries back off from 10 ms to
 /// 250 ms. An open that lost a race with another opener over RocksDB's old
@@ -160,7 +179,9 @@ impl RocksDbStore {
                 rocksdb::LogLevel::Fatal,
                 |_, _| {},
             ));
-            DB::open_cf_descriptors_read_only(&db_options, &path, descriptors(), false)
+            open_read_only_retrying(|| {
+                DB::open_cf_descriptors_read_only(&db_options, &path, descriptors(), false)
+            })
         } else {
             open_waiting(options.lock_wait, || {
                 DB::open_cf_descriptors(&db_options, &path, descriptors())
