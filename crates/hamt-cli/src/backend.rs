@@ -46,6 +46,16 @@ pub(crate) struct Backend {
     max_value_read: u64,
 }
 
+/// What a ROOT argument names, for commands that treat a history apart
+/// from a dataset (`car export`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CommitOrRoot {
+    /// A commit: a revision, or a CID or named root whose block is a commit.
+    Commit(Cid),
+    /// Anything else: a dataset root.
+    Root(Cid),
+}
+
 /// Tuning of the embedded store the flags can change.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct RocksTuning {
@@ -180,6 +190,60 @@ impl Backend {
                 self.label
             ),
         }
+    }
+
+    /// A ROOT argument as `car export` takes it: a revision (a branch or
+    /// tag, with ~N or @{TIME}) names its commit rather than the commit's
+    /// dataset, and a CID or named root whose block is a commit names that
+    /// commit; anything else is a dataset root, resolved as
+    /// [`resolve_root`](Self::resolve_root) resolves it (with its errors).
+    pub(crate) async fn resolve_commit_or_root(&self, root: &str) -> Result<CommitOrRoot> {
+        let named = if let Ok(cid) = Cid::try_from(root) {
+            Some(cid)
+        } else if let Some(rocks) = &self.rocks {
+            rocks.root(root).context(|| format!("read root {root:?}"))?
+        } else if let Some(kubo) = &self.kubo
+            && hamt_kubo::check_name(root).is_ok()
+        {
+            kubo.named_root(root)
+                .await
+                .context(|| format!("read the name {root:?} on {}", self.label))?
+        } else {
+            None
+        };
+        if let Some(cid) = named {
+            return Ok(if self.is_commit(&cid).await {
+                CommitOrRoot::Commit(cid)
+            } else {
+                CommitOrRoot::Root(cid)
+            });
+        }
+        if self.rocks.is_some() && root.parse::<hamt_history::Revision>().is_ok() {
+            let repo = self.history("a revision")?;
+            if let Ok(commit) = repo.resolve(root).await {
+                return Ok(CommitOrRoot::Commit(commit));
+            }
+        }
+        // Not a revision either: resolve_root says why, as everywhere else.
+        self.resolve_root(root).await.map(CommitOrRoot::Root)
+    }
+
+    /// Whether block `cid` is here and is a commit (`hamt_history::Commit`).
+    pub(crate) async fn is_commit(&self, cid: &Cid) -> bool {
+        if cid.codec() != hamt_codec::BlockCodec::DagCbor.code() {
+            return false;
+        }
+        match self.blocks.get(cid).await {
+            Ok(bytes) => hamt_history::Commit::decode(cid, &bytes).is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// Whether a root this command commits is pinned recursively (on the
+    /// daemon, without --no-pin): the daemon then needs every block it
+    /// reaches, and looks for those it lacks on the network.
+    pub(crate) fn pins_roots(&self) -> bool {
+        self.kubo.is_some() && self.pin
     }
 
     /// Opens the dataset at a ROOT argument, whichever layout it is.

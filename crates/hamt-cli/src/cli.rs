@@ -356,6 +356,31 @@ pub(crate) enum Command {
         #[arg(default_value = "main", requires = "name")]
         revision: String,
     },
+    /// Drop history older than a cutoff (embedded store): each branch moves to a rewrite of
+    /// its commits made at or after it; then `hamt gc` removes what only the old history reached.
+    ///
+    /// For each branch, its head (always) and every commit reached from it
+    /// through commits made at or after the cutoff are kept and written
+    /// again with the same dataset, time, author, message and metadata; the
+    /// oldest kept becomes the first commit (recording the cutoff in its
+    /// metadata as expired-before). Tags on kept commits move to their
+    /// rewrites; tags on expired commits are removed (--keep-tags: tags stay
+    /// as they are, and keep their whole history). Each ref moves by
+    /// compare-and-swap: a branch another writer moved meanwhile is left as
+    /// it is and the command exits 4 after expiring the others; run it again
+    /// to finish.
+    Expire {
+        /// The cutoff: a duration before now (30d, 12h, 90m, 3600s) or a
+        /// time (Unix seconds, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, UTC).
+        #[arg(long, value_name = "DURATION", value_parser = crate::commands::expire::parse_older_than)]
+        older_than: crate::commands::expire::OlderThan,
+        /// Leave tags as they are (a GC then keeps each tag's whole history).
+        #[arg(long)]
+        keep_tags: bool,
+        /// Expire only this branch (repeat for more; default: every branch).
+        #[arg(long = "branch", value_name = "BRANCH")]
+        branches: Vec<String>,
+    },
     /// Write a synthetic climate dataset through zarrs, name it demo, reopen it from its CID, check it, time it.
     Demo {
         /// Days of 720 x 360 float32 temperature, one ~1 MiB chunk each.
@@ -367,18 +392,42 @@ pub(crate) enum Command {
 #[derive(Debug, Subcommand)]
 pub(crate) enum CarCommand {
     /// Write ROOT and every block it reaches (nodes, values, UnixFS blocks) to FILE.
+    ///
+    /// When ROOT is a revision (a branch, tag or commit CID, with ~N or
+    /// @{TIME}) the CAR's root is the commit, and the file holds its whole
+    /// history: the commit, every ancestor through every parent, and each
+    /// commit's dataset, every block once. `hamt car import FILE --branch B`
+    /// brings it back as a branch.
     Export {
-        /// Root CID or name.
+        /// Root CID or name, or a revision (branch, tag, commit CID; ~N, @{TIME}).
         root: String,
         /// The CAR file to write.
         file: PathBuf,
+        /// Only the N newest commits of the history (N generations back
+        /// from ROOT, through every parent) with their datasets: a shallow
+        /// history, whose oldest commits link parents not in the file. It
+        /// imports into a store that holds those parents already.
+        #[arg(long, value_name = "N", conflicts_with = "no_history")]
+        depth: Option<std::num::NonZeroU64>,
+        /// Only the dataset of ROOT's commit (its root in the CAR's header), no commits.
+        #[arg(long)]
+        no_history: bool,
     },
     /// Read FILE, verify every block against its CID, store them, print the roots.
     Import {
         /// The CAR file to read.
         file: PathBuf,
         /// Record the CAR's (single) root under this name once it is durable and complete (and pinned, with --kubo).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "branch")]
         name: Option<String>,
+        /// Move this branch (embedded store) to the CAR's root, which must
+        /// be a commit (a CAR of `hamt car export REVISION`), once its
+        /// blocks are durable and its whole history is held: created if
+        /// new, else only as a fast-forward (the branch's head an ancestor
+        /// of the commit). Otherwise nothing moves and the exit code is 4.
+        /// A shallow CAR (--depth) needs the older history in the store
+        /// already.
+        #[arg(long, value_name = "BRANCH")]
+        branch: Option<String>,
     },
 }

@@ -17,6 +17,13 @@
 //! one CID. A block that is not exactly this (another key, a missing one, a
 //! wrong type, more than two parents, over [`MAX_COMMIT_BYTES`]) is refused
 //! with [`HistoryError::MalformedCommit`].
+//!
+//! **Meta keys this crate writes.** `meta` is the writer's; one key has a
+//! meaning here: `expired-before` ([`EXPIRED_BEFORE`](crate::EXPIRED_BEFORE)),
+//! the cutoff, in milliseconds since the Unix epoch as a decimal string,
+//! set by [`Repository::expire`](crate::Repository::expire) on a rewritten
+//! commit that lost parents to it: history made before that time was
+//! dropped below this commit. Writers should leave that key to it.
 
 use std::collections::BTreeMap;
 

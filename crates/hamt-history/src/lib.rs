@@ -30,9 +30,11 @@
 //! ```
 
 pub mod commit;
+pub mod expire;
 mod merge;
 mod refs;
 mod revision;
+mod walk;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -40,9 +42,11 @@ use hamt_codec::{BlockCodec, Cid};
 use hamt_store::{BlockStore, StoreError, dag::BlockSet};
 
 pub use commit::Commit;
+pub use expire::{BranchExpiry, EXPIRED_BEFORE, ExpireOptions, ExpireReport, TagChange, TagExpiry};
 pub use merge::MergePlan;
 pub use refs::{MemoryRefs, RefName, Refs};
 pub use revision::{Back, Revision, format_time, parse_time};
+pub use walk::{HistoryStep, HistoryWalk, WalkedCommit};
 
 /// The most commits a walk back through history reads for one request
 /// (`~N`, `@{TIME}`, `log`): a bound on the work a hostile or huge history
@@ -296,7 +300,9 @@ impl<S: BlockStore, R: Refs> Repository<S, R> {
         }
     }
 
-    /// Tags `commit` (a revision) as `tag`; tags never move.
+    /// Tags `commit` (a revision) as `tag`. Tags never move (but for
+    /// [`expire`](Self::expire), which moves a tag to the rewrite of its
+    /// commit or removes it).
     pub async fn tag(&self, tag: &str, revision: &str) -> Result<Cid, HistoryError> {
         let commit = self.resolve(revision).await?;
         let name = RefName::tag(tag)?;

@@ -35,7 +35,7 @@ impl<S: BlockStore, R: Refs> Repository<S, R> {
     /// [`HistoryError::HistoryTooLong`]) and `theirs`' back to the base.
     ///
     /// ```
-    /// use hamt_history::{CommitInfo, MemoryRefs, MergePlan, Repository};
+    /// use hamt_history::{CommitInfo, MemoryRefs, MergePlan, Refs, Repository};
     /// use hamt_store::{BlockCodec, BlockStore, MemoryStore};
     ///
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {

@@ -4,6 +4,11 @@
 //! [`Refs`] store. On the embedded store ([`RocksDbStore`](hamt_rocksdb::RocksDbStore),
 //! feature `rocksdb`) refs are named roots, so its GC keeps every commit a
 //! ref reaches, and with it the history's datasets.
+//!
+//! Branches move forward with each commit. Tags never move, with one
+//! exception: [`Repository::expire`](crate::Repository::expire) without
+//! `keep_tags` moves a tag to the rewrite of its commit, or removes a tag
+//! whose commit it expired. Nothing else moves or removes a tag.
 
 use std::collections::BTreeMap;
 
@@ -17,7 +22,9 @@ use crate::HistoryError;
 pub enum RefName {
     /// A branch: moves forward with each commit on it.
     Branch(String),
-    /// A tag: names one commit, never moves.
+    /// A tag: names one commit, never moves (except when
+    /// [`Repository::expire`](crate::Repository::expire) rewrites or drops
+    /// its commit).
     Tag(String),
 }
 
@@ -93,8 +100,9 @@ impl std::fmt::Display for RefName {
     }
 }
 
-/// Where refs live. Moves are compare-and-swap: two writers that read the
-/// same commit cannot both move the ref from it.
+/// Where refs live. Moves and removals are compare-and-swap: two writers
+/// that read the same commit cannot both move the ref from it, and a ref
+/// is removed only while it still names what its remover read.
 pub trait Refs: Send + Sync {
     /// The commit `name` names, if any.
     fn get(&self, name: &RefName) -> Result<Option<Cid>, HistoryError>;
@@ -106,6 +114,16 @@ pub trait Refs: Send + Sync {
         name: &RefName,
         expected: Option<&Cid>,
         new: &Cid,
+    ) -> Result<Result<(), Option<Cid>>, HistoryError>;
+
+    /// Removes `name` if it names `expected` now; otherwise changes
+    /// nothing and returns `Err(current)` (`None`: it names nothing). The
+    /// commits it named stay in the block store until a GC finds them
+    /// unreachable.
+    fn remove(
+        &self,
+        name: &RefName,
+        expected: &Cid,
     ) -> Result<Result<(), Option<Cid>>, HistoryError>;
 
     /// Every ref, in key order.
@@ -125,6 +143,13 @@ macro_rules! forward_refs {
                 new: &Cid,
             ) -> Result<Result<(), Option<Cid>>, HistoryError> {
                 (**self).swap(name, expected, new)
+            }
+            fn remove(
+                &self,
+                name: &RefName,
+                expected: &Cid,
+            ) -> Result<Result<(), Option<Cid>>, HistoryError> {
+                (**self).remove(name, expected)
             }
             fn list(&self) -> Result<Vec<(RefName, Cid)>, HistoryError> {
                 (**self).list()
@@ -168,6 +193,20 @@ impl Refs for MemoryRefs {
         Ok(Ok(()))
     }
 
+    fn remove(
+        &self,
+        name: &RefName,
+        expected: &Cid,
+    ) -> Result<Result<(), Option<Cid>>, HistoryError> {
+        let mut refs = self.0.lock();
+        let current = refs.get(name).copied();
+        if current.as_ref() != Some(expected) {
+            return Ok(Err(current));
+        }
+        refs.remove(name);
+        Ok(Ok(()))
+    }
+
     fn list(&self) -> Result<Vec<(RefName, Cid)>, HistoryError> {
         let mut refs: Vec<(RefName, Cid)> = self
             .0
@@ -196,6 +235,14 @@ impl Refs for hamt_rocksdb::RocksDbStore {
         new: &Cid,
     ) -> Result<Result<(), Option<Cid>>, HistoryError> {
         Ok(self.swap_root(&name.key(), expected, new)?)
+    }
+
+    fn remove(
+        &self,
+        name: &RefName,
+        expected: &Cid,
+    ) -> Result<Result<(), Option<Cid>>, HistoryError> {
+        Ok(self.remove_root_if(&name.key(), expected)?)
     }
 
     fn list(&self) -> Result<Vec<(RefName, Cid)>, HistoryError> {
@@ -232,7 +279,11 @@ mod tests {
             assert_eq!(refs.swap(&main, Some(&a), &b).unwrap(), Ok(()));
             let tag = RefName::tag("v1").unwrap();
             refs.swap(&tag, None, &a).unwrap().unwrap();
-            assert_eq!(refs.list().unwrap(), [(main.clone(), b), (tag, a)]);
+            assert_eq!(refs.list().unwrap(), [(main.clone(), b), (tag.clone(), a)]);
+            assert_eq!(refs.remove(&tag, &b).unwrap(), Err(Some(a)));
+            assert_eq!(refs.remove(&tag, &a).unwrap(), Ok(()));
+            assert_eq!(refs.remove(&tag, &a).unwrap(), Err(None));
+            assert_eq!(refs.list().unwrap(), [(main.clone(), b)]);
             assert_eq!(format!("{main}"), "refs/heads/main");
             assert_eq!(main.name(), "main");
         }

@@ -546,8 +546,30 @@ async fn refs_swap_under_a_lock_in_mfs() {
     );
     assert_eq!(store.read_ref(&tag).await.unwrap(), None);
     println!("{lost} swaps lost a race and retried");
+}
 
-    // A writer that died holding the lock: the next swap waits, then names it.
+/// A writer that died holding a ref's lock: the next swap waits, then fails
+/// naming the lock to remove, and the ref is unchanged.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_writers_ref_lock_is_reported() {
+    let Some(d) = daemon() else { return };
+    let store = direct(&d, HashAlgorithm::Blake3);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let branch = format!("heads/locked-{}-{nanos}", std::process::id());
+    let data = Bytes::from(format!("{branch} data").into_bytes());
+    let head = store.put(BlockCodec::Raw, data).await.unwrap();
+    let other = store
+        .put(BlockCodec::Raw, Bytes::from_static(b"other"))
+        .await
+        .unwrap();
+    store
+        .swap_ref(&branch, None, Some(&head), false)
+        .await
+        .unwrap()
+        .unwrap();
     let lock = format!(
         "{}/.locks/{}",
         hamt_kubo::REFS_DIR,
@@ -566,7 +588,7 @@ async fn refs_swap_under_a_lock_in_mfs() {
     );
     let started = Instant::now();
     let error = store
-        .swap_ref(&branch, Some(&head), Some(&cids[2]), false)
+        .swap_ref(&branch, Some(&head), Some(&other), false)
         .await
         .unwrap_err();
     assert!(started.elapsed() >= hamt_kubo::LOCK_WAIT);

@@ -27,7 +27,7 @@ pub(crate) fn store_error(
 
 /// Whether RocksDB failed because another writer holds the store's lock.
 pub(crate) fn is_locked(error: &rocksdb::Error) -> bool {
-    is_lock_message(&error.to_string())
+    is_lock_message(error.as_ref())
 }
 
 /// Whether RocksDB failed to delete or rename an old info log another

@@ -171,11 +171,55 @@ impl RocksDbStore {
         let _names = self.names.lock();
         let previous = self.root(name)?;
         if previous.is_some() {
-            self.db
-                .delete_cf_opt(self.cf(ROOTS_CF)?, name.as_bytes(), &synced_write())
-                .map_err(|e| db_error(format!("remove root {name:?}"), &self.path, e))?;
+            self.delete_name(name)?;
         }
         Ok(previous)
+    }
+
+    /// Removes the name `name` only if it names `expected` now, as one step
+    /// (under the same lock as [`swap_root`](Self::swap_root)): a writer
+    /// that moved the name meanwhile keeps it. `Ok(Err(current))` when the
+    /// name had moved or was gone (nothing removed). Unlike
+    /// [`remove_root`](Self::remove_root), names under [`SWAP_ONLY_PREFIX`]
+    /// are allowed: this is how a tag or branch is removed. The blocks stay
+    /// until a [`gc`](Self::gc) finds them unreachable.
+    ///
+    /// ```
+    /// # use hamt_rocksdb::{RocksDbOptions, RocksDbStore};
+    /// # use hamt_store::{BlockCodec, BlockStore};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let store = RocksDbStore::open(dir.path(), &RocksDbOptions::default())?;
+    /// let a = store.put(BlockCodec::Raw, b"a".to_vec().into()).await?;
+    /// let b = store.put(BlockCodec::Raw, b"b".to_vec().into()).await?;
+    /// store.swap_root("refs/tags/v1", None, &a)?.unwrap();
+    /// // A remover that expects another root removes nothing.
+    /// assert_eq!(store.remove_root_if("refs/tags/v1", &b)?, Err(Some(a)));
+    /// assert_eq!(store.remove_root_if("refs/tags/v1", &a)?, Ok(()));
+    /// assert_eq!(store.remove_root_if("refs/tags/v1", &a)?, Err(None));
+    /// # Ok::<(), hamt_store::StoreError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn remove_root_if(
+        &self,
+        name: &str,
+        expected: &Cid,
+    ) -> Result<Result<(), Option<Cid>>, StoreError> {
+        self.check_writable()?;
+        let _names = self.names.lock();
+        let current = self.root(name)?;
+        if current.as_ref() != Some(expected) {
+            return Ok(Err(current));
+        }
+        self.delete_name(name)?;
+        Ok(Ok(()))
+    }
+
+    /// Deletes `name` with a synced write; the caller holds the names lock.
+    fn delete_name(&self, name: &str) -> Result<(), StoreError> {
+        self.db
+            .delete_cf_opt(self.cf(ROOTS_CF)?, name.as_bytes(), &synced_write())
+            .map_err(|e| db_error(format!("remove root {name:?}"), &self.path, e))
     }
 
     fn decode_root(&self, name: &[u8], value: &[u8]) -> Result<Cid, StoreError> {

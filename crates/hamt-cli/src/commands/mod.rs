@@ -4,6 +4,7 @@ mod car;
 mod demo;
 mod diff;
 mod edit;
+pub(crate) mod expire;
 mod export;
 mod history;
 mod import;
@@ -34,6 +35,7 @@ pub(crate) async fn run(cli: Cli) -> Result<Exit> {
         | Command::Commit { .. }
         | Command::Merge { .. }
         | Command::Tag { .. }
+        | Command::Expire { .. }
         | Command::Branch { name: Some(_), .. }
         | Command::Demo { .. }
         | Command::Car {
@@ -69,15 +71,28 @@ pub(crate) async fn run(cli: Cli) -> Result<Exit> {
         Command::Stat { root } => read::stat(&backend, out, &root).await?,
         Command::Diff { root_a, root_b } => diff::run(&backend, out, &root_a, &root_b).await?,
         Command::Car { command } => match command {
-            CarCommand::Export { root, file } => car::export(&backend, out, &root, &file).await?,
-            CarCommand::Import { file, name } => {
-                car::import(&backend, out, &file, name.as_deref()).await?;
+            CarCommand::Export {
+                root,
+                file,
+                depth,
+                no_history,
+            } => {
+                let history = car::History::from_flags(depth, no_history);
+                car::export(&backend, out, &root, &file, history).await?;
+            }
+            CarCommand::Import { file, name, branch } => {
+                car::import(&backend, out, &file, name.as_deref(), branch.as_deref()).await?;
             }
         },
         Command::Verify { root } => return verify::run(&backend, out, &root).await,
         Command::Roots => roots::list(&backend, out).await?,
         Command::Gc { grace } => roots::gc(&backend, out, grace.is_some()).await?,
         Command::Demo { days } => demo::run(&backend, out, days).await?,
+        Command::Expire {
+            older_than,
+            keep_tags,
+            branches,
+        } => expire::run(&backend, out, older_than, keep_tags, branches).await?,
         command @ (Command::Commit { .. }
         | Command::Merge { .. }
         | Command::Log { .. }
