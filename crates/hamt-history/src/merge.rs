@@ -2,12 +2,10 @@
 //! merge from their merge base (the merge of the datasets themselves is
 //! the layout's: `Hamt::merge` in the `hamt` crate for a HAMT).
 
-use std::collections::VecDeque;
-
 use hamt_codec::Cid;
-use hamt_store::{BlockStore, dag::BlockSet};
+use hamt_store::{BlockStore, StoreError, dag::BlockSet};
 
-use crate::{HistoryError, MAX_WALK, Refs, Repository};
+use crate::{HistoryError, HistoryStep, Refs, Repository};
 
 /// What merging `theirs` into `ours` takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,8 +29,10 @@ impl<S: BlockStore, R: Refs> Repository<S, R> {
     /// The base is the first of `theirs`' ancestors, breadth first through
     /// every parent, that is also an ancestor of `ours` (for the usual
     /// branch-and-merge histories, the commit the branches split at).
-    /// Reads `ours`' whole history (at most [`MAX_WALK`] commits, else
-    /// [`HistoryError::HistoryTooLong`]) and `theirs`' back to the base.
+    /// Reads `ours`' whole history and `theirs`' back to the base, each a
+    /// [`HistoryWalk`](crate::HistoryWalk) (bounded by
+    /// [`MAX_WALK`](crate::MAX_WALK)); a parent missing from the store on
+    /// the way (a shallow history) is [`StoreError::NotFound`].
     ///
     /// ```
     /// use hamt_history::{CommitInfo, MemoryRefs, MergePlan, Refs, Repository};
@@ -53,52 +53,35 @@ impl<S: BlockStore, R: Refs> Repository<S, R> {
     /// ```
     pub async fn merge_plan(&self, ours: &Cid, theirs: &Cid) -> Result<MergePlan, HistoryError> {
         let mut ours_history = BlockSet::new();
-        self.breadth_first(ours, |cid| {
-            ours_history.insert(cid);
-            false
-        })
-        .await?;
+        let mut walk = self.history(*ours);
+        while let Some(step) = walk.next().await? {
+            ours_history.insert(&walked(step)?);
+        }
         if ours_history.contains(theirs) {
             return Ok(MergePlan::UpToDate);
         }
-        let base = self
-            .breadth_first(theirs, |cid| ours_history.contains(cid))
-            .await?;
-        Ok(match base {
-            Some(base) if base == *ours => MergePlan::FastForward,
-            Some(base) => MergePlan::ThreeWay { base },
-            None => MergePlan::Unrelated,
-        })
-    }
-
-    /// Visits `start` and its ancestors breadth first, each once, until
-    /// `stop` says so: returns the commit it stopped at.
-    async fn breadth_first(
-        &self,
-        start: &Cid,
-        mut stop: impl FnMut(&Cid) -> bool,
-    ) -> Result<Option<Cid>, HistoryError> {
-        let mut seen = BlockSet::new();
-        let mut queue = VecDeque::from([*start]);
-        seen.insert(start);
-        let mut walked = 0u64;
-        while let Some(cid) = queue.pop_front() {
-            if stop(&cid) {
-                return Ok(Some(cid));
-            }
-            walked += 1;
-            if walked > MAX_WALK {
-                return Err(HistoryError::HistoryTooLong {
-                    revision: start.to_string(),
-                    at: cid,
+        let mut walk = self.history(*theirs);
+        while let Some(step) = walk.next().await? {
+            let cid = walked(step)?;
+            if ours_history.contains(&cid) {
+                return Ok(if cid == *ours {
+                    MergePlan::FastForward
+                } else {
+                    MergePlan::ThreeWay { base: cid }
                 });
             }
-            for parent in self.read_commit(&cid).await?.parents {
-                if seen.insert(&parent) {
-                    queue.push_back(parent);
-                }
-            }
         }
-        Ok(None)
+        Ok(MergePlan::Unrelated)
+    }
+}
+
+/// The commit a step read; a parent missing from the store leaves the
+/// merge base unknown.
+fn walked(step: HistoryStep) -> Result<Cid, HistoryError> {
+    match step {
+        HistoryStep::Commit(commit) => Ok(commit.cid),
+        HistoryStep::MissingParent { parent, .. } => {
+            Err(HistoryError::Store(StoreError::NotFound(parent)))
+        }
     }
 }
