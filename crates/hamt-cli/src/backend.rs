@@ -8,6 +8,7 @@ use std::time::Duration;
 use futures::TryStreamExt;
 use hamt::{Hamt, HamtConfig, HamtError};
 use hamt_codec::Cid;
+use hamt_history::Refs;
 use hamt_kubo::KuboStore;
 use hamt_rocksdb::{RocksDbOptions, RocksDbStore};
 use hamt_store::{BlockStore, MemoryStore};
@@ -22,6 +23,9 @@ pub(crate) type DynHamt = Hamt<Arc<dyn BlockStore>>;
 
 /// A dataset of either layout (a HAMT, or py-hamt's sharded store) on any store.
 pub(crate) type DynDataset = AnyLayout<Arc<dyn BlockStore>>;
+
+/// A history over whichever store keeps refs (see [`Backend::history`]).
+pub(crate) type HistoryRepo = hamt_history::Repository<Arc<dyn BlockStore>, Arc<dyn Refs>>;
 
 /// Whether a command only reads: the embedded store is then opened
 /// read-only, so it runs alongside a writer and never creates a store.
@@ -101,16 +105,26 @@ impl Backend {
         })
     }
 
-    /// The history of the embedded store (refs are its named roots).
-    pub(crate) fn history(
-        &self,
-        what: &str,
-    ) -> Result<hamt_history::Repository<Arc<RocksDbStore>, Arc<RocksDbStore>>> {
-        let rocks = self.rocks(what)?;
+    /// The history of the datasets here: refs are the embedded store's
+    /// named roots, or on the daemon MFS files under `/hamt-refs` (see
+    /// `hamt_kubo`'s refs). The in-memory store keeps none.
+    pub(crate) fn history(&self, what: &str) -> Result<HistoryRepo> {
+        let refs: Arc<dyn Refs> = match (&self.rocks, &self.kubo) {
+            (Some(rocks), _) => Arc::clone(rocks) as Arc<dyn Refs>,
+            (None, Some(kubo)) => Arc::new(kubo.clone()),
+            (None, None) => fail!(
+                "{what} needs a store that keeps branches and tags: the embedded store or --kubo (not --memory)"
+            ),
+        };
         Ok(hamt_history::Repository::new(
-            Arc::clone(rocks),
-            Arc::clone(rocks),
+            Arc::clone(&self.blocks),
+            refs,
         ))
+    }
+
+    /// Whether branches and tags live here (see [`history`](Self::history)).
+    pub(crate) fn keeps_refs(&self) -> bool {
+        self.rocks.is_some() || self.kubo.is_some()
     }
 
     /// Whether roots can be named here: in the embedded store, or on the
@@ -146,7 +160,7 @@ impl Backend {
     pub(crate) async fn resolve_root(&self, root: &str) -> Result<Cid> {
         if let Ok(cid) = Cid::try_from(root) {
             // A commit's CID stands for its dataset.
-            if self.rocks.is_some() && cid.codec() == hamt_codec::BlockCodec::DagCbor.code() {
+            if self.keeps_refs() && cid.codec() == hamt_codec::BlockCodec::DagCbor.code() {
                 let repo = self.history("a commit")?;
                 if let Ok(commit) = repo.read_commit(&cid).await {
                     return Ok(commit.root);
@@ -157,19 +171,21 @@ impl Backend {
         let found = if let Some(rocks) = &self.rocks {
             rocks.root(root).context(|| format!("read root {root:?}"))?
         } else if let Some(kubo) = &self.kubo {
+            // A name with a `/` cannot be a name file: perhaps a branch.
             if hamt_kubo::check_name(root).is_err() {
-                fail!("{root:?} is not a CID (nor could it name a root on the daemon)");
+                None
+            } else {
+                kubo.named_root(root)
+                    .await
+                    .context(|| format!("read the name {root:?} on {}", self.label))?
             }
-            kubo.named_root(root)
-                .await
-                .context(|| format!("read the name {root:?} on {}", self.label))?
         } else {
             fail!("{root:?} is not a CID (the in-memory store keeps no names)");
         };
         match found {
             Some(cid) => Ok(cid),
             // A revision of a history: its commit's dataset root.
-            None if self.rocks.is_some() && root.parse::<hamt_history::Revision>().is_ok() => {
+            None if self.keeps_refs() && root.parse::<hamt_history::Revision>().is_ok() => {
                 let repo = self.history("a revision")?;
                 let commit = match repo.resolve(root).await {
                     Ok(commit) => commit,

@@ -127,7 +127,7 @@ pub(crate) enum Command {
         /// With --sharded: chunks per shard.
         #[arg(long, value_name = "N", requires = "sharded", default_value_t = hamt_zarr::DEFAULT_CHUNKS_PER_SHARD)]
         chunks_per_shard: u64,
-        /// Commit the new root on this branch (embedded store): only if the
+        /// Commit the new root on this branch: only if the
         /// branch has not moved since the command began, else exit 4.
         #[arg(long, value_name = "BRANCH")]
         branch: Option<String>,
@@ -202,7 +202,7 @@ pub(crate) enum Command {
         /// Record the new root under this name (moving it from the root it named).
         #[arg(long)]
         name: Option<String>,
-        /// Commit the new root on this branch (embedded store): only if the
+        /// Commit the new root on this branch: only if the
         /// branch has not moved since the command began, else exit 4.
         #[arg(long, value_name = "BRANCH")]
         branch: Option<String>,
@@ -219,7 +219,7 @@ pub(crate) enum Command {
         /// Record the new root under this name (moving it from the root it named).
         #[arg(long)]
         name: Option<String>,
-        /// Commit the new root on this branch (embedded store): only if the
+        /// Commit the new root on this branch: only if the
         /// branch has not moved since the command began, else exit 4.
         #[arg(long, value_name = "BRANCH")]
         branch: Option<String>,
@@ -274,7 +274,7 @@ pub(crate) enum Command {
         #[arg(long, value_name = "SECONDS")]
         grace: Option<u64>,
     },
-    /// Record ROOT as a new commit on a branch (created if new; embedded store); prints the commit's CID.
+    /// Record ROOT as a new commit on a branch (created if new); prints the commit's CID.
     ///
     /// The branch moves only from the commit it named when this started: if
     /// another writer committed meanwhile, nothing moves and the command

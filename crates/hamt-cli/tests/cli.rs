@@ -1087,6 +1087,56 @@ fn writer_processes_on_one_branch_never_lose_a_commit() {
     eprintln!("{} stale heads retried", conflicts.into_inner());
 }
 
+/// A history on the daemon: branches and tags are MFS files under
+/// /hamt-refs, each commit pinned recursively; commits, revisions, tags,
+/// merges and conflicts work as on the embedded store.
+#[test]
+fn kubo_histories_live_in_mfs_refs() {
+    let Some((api, _)) = ipfs() else { return };
+    let w = world();
+    let salt = salt();
+    let (main, dev) = (format!("main-{salt}"), format!("dev-{salt}"));
+    write(&w.data, "a", salt.as_bytes());
+    write(&w.data, "b", b"2");
+    hamt_kubo(&api, &["import", s(&w.data), "--branch", &main, "-q"]).ok();
+    let file = w.data.join("b");
+    hamt_kubo(&api, &["put", &main, "c", s(&file), "--branch", &main]).ok();
+    let log = hamt_kubo(&api, &["log", &main, "--json"]).ok().json();
+    assert_eq!(log.as_array().unwrap().len(), 2);
+    assert_eq!(log[0]["keys"], 3);
+    let head = log[0]["commit"].as_str().unwrap().to_owned();
+    assert_eq!(pin_of(&api, &head), Some(hamt_kubo::PinKind::Recursive));
+    let first = hamt_kubo(&api, &["checkout", &format!("{main}~1")])
+        .ok()
+        .line();
+    assert_eq!(first, log[1]["root"].as_str().unwrap());
+    hamt_kubo(&api, &["tag", &format!("v1-{salt}"), &main]).ok();
+    let refs = hamt_kubo(&api, &["branch", "--json"]).ok().stdout;
+    assert!(refs.contains(&format!("refs/tags/v1-{salt}")), "{refs}");
+
+    // A branch, changes on both sides, a merge; then a stale --parent.
+    hamt_kubo(&api, &["branch", &dev, &main]).ok();
+    hamt_kubo(&api, &["rm", &dev, "a", "--branch", &dev]).ok();
+    hamt_kubo(&api, &["put", &main, "d", s(&file), "--branch", &main]).ok();
+    let merged = hamt_kubo(&api, &["merge", &dev, "--into", &main, "--json"])
+        .ok()
+        .json();
+    assert_eq!(merged["merge"], "merged");
+    let keys = hamt_kubo(&api, &["ls", &main]).ok();
+    assert_eq!(
+        keys.stdout.split_whitespace().collect::<Vec<_>>(),
+        ["b", "c", "d"]
+    );
+    let root = hamt_kubo(&api, &["checkout", &main]).ok().line();
+    let stale = hamt_kubo(
+        &api,
+        &[
+            "commit", &root, "-m", "x", "--branch", &main, "--parent", &head,
+        ],
+    );
+    assert_eq!(stale.code, 4, "{}", stale.stderr);
+}
+
 /// `merge` fast-forwards, merges disjoint changes, and stops with exit
 /// code 4 on keys both sides changed differently.
 #[test]

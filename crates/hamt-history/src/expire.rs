@@ -207,7 +207,7 @@ impl<S: BlockStore, R: Refs> Repository<S, R> {
         options: ExpireOptions,
     ) -> Result<ExpireReport, HistoryError> {
         let cutoff = older_than_ms;
-        let refs = self.refs.list()?;
+        let refs = self.refs.list().await?;
         let branches: Vec<(RefName, Cid)> = refs
             .iter()
             .filter(|(name, _)| matches!(name, RefName::Branch(_)))
@@ -255,7 +255,8 @@ impl<S: BlockStore, R: Refs> Repository<S, R> {
                 Ok(())
             } else {
                 self.refs
-                    .swap(&plan.name, Some(&plan.old_head), &plan.new_head)?
+                    .swap(&plan.name, Some(&plan.old_head), &plan.new_head)
+                    .await?
             };
             match swapped {
                 Ok(()) => {
@@ -281,7 +282,9 @@ impl<S: BlockStore, R: Refs> Repository<S, R> {
             }
         }
 
-        report.tags = self.move_tags(tags, &moved, &rewrites, &protected, &mut first_conflict)?;
+        report.tags = self
+            .move_tags(tags, &moved, &rewrites, &protected, &mut first_conflict)
+            .await?;
         match first_conflict {
             Some(conflict) => Err(HistoryError::Conflict(Box::new(conflict))),
             None => Ok(report),
@@ -292,7 +295,7 @@ impl<S: BlockStore, R: Refs> Repository<S, R> {
     /// and removes each tag on a commit neither retained nor `protected`;
     /// returns what changed. A tag that moved meanwhile is left as it is
     /// and noted in `first_conflict`.
-    fn move_tags(
+    async fn move_tags(
         &self,
         tags: Vec<(RefName, Cid)>,
         moved: &[HashSet<Cid>],
@@ -310,12 +313,12 @@ impl<S: BlockStore, R: Refs> Repository<S, R> {
             let (outcome, change) = match rewrite {
                 Some(to) if to == commit => continue,
                 Some(to) => (
-                    self.refs.swap(&name, Some(&commit), &to)?,
+                    self.refs.swap(&name, Some(&commit), &to).await?,
                     TagChange::Moved { from: commit, to },
                 ),
                 None if protected.contains(&commit) => continue,
                 None => (
-                    self.refs.remove(&name, &commit)?,
+                    self.refs.remove(&name, &commit).await?,
                     TagChange::Removed { was: commit },
                 ),
             };

@@ -44,7 +44,7 @@ use hamt_store::{BlockStore, StoreError, dag::BlockSet};
 pub use commit::Commit;
 pub use expire::{BranchExpiry, EXPIRED_BEFORE, ExpireOptions, ExpireReport, TagChange, TagExpiry};
 pub use merge::MergePlan;
-pub use refs::{MemoryRefs, RefName, Refs};
+pub use refs::{MemoryRefs, RefName, Refs, RefsFuture, Swapped};
 pub use revision::{Back, Revision, format_time, parse_time};
 pub use walk::{HistoryStep, HistoryWalk, WalkedCommit};
 
@@ -200,7 +200,7 @@ impl<S: BlockStore, R: Refs> Repository<S, R> {
         info: CommitInfo,
     ) -> Result<Cid, HistoryError> {
         let name = RefName::branch(branch)?;
-        let head = self.refs.get(&name)?;
+        let head = self.refs.get(&name).await?;
         self.commit_on(&name, head, vec![root], info).await
     }
 
@@ -289,7 +289,7 @@ impl<S: BlockStore, R: Refs> Repository<S, R> {
             .store
             .put(BlockCodec::DagCbor, commit.encode()?.into())
             .await?;
-        match self.refs.swap(name, expected.as_ref(), &cid)? {
+        match self.refs.swap(name, expected.as_ref(), &cid).await? {
             Ok(()) => Ok(cid),
             Err(actual) => Err(HistoryError::Conflict(Box::new(Conflict {
                 name: name.clone(),
@@ -306,7 +306,7 @@ impl<S: BlockStore, R: Refs> Repository<S, R> {
     pub async fn tag(&self, tag: &str, revision: &str) -> Result<Cid, HistoryError> {
         let commit = self.resolve(revision).await?;
         let name = RefName::tag(tag)?;
-        match self.refs.swap(&name, None, &commit)? {
+        match self.refs.swap(&name, None, &commit).await? {
             Ok(()) => Ok(commit),
             Err(_) => Err(HistoryError::TagExists(tag.to_owned())),
         }
@@ -327,7 +327,7 @@ impl<S: BlockStore, R: Refs> Repository<S, R> {
     /// The commit a revision names (see [`Revision`]).
     pub async fn resolve(&self, revision: &str) -> Result<Cid, HistoryError> {
         let parsed: Revision = revision.parse()?;
-        let start = self.named(&parsed.name)?;
+        let start = self.named(&parsed.name).await?;
         match parsed.back {
             Back::None => {
                 // A CID named directly must be a commit.
@@ -387,12 +387,12 @@ impl<S: BlockStore, R: Refs> Repository<S, R> {
     }
 
     /// A branch, else a tag, else a CID.
-    fn named(&self, name: &str) -> Result<Cid, HistoryError> {
+    async fn named(&self, name: &str) -> Result<Cid, HistoryError> {
         for r in [RefName::branch(name), RefName::tag(name)]
             .into_iter()
             .flatten()
         {
-            if let Some(cid) = self.refs.get(&r)? {
+            if let Some(cid) = self.refs.get(&r).await? {
                 return Ok(cid);
             }
         }

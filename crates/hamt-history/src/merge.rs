@@ -42,7 +42,7 @@ impl<S: BlockStore, R: Refs> Repository<S, R> {
     /// let repo = Repository::new(MemoryStore::new(), MemoryRefs::new());
     /// let data = repo.store().put(BlockCodec::DagCbor, vec![0xa0].into()).await?;
     /// let split = repo.commit("main", data, CommitInfo::new("me", "split")).await?;
-    /// repo.refs().swap(&hamt_history::RefName::branch("dev")?, None, &split)?.unwrap();
+    /// repo.refs().swap(&hamt_history::RefName::branch("dev")?, None, &split).await?.unwrap();
     /// let ours = repo.commit("main", data, CommitInfo::new("me", "ours")).await?;
     /// let theirs = repo.commit("dev", data, CommitInfo::new("me", "theirs")).await?;
     /// assert_eq!(repo.merge_plan(&ours, &theirs).await?, MergePlan::ThreeWay { base: split });

@@ -100,58 +100,63 @@ impl std::fmt::Display for RefName {
     }
 }
 
+/// A ref store's answer: a boxed future, so [`Refs`] stays usable as
+/// `dyn Refs` (a ref operation is rare next to the blocks it names).
+pub type RefsFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, HistoryError>> + Send + 'a>>;
+
+/// The outcome of a compare-and-swap: `Err(current)` when the ref named
+/// something else (`None`: nothing), and nothing changed.
+pub type Swapped = Result<(), Option<Cid>>;
+
 /// Where refs live. Moves and removals are compare-and-swap: two writers
 /// that read the same commit cannot both move the ref from it, and a ref
 /// is removed only while it still names what its remover read.
 pub trait Refs: Send + Sync {
     /// The commit `name` names, if any.
-    fn get(&self, name: &RefName) -> Result<Option<Cid>, HistoryError>;
+    fn get<'a>(&'a self, name: &'a RefName) -> RefsFuture<'a, Option<Cid>>;
 
     /// Points `name` at `new` if it names `expected` now (`None`: names
     /// nothing); otherwise changes nothing and returns `Err(current)`.
-    fn swap(
-        &self,
-        name: &RefName,
-        expected: Option<&Cid>,
-        new: &Cid,
-    ) -> Result<Result<(), Option<Cid>>, HistoryError>;
+    fn swap<'a>(
+        &'a self,
+        name: &'a RefName,
+        expected: Option<&'a Cid>,
+        new: &'a Cid,
+    ) -> RefsFuture<'a, Swapped>;
 
     /// Removes `name` if it names `expected` now; otherwise changes
     /// nothing and returns `Err(current)` (`None`: it names nothing). The
     /// commits it named stay in the block store until a GC finds them
     /// unreachable.
-    fn remove(
-        &self,
-        name: &RefName,
-        expected: &Cid,
-    ) -> Result<Result<(), Option<Cid>>, HistoryError>;
+    fn remove<'a>(&'a self, name: &'a RefName, expected: &'a Cid) -> RefsFuture<'a, Swapped>;
 
     /// Every ref, in key order.
-    fn list(&self) -> Result<Vec<(RefName, Cid)>, HistoryError>;
+    fn list(&self) -> RefsFuture<'_, Vec<(RefName, Cid)>>;
 }
 
 macro_rules! forward_refs {
     ($ptr:ty) => {
         impl<R: Refs + ?Sized> Refs for $ptr {
-            fn get(&self, name: &RefName) -> Result<Option<Cid>, HistoryError> {
+            fn get<'a>(&'a self, name: &'a RefName) -> RefsFuture<'a, Option<Cid>> {
                 (**self).get(name)
             }
-            fn swap(
-                &self,
-                name: &RefName,
-                expected: Option<&Cid>,
-                new: &Cid,
-            ) -> Result<Result<(), Option<Cid>>, HistoryError> {
+            fn swap<'a>(
+                &'a self,
+                name: &'a RefName,
+                expected: Option<&'a Cid>,
+                new: &'a Cid,
+            ) -> RefsFuture<'a, Swapped> {
                 (**self).swap(name, expected, new)
             }
-            fn remove(
-                &self,
-                name: &RefName,
-                expected: &Cid,
-            ) -> Result<Result<(), Option<Cid>>, HistoryError> {
+            fn remove<'a>(
+                &'a self,
+                name: &'a RefName,
+                expected: &'a Cid,
+            ) -> RefsFuture<'a, Swapped> {
                 (**self).remove(name, expected)
             }
-            fn list(&self) -> Result<Vec<(RefName, Cid)>, HistoryError> {
+            fn list(&self) -> RefsFuture<'_, Vec<(RefName, Cid)>> {
                 (**self).list()
             }
         }
@@ -161,6 +166,11 @@ macro_rules! forward_refs {
 forward_refs!(&R);
 forward_refs!(std::sync::Arc<R>);
 forward_refs!(Box<R>);
+
+/// An answer already computed (a store that answers on the calling thread).
+fn ready<'a, T: Send + 'a>(answer: Result<T, HistoryError>) -> RefsFuture<'a, T> {
+    Box::pin(std::future::ready(answer))
+}
 
 /// Refs in memory (tests, and histories that travel only by CAR).
 #[derive(Debug, Default)]
@@ -174,40 +184,36 @@ impl MemoryRefs {
 }
 
 impl Refs for MemoryRefs {
-    fn get(&self, name: &RefName) -> Result<Option<Cid>, HistoryError> {
-        Ok(self.0.lock().get(name).copied())
+    fn get<'a>(&'a self, name: &'a RefName) -> RefsFuture<'a, Option<Cid>> {
+        ready(Ok(self.0.lock().get(name).copied()))
     }
 
-    fn swap(
-        &self,
-        name: &RefName,
-        expected: Option<&Cid>,
-        new: &Cid,
-    ) -> Result<Result<(), Option<Cid>>, HistoryError> {
+    fn swap<'a>(
+        &'a self,
+        name: &'a RefName,
+        expected: Option<&'a Cid>,
+        new: &'a Cid,
+    ) -> RefsFuture<'a, Swapped> {
         let mut refs = self.0.lock();
         let current = refs.get(name).copied();
         if current.as_ref() != expected {
-            return Ok(Err(current));
+            return ready(Ok(Err(current)));
         }
         refs.insert(name.clone(), *new);
-        Ok(Ok(()))
+        ready(Ok(Ok(())))
     }
 
-    fn remove(
-        &self,
-        name: &RefName,
-        expected: &Cid,
-    ) -> Result<Result<(), Option<Cid>>, HistoryError> {
+    fn remove<'a>(&'a self, name: &'a RefName, expected: &'a Cid) -> RefsFuture<'a, Swapped> {
         let mut refs = self.0.lock();
         let current = refs.get(name).copied();
         if current.as_ref() != Some(expected) {
-            return Ok(Err(current));
+            return ready(Ok(Err(current)));
         }
         refs.remove(name);
-        Ok(Ok(()))
+        ready(Ok(Ok(())))
     }
 
-    fn list(&self) -> Result<Vec<(RefName, Cid)>, HistoryError> {
+    fn list(&self) -> RefsFuture<'_, Vec<(RefName, Cid)>> {
         let mut refs: Vec<(RefName, Cid)> = self
             .0
             .lock()
@@ -215,43 +221,97 @@ impl Refs for MemoryRefs {
             .map(|(name, cid)| (name.clone(), *cid))
             .collect();
         refs.sort_by_key(|(name, _)| name.key());
-        Ok(refs)
+        ready(Ok(refs))
     }
 }
 
 /// Refs as named roots: durable (each move is a synced write), checked
 /// (a ref is moved only over a commit whose whole DAG is held), and kept
-/// by GC with all they reach.
+/// by GC with all they reach. Answered on the calling thread (RocksDB's
+/// calls block, as the store's own do).
 #[cfg(feature = "rocksdb")]
 impl Refs for hamt_rocksdb::RocksDbStore {
-    fn get(&self, name: &RefName) -> Result<Option<Cid>, HistoryError> {
-        Ok(self.root(&name.key())?)
+    fn get<'a>(&'a self, name: &'a RefName) -> RefsFuture<'a, Option<Cid>> {
+        ready(self.root(&name.key()).map_err(HistoryError::from))
     }
 
-    fn swap(
-        &self,
-        name: &RefName,
-        expected: Option<&Cid>,
-        new: &Cid,
-    ) -> Result<Result<(), Option<Cid>>, HistoryError> {
-        Ok(self.swap_root(&name.key(), expected, new)?)
+    fn swap<'a>(
+        &'a self,
+        name: &'a RefName,
+        expected: Option<&'a Cid>,
+        new: &'a Cid,
+    ) -> RefsFuture<'a, Swapped> {
+        ready(
+            self.swap_root(&name.key(), expected, new)
+                .map_err(HistoryError::from),
+        )
     }
 
-    fn remove(
-        &self,
-        name: &RefName,
-        expected: &Cid,
-    ) -> Result<Result<(), Option<Cid>>, HistoryError> {
-        Ok(self.remove_root_if(&name.key(), expected)?)
+    fn remove<'a>(&'a self, name: &'a RefName, expected: &'a Cid) -> RefsFuture<'a, Swapped> {
+        ready(
+            self.remove_root_if(&name.key(), expected)
+                .map_err(HistoryError::from),
+        )
     }
 
-    fn list(&self) -> Result<Vec<(RefName, Cid)>, HistoryError> {
-        Ok(self
-            .roots()?
-            .into_iter()
-            .filter_map(|(key, cid)| Some((RefName::from_key(&key)?, cid)))
-            .collect())
+    fn list(&self) -> RefsFuture<'_, Vec<(RefName, Cid)>> {
+        ready(self.roots().map_err(HistoryError::from).map(|roots| {
+            roots
+                .into_iter()
+                .filter_map(|(key, cid)| Some((RefName::from_key(&key)?, cid)))
+                .collect()
+        }))
     }
+}
+
+/// Refs on an IPFS daemon: MFS files under `/hamt-refs`, each move a
+/// compare-and-swap under an MFS lock and each commit pinned recursively,
+/// so the daemon's GC keeps every version a ref's history reaches (see
+/// `hamt_kubo`'s `refs` module for the lock and its limits: writers through
+/// one daemon are serialized, writers through different daemons are not).
+#[cfg(feature = "kubo")]
+impl Refs for hamt_kubo::KuboStore {
+    fn get<'a>(&'a self, name: &'a RefName) -> RefsFuture<'a, Option<Cid>> {
+        Box::pin(async move { Ok(self.read_ref(&kubo_path(name)).await?) })
+    }
+
+    fn swap<'a>(
+        &'a self,
+        name: &'a RefName,
+        expected: Option<&'a Cid>,
+        new: &'a Cid,
+    ) -> RefsFuture<'a, Swapped> {
+        Box::pin(async move {
+            Ok(self
+                .swap_ref(&kubo_path(name), expected, Some(new), true)
+                .await?)
+        })
+    }
+
+    fn remove<'a>(&'a self, name: &'a RefName, expected: &'a Cid) -> RefsFuture<'a, Swapped> {
+        Box::pin(async move {
+            Ok(self
+                .swap_ref(&kubo_path(name), Some(expected), None, false)
+                .await?)
+        })
+    }
+
+    fn list(&self) -> RefsFuture<'_, Vec<(RefName, Cid)>> {
+        Box::pin(async move {
+            Ok(self
+                .list_refs()
+                .await?
+                .into_iter()
+                .filter_map(|(path, cid)| Some((RefName::from_key(&format!("refs/{path}"))?, cid)))
+                .collect())
+        })
+    }
+}
+
+/// A ref's path under the daemon's refs directory: `heads/NAME`, `tags/NAME`.
+#[cfg(feature = "kubo")]
+fn kubo_path(name: &RefName) -> String {
+    name.key().trim_start_matches("refs/").to_owned()
 }
 
 #[cfg(test)]
@@ -260,8 +320,8 @@ mod tests {
 
     /// Compare-and-swap in memory, through each pointer the trait is
     /// forwarded by.
-    #[test]
-    fn memory_refs_move_only_from_what_they_name() {
+    #[tokio::test]
+    async fn memory_refs_move_only_from_what_they_name() {
         use hamt_codec::{BlockCodec, HashAlgorithm, block_cid};
         let (a, b) = (
             block_cid(BlockCodec::DagCbor, HashAlgorithm::Blake3, b"a"),
@@ -272,23 +332,26 @@ mod tests {
         let boxed: Box<dyn Refs> = Box::new(MemoryRefs::new());
         let shared = std::sync::Arc::new(MemoryRefs::new());
         for refs in [&refs as &dyn Refs, &*boxed, &shared] {
-            assert_eq!(refs.get(&main).unwrap(), None);
-            assert_eq!(refs.swap(&main, None, &a).unwrap(), Ok(()));
-            assert_eq!(refs.swap(&main, None, &b).unwrap(), Err(Some(a)));
-            assert_eq!(refs.swap(&main, Some(&b), &b).unwrap(), Err(Some(a)));
-            assert_eq!(refs.swap(&main, Some(&a), &b).unwrap(), Ok(()));
+            assert_eq!(refs.get(&main).await.unwrap(), None);
+            assert_eq!(refs.swap(&main, None, &a).await.unwrap(), Ok(()));
+            assert_eq!(refs.swap(&main, None, &b).await.unwrap(), Err(Some(a)));
+            assert_eq!(refs.swap(&main, Some(&b), &b).await.unwrap(), Err(Some(a)));
+            assert_eq!(refs.swap(&main, Some(&a), &b).await.unwrap(), Ok(()));
             let tag = RefName::tag("v1").unwrap();
-            refs.swap(&tag, None, &a).unwrap().unwrap();
-            assert_eq!(refs.list().unwrap(), [(main.clone(), b), (tag.clone(), a)]);
-            assert_eq!(refs.remove(&tag, &b).unwrap(), Err(Some(a)));
-            assert_eq!(refs.remove(&tag, &a).unwrap(), Ok(()));
-            assert_eq!(refs.remove(&tag, &a).unwrap(), Err(None));
-            assert_eq!(refs.list().unwrap(), [(main.clone(), b)]);
+            refs.swap(&tag, None, &a).await.unwrap().unwrap();
+            assert_eq!(
+                refs.list().await.unwrap(),
+                [(main.clone(), b), (tag.clone(), a)]
+            );
+            assert_eq!(refs.remove(&tag, &b).await.unwrap(), Err(Some(a)));
+            assert_eq!(refs.remove(&tag, &a).await.unwrap(), Ok(()));
+            assert_eq!(refs.remove(&tag, &a).await.unwrap(), Err(None));
+            assert_eq!(refs.list().await.unwrap(), [(main.clone(), b)]);
             assert_eq!(format!("{main}"), "refs/heads/main");
             assert_eq!(main.name(), "main");
         }
         let by_ref = &refs;
-        assert_eq!(Refs::get(&by_ref, &main).unwrap(), Some(b));
+        assert_eq!(Refs::get(&by_ref, &main).await.unwrap(), Some(b));
     }
 
     #[test]

@@ -291,6 +291,7 @@ mod tests {
         let a = commit_on(repo, "main", 1).await;
         repo.refs()
             .swap(&RefName::branch("dev").unwrap(), None, &a)
+            .await
             .unwrap()
             .unwrap();
         let b = commit_on(repo, "main", 2).await;

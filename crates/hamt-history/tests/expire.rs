@@ -10,7 +10,7 @@ use std::time::Duration;
 use hamt_codec::{HashAlgorithm, block_cid};
 use hamt_history::{
     Commit, CommitInfo, EXPIRED_BEFORE, ExpireOptions, HistoryError, MemoryRefs, RefName, Refs,
-    Repository, TagChange,
+    RefsFuture, Repository, Swapped, TagChange,
 };
 use hamt_rocksdb::{RocksDbOptions, RocksDbStore};
 use hamt_store::{BlockCodec, BlockStore, Cid, MemoryStore};
@@ -127,35 +127,38 @@ struct Interrupted {
 }
 
 impl Refs for Interrupted {
-    fn get(&self, name: &RefName) -> Result<Option<Cid>, HistoryError> {
+    fn get<'a>(&'a self, name: &'a RefName) -> RefsFuture<'a, Option<Cid>> {
         self.refs.get(name)
     }
 
-    fn swap(
-        &self,
-        name: &RefName,
-        expected: Option<&Cid>,
-        new: &Cid,
-    ) -> Result<Result<(), Option<Cid>>, HistoryError> {
-        let mut interloper = self.interloper.lock();
-        if let Some((branch, theirs)) = interloper.as_ref()
-            && branch == name
-        {
-            self.refs.swap(name, expected, theirs)?.unwrap();
-            *interloper = None;
-        }
-        self.refs.swap(name, expected, new)
+    fn swap<'a>(
+        &'a self,
+        name: &'a RefName,
+        expected: Option<&'a Cid>,
+        new: &'a Cid,
+    ) -> RefsFuture<'a, Swapped> {
+        // The other writer's commit, taken before any await (the lock
+        // is not held across one).
+        let theirs = {
+            let mut interloper = self.interloper.lock();
+            match interloper.as_ref() {
+                Some((branch, _)) if branch == name => interloper.take().map(|(_, c)| c),
+                _ => None,
+            }
+        };
+        Box::pin(async move {
+            if let Some(theirs) = theirs {
+                self.refs.swap(name, expected, &theirs).await?.unwrap();
+            }
+            self.refs.swap(name, expected, new).await
+        })
     }
 
-    fn remove(
-        &self,
-        name: &RefName,
-        expected: &Cid,
-    ) -> Result<Result<(), Option<Cid>>, HistoryError> {
+    fn remove<'a>(&'a self, name: &'a RefName, expected: &'a Cid) -> RefsFuture<'a, Swapped> {
         self.refs.remove(name, expected)
     }
 
-    fn list(&self) -> Result<Vec<(RefName, Cid)>, HistoryError> {
+    fn list(&self) -> RefsFuture<'_, Vec<(RefName, Cid)>> {
         self.refs.list()
     }
 }
@@ -172,7 +175,11 @@ async fn a_commit_landing_during_expiry_is_a_conflict() {
     let repo = Repository::new(MemoryStore::new(), refs);
     let made = history(&repo, 3).await;
     let dev = RefName::branch("dev").unwrap();
-    repo.refs().swap(&dev, None, &made[2].0).unwrap().unwrap();
+    repo.refs()
+        .swap(&dev, None, &made[2].0)
+        .await
+        .unwrap()
+        .unwrap();
     // The other writer's commit, made as `commit` would after main's head.
     let theirs = Commit {
         root: made[2].1,
@@ -280,6 +287,7 @@ async fn tags_follow_their_commits_or_go() {
     assert!(!store.has(&made[0].0).await.unwrap());
     let tags: Vec<String> = store
         .list()
+        .await
         .unwrap()
         .into_iter()
         .map(|(name, _)| name.key())
@@ -295,7 +303,11 @@ async fn only_the_named_branches_expire() {
     let repo = Repository::new(MemoryStore::new(), MemoryRefs::new());
     let made = history(&repo, 3).await;
     let dev = RefName::branch("dev").unwrap();
-    repo.refs().swap(&dev, None, &made[0].0).unwrap().unwrap();
+    repo.refs()
+        .swap(&dev, None, &made[0].0)
+        .await
+        .unwrap()
+        .unwrap();
     repo.tag("first", "dev").await.unwrap();
 
     assert!(matches!(
@@ -347,7 +359,11 @@ async fn a_forged_cycle_is_refused() {
         .unwrap();
     let repo = Repository::new(store, MemoryRefs::new());
     let main = RefName::branch("main").unwrap();
-    repo.refs().swap(&main, None, &forged).unwrap().unwrap();
+    repo.refs()
+        .swap(&main, None, &forged)
+        .await
+        .unwrap()
+        .unwrap();
 
     match repo.expire(0, ExpireOptions::new()).await {
         Err(HistoryError::HistoryTooLong { revision, at }) => {
@@ -356,7 +372,7 @@ async fn a_forged_cycle_is_refused() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(repo.refs().get(&main).unwrap(), Some(forged));
+    assert_eq!(repo.refs().get(&main).await.unwrap(), Some(forged));
 }
 
 // ---------------------------------------------------------------------------
@@ -547,7 +563,11 @@ async fn check_expiry(ops: Vec<Op>, cutoff_step: u64, keep_tags: bool) {
                 }
                 let commit = model.made[at % model.made.len()];
                 let branch = RefName::branch(name).unwrap();
-                repo.refs().swap(&branch, None, &commit).unwrap().unwrap();
+                repo.refs()
+                    .swap(&branch, None, &commit)
+                    .await
+                    .unwrap()
+                    .unwrap();
                 model.branches.insert(name.to_owned(), commit);
             }
             Op::Tag { at } => {
@@ -569,6 +589,7 @@ async fn check_expiry(ops: Vec<Op>, cutoff_step: u64, keep_tags: bool) {
 
     let refs: BTreeMap<String, Cid> = store
         .list()
+        .await
         .unwrap()
         .into_iter()
         .map(|(name, cid)| (name.key(), cid))

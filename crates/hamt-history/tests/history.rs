@@ -132,6 +132,7 @@ async fn history_survives_a_restart_and_gc_keeps_every_version() {
     assert_eq!(repo.resolve("first").await.unwrap(), log[1].0);
     let refs: Vec<String> = store
         .list()
+        .await
         .unwrap()
         .into_iter()
         .map(|(name, _)| name.key())
@@ -257,7 +258,9 @@ async fn malformed_commits_are_typed_errors() {
         Err(HistoryError::Store(hamt_store::StoreError::NotFound(c))) if c == missing
     ));
     assert_eq!(
-        Refs::get(&*store, &hamt_history::RefName::branch("main").unwrap()).unwrap(),
+        Refs::get(&*store, &hamt_history::RefName::branch("main").unwrap())
+            .await
+            .unwrap(),
         None
     );
 }
@@ -275,7 +278,7 @@ async fn merge_plans_find_the_newest_common_ancestor() {
     let info = |m: &str| CommitInfo::new("t", m);
     let root = repo.commit("main", data, info("root")).await.unwrap();
     let dev = RefName::branch("dev").unwrap();
-    repo.refs().swap(&dev, None, &root).unwrap().unwrap();
+    repo.refs().swap(&dev, None, &root).await.unwrap().unwrap();
     let m1 = repo.commit("main", data, info("m1")).await.unwrap();
     let d1 = repo.commit("dev", data, info("d1")).await.unwrap();
     assert_eq!(

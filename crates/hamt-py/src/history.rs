@@ -142,7 +142,7 @@ impl Repository {
     /// the commit's CID.
     fn refs(&self, py: Python<'_>) -> PyResult<BTreeMap<String, String>> {
         let refs = run(py, || "list refs".to_owned(), async {
-            self.repo.refs().list()
+            self.repo.refs().list().await
         })?;
         Ok(refs
             .into_iter()

@@ -632,7 +632,9 @@ async fn move_branch(
 ) -> Result<(Option<Cid>, &'static str)> {
     let repo = backend.history("--branch")?;
     let name = RefName::branch(branch).context(|| "--branch".into())?;
-    let head = Refs::get(repo.refs(), &name).context(|| format!("read branch {branch:?}"))?;
+    let head = Refs::get(repo.refs(), &name)
+        .await
+        .context(|| format!("read branch {branch:?}"))?;
     let how = match head {
         None => "created",
         Some(head) if head == commit => {
@@ -666,7 +668,7 @@ async fn move_branch(
             "fast-forward"
         }
     };
-    match repo.refs().swap(&name, head.as_ref(), &commit) {
+    match repo.refs().swap(&name, head.as_ref(), &commit).await {
         Ok(Ok(())) => {}
         Ok(Err(actual)) => {
             return Err(HistoryCarError::Moved(Box::new(hamt_history::Conflict {

@@ -69,6 +69,9 @@ pub(crate) async fn run(
     keep_tags: bool,
     branches: Vec<String>,
 ) -> Result<()> {
+    // On the daemon, expired commits stay pinned: expiry is the embedded
+    // store's (whose GC follows its refs).
+    backend.rocks("`hamt expire`")?;
     let repo = backend.history("`hamt expire`")?;
     let cutoff = older_than.cutoff_ms(now_ms());
     let mut options = ExpireOptions::new().keep_tags(keep_tags);

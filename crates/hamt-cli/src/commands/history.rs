@@ -1,13 +1,15 @@
-//! Versioned datasets on the embedded store: `commit`, `log`, `checkout`,
-//! `tag`, `branch` (see `hamt-history`; refs are named roots, so `hamt gc`
-//! keeps every version a branch's or tag's history reaches).
+//! Versioned datasets: `commit`, `log`, `checkout`, `tag`, `branch`,
+//! `merge`, and `--branch` on the commands that write a root (see
+//! `hamt-history`). Refs are the embedded store's named roots (so `hamt gc`
+//! keeps every version a history reaches) or, with `--kubo`, MFS files on
+//! the daemon, each commit pinned.
 
 use hamt::{Cid, HamtError};
 use hamt_history::{CommitInfo, HistoryError, MergePlan, RefName, Refs, format_time};
 use hamt_zarr::{AnyLayout, Layout};
 use serde_json::json;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, HistoryRepo};
 use crate::cli::Command;
 use crate::commands::diff;
 use crate::error::{CliError, Context, Result, fail};
@@ -156,7 +158,7 @@ struct CommitStats {
 /// every subtree (or shard) the two share.
 async fn log_stats(
     backend: &Backend,
-    repo: &Repository,
+    repo: &HistoryRepo,
     commits: &[(Cid, hamt_history::Commit)],
 ) -> Result<Vec<CommitStats>> {
     let Some((_, newest)) = commits.first() else {
@@ -249,6 +251,7 @@ async fn branch(backend: &Backend, out: Output, name: Option<&str>, revision: &s
         let refs = repo
             .refs()
             .list()
+            .await
             .context(|| "list branches and tags".to_owned())?;
         out.print(
             || {
@@ -275,6 +278,7 @@ async fn branch(backend: &Backend, out: Output, name: Option<&str>, revision: &s
     match repo
         .refs()
         .swap(&branch, None, &commit)
+        .await
         .context(|| format!("create branch {name:?}"))?
     {
         Ok(()) => {}
@@ -289,12 +293,6 @@ async fn branch(backend: &Backend, out: Output, name: Option<&str>, revision: &s
     );
     Ok(())
 }
-
-/// The repository of the embedded store.
-type Repository = hamt_history::Repository<
-    std::sync::Arc<hamt_rocksdb::RocksDbStore>,
-    std::sync::Arc<hamt_rocksdb::RocksDbStore>,
->;
 
 /// `--author`, else `$USER`, else nobody.
 fn author_or_user(author: Option<String>) -> String {
@@ -319,11 +317,12 @@ fn failed(what: impl FnOnce() -> String) -> impl FnOnce(HistoryError) -> CliErro
 /// The head of `--branch BRANCH` as a command that will commit its result
 /// there begins (`None`: a new branch), read before the command reads
 /// anything: the commit then lands only if no other did meanwhile.
-pub(crate) fn branch_head(backend: &Backend, branch: &str) -> Result<Option<Cid>> {
+pub(crate) async fn branch_head(backend: &Backend, branch: &str) -> Result<Option<Cid>> {
     let repo = backend.history("--branch")?;
     let name = RefName::branch(branch).context(|| "--branch".to_owned())?;
     repo.refs()
         .get(&name)
+        .await
         .context(|| format!("read branch {branch:?}"))
 }
 
@@ -367,6 +366,7 @@ async fn merge(
     let Some(head) = repo
         .refs()
         .get(&branch)
+        .await
         .context(|| format!("read branch {into:?}"))?
     else {
         fail!("no branch {into:?} to merge into (create it with `hamt branch {into} {revision}`)");
@@ -388,6 +388,7 @@ async fn merge(
             let swapped = repo
                 .refs()
                 .swap(&branch, Some(&head), &theirs)
+                .await
                 .context(|| format!("move {into} to {theirs}"))?;
             if let Err(actual) = swapped {
                 let conflict = hamt_history::Conflict {
@@ -431,7 +432,7 @@ async fn merge(
 async fn merge_datasets(
     backend: &Backend,
     out: Output,
-    repo: &Repository,
+    repo: &HistoryRepo,
     commits: &[Cid; 3],
 ) -> Result<Cid> {
     let mut roots = Vec::with_capacity(3);

@@ -113,7 +113,7 @@ async fn write_root(backend: &Backend, out: Output, command: Command) -> Result<
         crate::error::fail!("not a command that writes a root");
     };
     let commit_to = match branch {
-        Some(branch) => Some((branch.clone(), history::branch_head(backend, branch)?)),
+        Some(branch) => Some((branch.clone(), history::branch_head(backend, branch).await?)),
         None => None,
     };
     let (root, message, default) = match command {
