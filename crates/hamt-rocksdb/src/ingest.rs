@@ -442,12 +442,10 @@ impl Shared {
     }
 
     fn write_and_ingest(&self, entries: &Entries) -> Result<(), StoreError> {
-        let (db, store_path) = (&*self.db, &*self.store_path);
-        let fail = |what: &str, e: rocksdb::Error| db_error(what, store_path, e);
         std::fs::create_dir_all(&self.dir).map_err(|e| {
             store_error(
                 "create the ingestion directory",
-                store_path,
+                &self.store_path,
                 format!("{}: {e}", self.dir.display()),
             )
         })?;
@@ -456,48 +454,8 @@ impl Shared {
         let number = self.next_file.fetch_add(1, Ordering::Relaxed);
         let blocks_file = self.dir.join(format!("{number}-blocks.sst"));
         let meta_file = self.dir.join(format!("{number}-meta.sst"));
-        let open = |path: &Path, options| {
-            let writer = SstFileWriter::create(options);
-            writer
-                .open(path)
-                .map_err(|e| fail("open an SST file to ingest", e))?;
-            Ok::<_, StoreError>(writer)
-        };
-        let result = (|| {
-            let put_failed = |e| fail("write an SST file to ingest", e);
-            let mut blocks = open(&blocks_file, &self.blocks_options)?;
-            for (key, block) in &sorted {
-                blocks
-                    .put(key.as_bytes(), &block.data)
-                    .map_err(put_failed)?;
-            }
-            blocks
-                .finish()
-                .map_err(|e| fail("finish an SST file to ingest", e))?;
-            let mut meta = open(&meta_file, &self.meta_options)?;
-            for (key, block) in &sorted {
-                let record = BlockMeta {
-                    written_at_ms: block.put_at_ms,
-                    len: block.data.len() as u64,
-                };
-                meta.put(key.as_bytes(), record.encode())
-                    .map_err(put_failed)?;
-            }
-            meta.finish()
-                .map_err(|e| fail("finish an SST file to ingest", e))?;
-            let mut ingest = IngestExternalFileOptions::default();
-            ingest.set_move_files(true);
-            for (cf, file) in [(BLOCKS_CF, &blocks_file), (META_CF, &meta_file)] {
-                let handle = db.cf_handle(cf).ok_or_else(|| {
-                    store_error(
-                        "ingest blocks",
-                        store_path,
-                        format!("no column family {cf}"),
-                    )
-                })?;
-                db.ingest_external_file_cf_opts(handle, &ingest, vec![file])
-                    .map_err(|e| fail("ingest written blocks", e))?;
-            }
+        let result = self.write_and_ingest_files(&sorted, &blocks_file, &meta_file);
+        if result.is_ok() {
             // Inside the job: a GC's sweep waits for it, so a block it
             // sweeps was recorded before the GC forgets them all.
             self.written.lock().record(
@@ -505,11 +463,64 @@ impl Shared {
                     .iter()
                     .map(|(key, block)| (key.as_bytes(), &block.data[..])),
             );
-            Ok(())
-        })();
+        }
         // Moved files are gone already; these are what a failure left behind.
         let _ = std::fs::remove_file(&blocks_file);
         let _ = std::fs::remove_file(&meta_file);
         result
+    }
+
+    /// Writes the sorted blocks (and their metadata) as SST files and has
+    /// RocksDB ingest them (moving the files in).
+    fn write_and_ingest_files(
+        &self,
+        sorted: &[(&BlockKey, &Buffered)],
+        blocks_file: &Path,
+        meta_file: &Path,
+    ) -> Result<(), StoreError> {
+        let (db, store_path) = (&*self.db, &*self.store_path);
+        let fail = |what: &str, e: rocksdb::Error| db_error(what, store_path, e);
+        let open = |path: &Path, options| {
+            let writer = SstFileWriter::create(options);
+            writer
+                .open(path)
+                .map_err(|e| fail("open an SST file to ingest", e))?;
+            Ok::<_, StoreError>(writer)
+        };
+        let put_failed = |e| fail("write an SST file to ingest", e);
+        let mut blocks = open(blocks_file, &self.blocks_options)?;
+        for (key, block) in sorted {
+            blocks
+                .put(key.as_bytes(), &block.data)
+                .map_err(put_failed)?;
+        }
+        blocks
+            .finish()
+            .map_err(|e| fail("finish an SST file to ingest", e))?;
+        let mut meta = open(meta_file, &self.meta_options)?;
+        for (key, block) in sorted {
+            let record = BlockMeta {
+                written_at_ms: block.put_at_ms,
+                len: block.data.len() as u64,
+            };
+            meta.put(key.as_bytes(), record.encode())
+                .map_err(put_failed)?;
+        }
+        meta.finish()
+            .map_err(|e| fail("finish an SST file to ingest", e))?;
+        let mut ingest = IngestExternalFileOptions::default();
+        ingest.set_move_files(true);
+        for (cf, file) in [(BLOCKS_CF, blocks_file), (META_CF, meta_file)] {
+            let handle = db.cf_handle(cf).ok_or_else(|| {
+                store_error(
+                    "ingest blocks",
+                    store_path,
+                    format!("no column family {cf}"),
+                )
+            })?;
+            db.ingest_external_file_cf_opts(handle, &ingest, vec![file])
+                .map_err(|e| fail("ingest written blocks", e))?;
+        }
+        Ok(())
     }
 }

@@ -132,6 +132,7 @@ impl RocksDbStore {
             new_roots.push(*root);
         }
         self.remember_complete(&newly_complete);
+        self.ingest.shared.written.lock().named();
         Ok(Ok(()))
     }
 
