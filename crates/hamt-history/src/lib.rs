@@ -179,7 +179,18 @@ impl<S: BlockStore, R: Refs> Repository<S, R> {
     pub fn new(store: S, refs: R) -> Self {
         Repository { store, refs }
     }
+}
 
+impl<T: BlockStore + Refs + Clone> Repository<T, T> {
+    /// The repository of a store that keeps its own refs: the embedded
+    /// store (refs are its named roots) or a daemon (MFS files), e.g.
+    /// `Repository::open(Arc::new(RocksDbStore::open(dir, &options)?))`.
+    pub fn open(store: T) -> Self {
+        Repository::new(store.clone(), store)
+    }
+}
+
+impl<S: BlockStore, R: Refs> Repository<S, R> {
     /// The block store.
     pub fn store(&self) -> &S {
         &self.store
@@ -367,23 +378,53 @@ impl<S: BlockStore, R: Refs> Repository<S, R> {
         }
     }
 
+    /// The commits from `revision` back along first parents, newest
+    /// first, as a stream: each read as it is consumed (take what you
+    /// need), at most [`MAX_WALK`] in all.
+    ///
+    /// ```
+    /// use futures::TryStreamExt;
+    /// use hamt_history::{CommitInfo, MemoryRefs, Repository};
+    /// use hamt_store::{BlockCodec, BlockStore, MemoryStore};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let repo = Repository::new(MemoryStore::new(), MemoryRefs::new());
+    /// let data = repo.store().put(BlockCodec::DagCbor, vec![0xa0].into()).await?;
+    /// for day in 1..=3 {
+    ///     repo.commit("main", data, CommitInfo::new("me", format!("day {day}"))).await?;
+    /// }
+    /// let newest: Vec<String> = repo
+    ///     .commits("main")
+    ///     .map_ok(|(_, commit)| commit.message)
+    ///     .try_take_while(|message| std::future::ready(Ok(message != "day 1")))
+    ///     .try_collect()
+    ///     .await?;
+    /// assert_eq!(newest, ["day 3", "day 2"]);
+    /// # Ok::<(), hamt_history::HistoryError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn commits<'a>(
+        &'a self,
+        revision: &'a str,
+    ) -> impl futures::Stream<Item = Result<(Cid, Commit), HistoryError>> + Send + 'a {
+        futures::stream::try_unfold(None, move |walk: Option<FirstParents<'a>>| async move {
+            let mut walk = match walk {
+                Some(walk) => walk,
+                None => FirstParents::new(self.resolve(revision).await?, revision),
+            };
+            Ok(walk.next(self).await?.map(|entry| (entry, Some(walk))))
+        })
+    }
+
     /// Up to `limit` commits from `revision` back along first parents,
-    /// newest first.
+    /// newest first (see [`commits`](Self::commits) for a stream).
     pub async fn log(
         &self,
         revision: &str,
         limit: usize,
     ) -> Result<Vec<(Cid, Commit)>, HistoryError> {
-        let start = self.resolve(revision).await?;
-        let mut walk = FirstParents::new(start, revision);
-        let mut commits = Vec::new();
-        while commits.len() < limit {
-            match walk.next(self).await? {
-                Some(entry) => commits.push(entry),
-                None => break,
-            }
-        }
-        Ok(commits)
+        use futures::{StreamExt, TryStreamExt};
+        self.commits(revision).take(limit).try_collect().await
     }
 
     /// A branch, else a tag, else a CID.

@@ -44,7 +44,7 @@ impl Repository {
     fn new(backend: &Bound<'_, RocksDbBackend>) -> Self {
         let store = Arc::clone(&backend.get().store);
         Repository {
-            repo: hamt_history::Repository::new(Arc::clone(&store), store),
+            repo: hamt_history::Repository::open(store),
         }
     }
 
