@@ -111,7 +111,10 @@ impl Backend {
     pub(crate) fn history(&self, what: &str) -> Result<HistoryRepo> {
         let refs: Arc<dyn Refs> = match (&self.rocks, &self.kubo) {
             (Some(rocks), _) => Arc::clone(rocks) as Arc<dyn Refs>,
-            (None, Some(kubo)) => Arc::new(kubo.clone()),
+            (None, Some(kubo)) => Arc::new(hamt_history::KuboRefs {
+                store: kubo.clone(),
+                pin: self.pin,
+            }),
             (None, None) => fail!(
                 "{what} needs a store that keeps branches and tags: the embedded store or --kubo (not --memory)"
             ),
@@ -234,7 +237,7 @@ impl Backend {
                 CommitOrRoot::Root(cid)
             });
         }
-        if self.rocks.is_some() && root.parse::<hamt_history::Revision>().is_ok() {
+        if self.keeps_refs() && root.parse::<hamt_history::Revision>().is_ok() {
             let repo = self.history("a revision")?;
             if let Ok(commit) = repo.resolve(root).await {
                 return Ok(CommitOrRoot::Commit(commit));

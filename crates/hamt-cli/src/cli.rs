@@ -315,7 +315,7 @@ pub(crate) enum Command {
         no_stat: bool,
     },
     /// Merge a revision into a branch: a fast-forward when the branch is behind it, else a
-    /// three-way merge of the datasets (HAMT layout) from their newest common ancestor,
+    /// three-way merge of the datasets (HAMT layout) from their nearest common ancestor,
     /// committed with both as parents; prints the branch's new commit.
     ///
     /// Keys changed on one side only are taken from it; a key both sides

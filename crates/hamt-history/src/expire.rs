@@ -25,17 +25,23 @@
 //! - **Tags**: untouched with [`ExpireOptions::keep_tags`] (so a GC keeps
 //!   a tag's whole history, expired or not). Otherwise a tag naming a commit
 //!   retained by a branch that moved is moved to that commit's rewrite; a
-//!   tag naming a commit reachable from a branch left as it was (not
-//!   selected, or that moved meanwhile) is untouched; any other tag (its
-//!   commit expired, or in no branch's history) is removed. This is the one
-//!   operation that moves or removes a tag.
+//!   tag naming a commit the expiry dropped from a branch it moved is
+//!   removed, unless a branch left as it was (not selected, or moved
+//!   meanwhile) reaches it; every other tag is untouched (one on a deleted
+//!   branch's commit, say). This is the one operation that moves or
+//!   removes a tag.
 //!
 //! **Concurrency.** Every branch and tag moves by its own compare-and-swap:
 //! there is no transaction across refs. A branch another writer moved
 //! meanwhile is left as that writer left it, the other branches and the
 //! tags are still processed (tags in that branch's history stay as they
 //! were), and the call then fails with [`HistoryError::Conflict`] naming the
-//! first ref that moved. Running `expire` again finishes the job.
+//! first ref that moved. Running `expire` again finishes the job. A
+//! branch whose swap failed (the store failed) is treated the same, and
+//! the store's error returned. Branches move before tags: an expiry that
+//! dies between the two leaves tags on the old commits, which a second run
+//! leaves alone (they are in no branch's history any more), so no tagged
+//! version is lost; remove such tags by hand once they are not wanted.
 //!
 //! **Bounds.** Each branch's whole history is read (to count what is
 //! dropped and to refuse a cycle), at most [`MAX_WALK`] commits, else
@@ -250,13 +256,29 @@ impl<S: BlockStore, R: Refs> Repository<S, R> {
             tags: Vec::new(),
         };
         let mut moved = Vec::with_capacity(plans.len());
+        // Every commit of the branches that moved, retained or not: only a
+        // tag in there is removed (one elsewhere, on a deleted branch's
+        // commit or left by an expiry that crashed before its tags, stays).
+        let mut expired_history = BlockSet::new();
+        let mut first_error = None;
         for plan in plans {
             let swapped = if plan.new_head == plan.old_head {
                 Ok(())
             } else {
-                self.refs
+                match self
+                    .refs
                     .swap(&plan.name, Some(&plan.old_head), &plan.new_head)
-                    .await?
+                    .await
+                {
+                    Ok(swapped) => swapped,
+                    // Unknown whether it moved: its tags stay as they are
+                    // (the other branches' are still moved), then the error.
+                    Err(error) => {
+                        protected.insert_many(&plan.history);
+                        first_error.get_or_insert(error);
+                        continue;
+                    }
+                }
             };
             match swapped {
                 Ok(()) => {
@@ -267,6 +289,7 @@ impl<S: BlockStore, R: Refs> Repository<S, R> {
                         kept: plan.retained.len() as u64,
                         dropped: plan.dropped,
                     });
+                    expired_history.insert_many(&plan.history);
                     moved.push(plan.retained);
                 }
                 Err(actual) => {
@@ -283,8 +306,17 @@ impl<S: BlockStore, R: Refs> Repository<S, R> {
         }
 
         report.tags = self
-            .move_tags(tags, &moved, &rewrites, &protected, &mut first_conflict)
+            .move_tags(
+                tags,
+                &moved,
+                &rewrites,
+                (&expired_history, &protected),
+                &mut first_conflict,
+            )
             .await?;
+        if let Some(error) = first_error {
+            return Err(error);
+        }
         match first_conflict {
             Some(conflict) => Err(HistoryError::Conflict(Box::new(conflict))),
             None => Ok(report),
@@ -292,15 +324,15 @@ impl<S: BlockStore, R: Refs> Repository<S, R> {
     }
 
     /// Moves each tag on a commit a moved branch retained to its rewrite,
-    /// and removes each tag on a commit neither retained nor `protected`;
-    /// returns what changed. A tag that moved meanwhile is left as it is
+    /// and removes each tag on a commit of a moved branch's old history
+    /// (`expired`) neither retained nor `protected`; returns what changed. A tag that moved meanwhile is left as it is
     /// and noted in `first_conflict`.
     async fn move_tags(
         &self,
         tags: Vec<(RefName, Cid)>,
         moved: &[HashSet<Cid>],
         rewrites: &HashMap<Cid, Cid>,
-        protected: &BlockSet,
+        (expired, protected): (&BlockSet, &BlockSet),
         first_conflict: &mut Option<Conflict>,
     ) -> Result<Vec<TagExpiry>, HistoryError> {
         let mut changed = Vec::new();
@@ -316,7 +348,7 @@ impl<S: BlockStore, R: Refs> Repository<S, R> {
                     self.refs.swap(&name, Some(&commit), &to).await?,
                     TagChange::Moved { from: commit, to },
                 ),
-                None if protected.contains(&commit) => continue,
+                None if protected.contains(&commit) || !expired.contains(&commit) => continue,
                 None => (
                     self.refs.remove(&name, &commit).await?,
                     TagChange::Removed { was: commit },

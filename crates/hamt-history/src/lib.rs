@@ -44,6 +44,8 @@ use hamt_store::{BlockStore, StoreError, dag::BlockSet};
 pub use commit::Commit;
 pub use expire::{BranchExpiry, EXPIRED_BEFORE, ExpireOptions, ExpireReport, TagChange, TagExpiry};
 pub use merge::MergePlan;
+#[cfg(feature = "kubo")]
+pub use refs::KuboRefs;
 pub use refs::{MemoryRefs, RefName, Refs, RefsFuture, Swapped};
 pub use revision::{Back, Revision, format_time, parse_time};
 pub use walk::{HistoryStep, HistoryWalk, WalkedCommit};

@@ -14,7 +14,7 @@ pub enum MergePlan {
     UpToDate,
     /// `ours` is an ancestor of `theirs`: move the branch to `theirs`.
     FastForward,
-    /// Both changed since `base`, their newest common ancestor: merge the
+    /// Both changed since `base`, a common ancestor (the nearest to it found breadth first): merge the
     /// changes from `base` to each, and commit with both as parents.
     ThreeWay {
         /// The merge base.
@@ -28,7 +28,10 @@ impl<S: BlockStore, R: Refs> Repository<S, R> {
     /// How to merge commit `theirs` into commit `ours` (see [`MergePlan`]).
     /// The base is the first of `theirs`' ancestors, breadth first through
     /// every parent, that is also an ancestor of `ours` (for the usual
-    /// branch-and-merge histories, the commit the branches split at).
+    /// branch-and-merge histories, the commit the branches split at, or
+    /// the last one merged). In a criss-cross history it may not be the
+    /// best base: the merge is then never wrong, but may report a conflict
+    /// over a change both sides already share.
     /// Reads `ours`' whole history and `theirs`' back to the base, each a
     /// [`HistoryWalk`](crate::HistoryWalk) (bounded by
     /// [`MAX_WALK`](crate::MAX_WALK)); a parent missing from the store on

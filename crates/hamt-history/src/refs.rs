@@ -272,7 +272,7 @@ impl Refs for hamt_rocksdb::RocksDbStore {
 #[cfg(feature = "kubo")]
 impl Refs for hamt_kubo::KuboStore {
     fn get<'a>(&'a self, name: &'a RefName) -> RefsFuture<'a, Option<Cid>> {
-        Box::pin(async move { Ok(self.read_ref(&kubo_path(name)).await?) })
+        Box::pin(async move { KuboRefs::pinned(self).get(name).await })
     }
 
     fn swap<'a>(
@@ -281,24 +281,72 @@ impl Refs for hamt_kubo::KuboStore {
         expected: Option<&'a Cid>,
         new: &'a Cid,
     ) -> RefsFuture<'a, Swapped> {
+        Box::pin(async move { KuboRefs::pinned(self).swap(name, expected, new).await })
+    }
+
+    fn remove<'a>(&'a self, name: &'a RefName, expected: &'a Cid) -> RefsFuture<'a, Swapped> {
+        Box::pin(async move { KuboRefs::pinned(self).remove(name, expected).await })
+    }
+
+    fn list(&self) -> RefsFuture<'_, Vec<(RefName, Cid)>> {
+        Box::pin(async move { KuboRefs::pinned(self).list().await })
+    }
+}
+
+/// Refs on a daemon ([`KuboStore`](hamt_kubo::KuboStore)'s MFS), choosing
+/// whether a commit a ref moves to is pinned recursively (the store itself
+/// as [`Refs`] always pins; `pin: false` leaves keeping the blocks to the
+/// caller, as the CLI's `--no-pin`).
+#[cfg(feature = "kubo")]
+#[derive(Debug, Clone)]
+pub struct KuboRefs<S> {
+    /// The daemon.
+    pub store: S,
+    /// Whether to pin each commit a ref moves to.
+    pub pin: bool,
+}
+
+#[cfg(feature = "kubo")]
+impl<'s> KuboRefs<&'s hamt_kubo::KuboStore> {
+    fn pinned(store: &'s hamt_kubo::KuboStore) -> Self {
+        KuboRefs { store, pin: true }
+    }
+}
+
+#[cfg(feature = "kubo")]
+impl<S: std::borrow::Borrow<hamt_kubo::KuboStore> + Send + Sync> Refs for KuboRefs<S> {
+    fn get<'a>(&'a self, name: &'a RefName) -> RefsFuture<'a, Option<Cid>> {
+        let store = self.store.borrow();
+        Box::pin(async move { Ok(store.read_ref(&kubo_path(name)).await?) })
+    }
+
+    fn swap<'a>(
+        &'a self,
+        name: &'a RefName,
+        expected: Option<&'a Cid>,
+        new: &'a Cid,
+    ) -> RefsFuture<'a, Swapped> {
+        let (store, pin) = (self.store.borrow(), self.pin);
         Box::pin(async move {
-            Ok(self
-                .swap_ref(&kubo_path(name), expected, Some(new), true)
+            Ok(store
+                .swap_ref(&kubo_path(name), expected, Some(new), pin)
                 .await?)
         })
     }
 
     fn remove<'a>(&'a self, name: &'a RefName, expected: &'a Cid) -> RefsFuture<'a, Swapped> {
+        let store = self.store.borrow();
         Box::pin(async move {
-            Ok(self
+            Ok(store
                 .swap_ref(&kubo_path(name), Some(expected), None, false)
                 .await?)
         })
     }
 
     fn list(&self) -> RefsFuture<'_, Vec<(RefName, Cid)>> {
+        let store = self.store.borrow();
         Box::pin(async move {
-            Ok(self
+            Ok(store
                 .list_refs()
                 .await?
                 .into_iter()

@@ -426,12 +426,21 @@ impl Model {
 
     /// The model's own expiry rule: from each head, keep it and every
     /// parent (transitively) made at or after the cutoff; rewrite bottom
-    /// up; tags follow their commits or go.
+    /// up; tags follow their commits, go with them, or (on a commit no
+    /// branch reached) stay.
     fn expire(&mut self, cutoff: u64, keep_tags: bool) {
         // One branch's rewrites must not decide another's: each branch is
         // rewritten on its own, and a commit two branches retain must come
         // out the same from both.
         let mut rewrites_anywhere: HashMap<Cid, Cid> = HashMap::new();
+        // Every commit of the old histories: a tag elsewhere stays.
+        let mut old_history = BTreeSet::new();
+        let mut todo: Vec<Cid> = self.branches.values().copied().collect();
+        while let Some(cid) = todo.pop() {
+            if old_history.insert(cid) {
+                todo.extend(&self.commits[&cid].parents);
+            }
+        }
         for head in self.branches.values_mut() {
             let mut rewrites = HashMap::new();
             let mut retained = BTreeSet::from([*head]);
@@ -452,7 +461,11 @@ impl Model {
         if !keep_tags {
             self.tags = std::mem::take(&mut self.tags)
                 .into_iter()
-                .filter_map(|(name, cid)| Some((name, *rewrites_anywhere.get(&cid)?)))
+                .filter_map(|(name, cid)| match rewrites_anywhere.get(&cid) {
+                    Some(rewrite) => Some((name, *rewrite)),
+                    None if old_history.contains(&cid) => None,
+                    None => Some((name, cid)),
+                })
                 .collect();
         }
     }

@@ -7,12 +7,14 @@
 //! **Compare-and-swap.** MFS has no conditional write, so a swap holds a
 //! lock: an MFS directory under [`REFS_DIR`]`/.locks`, made with `files/mkdir`
 //! without `parents`, which the daemon refuses when it exists (its MFS
-//! serializes changes). Read, compare, pin and write happen while it is
-//! held; then it is removed. Two writers of one ref through one daemon
+//! serializes changes). The new commit is pinned first; read, compare and
+//! write happen while the lock is held; then it is removed. Two writers of one ref through one daemon
 //! cannot both win. A writer killed while holding it leaves it behind: the
 //! next swap waits [`LOCK_WAIT`] and then fails naming the directory to
-//! remove once no writer runs (`ipfs files rm -r PATH`). Writers of one ref
-//! through *different* daemons are not coordinated (each has its own MFS).
+//! remove once no writer runs (`ipfs files rm -r PATH`). So does a writer
+//! whose own `mkdir` succeeded but whose answer was lost (the retry finds
+//! the directory): rare on a daemon nearby. Writers of one ref through
+//! *different* daemons are not coordinated (each has its own MFS).
 
 use std::time::Duration;
 
@@ -62,7 +64,22 @@ impl KuboStore {
             )
             .await;
         match reply {
-            Ok(text) => parse_name_file(&path, &text).map(Some),
+            Ok(text) => {
+                if let Ok(cid) = parse_name_file(&path, &text) {
+                    return Ok(Some(cid));
+                }
+                // Read while a writer rewrote it (readers take no lock):
+                // once more, then the error.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let text = self
+                    .rpc_call(
+                        &format!("files/read?arg={}", escape(&path)),
+                        None,
+                        self.inner.timeout,
+                    )
+                    .await?;
+                parse_name_file(&path, &text).map(Some)
+            }
             Err(e) if is_no_such_file(&e) => Ok(None),
             Err(e) => Err(e),
         }
@@ -117,9 +134,21 @@ impl KuboStore {
         pin: bool,
     ) -> Result<Result<(), Option<Cid>>, StoreError> {
         let path = ref_path(reference)?;
+        // Pinned before the lock is taken: a pin can take long (a large
+        // dataset, blocks to fetch), and another writer waits only
+        // `LOCK_WAIT`. A pin made for a swap that then loses is harmless.
+        if let Some(new) = new.filter(|_| pin) {
+            let updated = match expected {
+                Some(old) if old != new => self.pin_update(old, new, false).await.is_ok(),
+                _ => false,
+            };
+            if !updated {
+                self.pin_add(new).await?;
+            }
+        }
         let lock = format!("{LOCKS_DIR}/{}", reference.replace('/', ":"));
         self.take_lock(&lock).await?;
-        let swapped = self.swap_locked(reference, &path, expected, new, pin).await;
+        let swapped = self.swap_locked(reference, &path, expected, new).await;
         let released = self
             .rpc_call(
                 &format!("files/rm?arg={}&recursive=true", escape(&lock)),
@@ -144,7 +173,6 @@ impl KuboStore {
         path: &str,
         expected: Option<&Cid>,
         new: Option<&Cid>,
-        pin: bool,
     ) -> Result<Result<(), Option<Cid>>, StoreError> {
         let current = self.read_ref(reference).await?;
         if current.as_ref() != expected {
@@ -161,15 +189,6 @@ impl KuboStore {
             }
             return Ok(Ok(()));
         };
-        if pin {
-            let updated = match current {
-                Some(old) if old != *new => self.pin_update(&old, new, false).await.is_ok(),
-                _ => false,
-            };
-            if !updated {
-                self.pin_add(new).await?;
-            }
-        }
         let body = crate::multipart::file_body(format!("{new}\n").as_bytes());
         let query = format!(
             "files/write?arg={}&create=true&parents=true&truncate=true",

@@ -428,8 +428,10 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 
 /// Kubo answers every command error with a 500; these say retrying is useless.
 fn is_permanent(message: &str) -> bool {
-    const PERMANENT: [&str; 8] = [
+    const PERMANENT: [&str; 9] = [
         "not pinned",
+        // MFS: the path exists (an exclusive mkdir, e.g. a ref's lock).
+        "already exists",
         // pin/update from a root that is not pinned recursively.
         "not recursively pinned",
         // MFS (files/*): no such file or directory.

@@ -168,8 +168,8 @@ pub(crate) fn store_error(op: &str, error: StoreError) -> PyErr {
     hamt_error(op, HamtError::Store(error))
 }
 
-/// A history error: a ref that moved is a [`ConflictError`](py::ConflictError),
-/// a merge's keys changed on both sides too; a bad or unknown revision a
+/// A history error: a ref that moved, or a tag that exists, is a
+/// [`ConflictError`](py::ConflictError); a bad or unknown revision a
 /// `ValueError` (as `KeyError` would read as a missing key).
 #[cfg(feature = "rocksdb")]
 pub(crate) fn history_error(op: &str, error: hamt_history::HistoryError) -> PyErr {

@@ -36,7 +36,8 @@ impl<S: BlockStore> Hamt<S> {
     /// as applying them one by one (a HAMT is a function of its entries).
     /// Values are merged as links: the blocks of `theirs`' new values must
     /// be in `self`'s store (they are when all three maps share one).
-    /// Memory: `self`'s changes since `base` (a key and a link each).
+    /// Memory: both sides' changes since `base` (a key and a link or two
+    /// each), not the maps.
     ///
     /// ```
     /// # use hamt::{Hamt, HamtConfig}; use hamt_store::MemoryStore; use std::sync::Arc;

@@ -87,15 +87,6 @@ enum HistoryCarError {
         head: Cid,
         commit: Cid,
     },
-    /// The branch is ahead of the imported commit already.
-    #[error(
-        "branch {branch:?} is at {head}, which already has the imported commit {commit} in its history: not a fast-forward, so {branch:?} is unchanged"
-    )]
-    Behind {
-        branch: String,
-        head: Cid,
-        commit: Cid,
-    },
     /// The branch moved while the import ran.
     #[error("{0}; the imported history is stored, unnamed")]
     Moved(Box<hamt_history::Conflict>),
@@ -104,9 +95,9 @@ enum HistoryCarError {
 impl From<HistoryCarError> for CliError {
     fn from(error: HistoryCarError) -> Self {
         match error {
-            HistoryCarError::NotFastForward { .. }
-            | HistoryCarError::Behind { .. }
-            | HistoryCarError::Moved(_) => CliError::conflict(error.to_string()),
+            HistoryCarError::NotFastForward { .. } | HistoryCarError::Moved(_) => {
+                CliError::conflict(error.to_string())
+            }
             _ => CliError::new(error.to_string()),
         }
     }
@@ -647,21 +638,15 @@ async fn move_branch(
                 .await
                 .context(|| format!("find whether {branch} ({head}) is behind {commit}"))?;
             if !ancestor {
-                // Say which way it failed: behind, or diverged.
-                let behind = repo.is_ancestor(&commit, &head).await.unwrap_or(false);
-                let (branch, head_cid) = (branch.to_owned(), head);
-                return Err(if behind {
-                    HistoryCarError::Behind {
-                        branch,
-                        head: head_cid,
-                        commit,
-                    }
-                } else {
-                    HistoryCarError::NotFastForward {
-                        branch,
-                        head: head_cid,
-                        commit,
-                    }
+                // Behind it already (as `merge` says: up to date), or diverged.
+                if repo.is_ancestor(&commit, &head).await.unwrap_or(false) {
+                    out.note(|| format!("{branch} at {head} already has {commit}"));
+                    return Ok((Some(head), "up to date"));
+                }
+                return Err(HistoryCarError::NotFastForward {
+                    branch: branch.to_owned(),
+                    head,
+                    commit,
                 }
                 .into());
             }

@@ -3,6 +3,7 @@ with an encryption key, its ``SimpleEncryptedZarrHAMTStore``), in Rust."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, Self
 
@@ -235,9 +236,12 @@ class ZarrHamtStore(_CoreStore):
             store = await ZarrHamtStore.from_ref(backend, "main@{2026-12-01}")
             xr.open_zarr(store)
         """
-        if not _native.HAS_ROCKSDB:
-            raise ValueError("from_ref needs a build with the RocksDB backend")
-        root = _native.Repository(backend).checkout(revision)
+        if not _native.HAS_ROCKSDB or not isinstance(backend, _native.RocksDbBackend):
+            raise ValueError(
+                f"from_ref needs a RocksDbBackend (where branches and tags live), got {type(backend).__name__}"
+            )
+        # Off the event loop: resolving reads the disk.
+        root = await asyncio.to_thread(_native.Repository(backend).checkout, revision)
         return await cls.from_root(
             backend, root, encryption_key=encryption_key, header=header, cache_bytes=cache_bytes
         )
