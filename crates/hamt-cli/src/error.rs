@@ -14,8 +14,10 @@ pub(crate) enum Exit {
     // 2 is clap's: a usage error (unknown flag, missing argument).
     /// `verify` ran to the end and found missing or corrupt blocks.
     Problems = 3,
-    /// A branch moved under a commit, or a merge found keys both sides
-    /// changed: nothing was written to the branch; retry or resolve.
+    /// A branch moved under a commit (or an expiry, or a fast-forward),
+    /// a CAR's commit is not a fast-forward of the branch, or a merge found
+    /// keys both sides changed: nothing was written to the branch; retry or
+    /// resolve.
     Conflict = 4,
 }
 

@@ -978,8 +978,13 @@ fn branches_commit_edits_and_log_counts_changes() {
         &["put", "main", "c", value, "--branch", "main", "-m", "add c"],
     )
     .ok();
-    hamt(&w.store, &["rm", "main", "b", "--branch", "main"]).ok();
+    let rm = hamt(&w.store, &["rm", "main", "b", "--branch", "main", "--json"])
+        .ok()
+        .json();
     let log = hamt(&w.store, &["log", "--json"]).ok().json();
+    // The command's JSON says which commit it made.
+    assert_eq!(rm["commit"], log[0]["commit"]);
+    assert_eq!(rm["root"], log[0]["root"]);
     let summary: Vec<(String, u64, u64, u64, u64)> = log
         .as_array()
         .unwrap()

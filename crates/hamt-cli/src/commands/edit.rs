@@ -11,6 +11,7 @@ use serde_json::json;
 use hamt_zarr::Layout;
 
 use crate::backend::{Backend, DynDataset};
+use crate::commands::history::{CommitTo, commit_result};
 use crate::error::{Context, Result, fail};
 use crate::output::Output;
 
@@ -22,6 +23,7 @@ pub(crate) async fn put(
     key: &str,
     file: &Path,
     name: Option<&str>,
+    commit: Option<&CommitTo>,
 ) -> Result<Cid> {
     backend.check_name(name)?;
     let value = std::fs::read(file).context(|| format!("read {}", file.display()))?;
@@ -33,11 +35,11 @@ pub(crate) async fn put(
     map.insert(key, value.into())
         .await
         .context(|| format!("set key {key:?}"))?;
-    let new_root = save(&mut map, backend, out, name).await?;
+    let (new_root, committed) = save(&mut map, backend, out, (name, commit)).await?;
     print_root(
         out,
         new_root,
-        name,
+        (name, committed),
         key,
         if replaced.is_some() {
             "replaced"
@@ -55,6 +57,7 @@ pub(crate) async fn rm(
     root: &str,
     key: &str,
     name: Option<&str>,
+    commit: Option<&CommitTo>,
 ) -> Result<Cid> {
     backend.check_name(name)?;
     let mut map = backend.open_dataset(root).await?;
@@ -65,28 +68,39 @@ pub(crate) async fn rm(
     if !removed {
         fail!("key {key:?} not found in {root}; nothing removed (list keys with `hamt ls {root}`)");
     }
-    let new_root = save(&mut map, backend, out, name).await?;
-    print_root(out, new_root, name, key, "removed");
+    let (new_root, committed) = save(&mut map, backend, out, (name, commit)).await?;
+    print_root(out, new_root, (name, committed), key, "removed");
     Ok(new_root)
 }
 
+/// Flushes, names (`--name`) and commits (`--branch`) the new root.
 async fn save(
     map: &mut DynDataset,
     backend: &Backend,
     out: Output,
-    name: Option<&str>,
-) -> Result<Cid> {
+    (name, commit): (Option<&str>, Option<&CommitTo>),
+) -> Result<(Cid, Option<Cid>)> {
     let root = map
         .flush()
         .await
         .context(|| format!("write the dataset to {}", backend.label))?;
     backend.commit_root(out, &root, name).await?;
-    Ok(root)
+    let committed = commit_result(backend, out, commit, root).await?;
+    Ok((root, committed))
 }
 
-fn print_root(out: Output, root: Cid, name: Option<&str>, key: &str, change: &str) {
+fn print_root(
+    out: Output,
+    root: Cid,
+    (name, commit): (Option<&str>, Option<Cid>),
+    key: &str,
+    change: &str,
+) {
     out.print(
         || root.to_string(),
-        || json!({"root": root.to_string(), "name": name, "key": key, "change": change}),
+        || {
+            json!({"root": root.to_string(), "name": name, "key": key, "change": change,
+                   "commit": commit.map(|c| c.to_string())})
+        },
     );
 }

@@ -326,28 +326,31 @@ pub(crate) async fn branch_head(backend: &Backend, branch: &str) -> Result<Optio
         .context(|| format!("read branch {branch:?}"))
 }
 
-/// Commits `root` (durable already) on `branch` after `head` (from
-/// [`branch_head`]); returns the commit.
+/// `--branch B [-m MSG]` of a command that writes a root: the branch, its
+/// head as the command began (from [`branch_head`]) and the message.
+pub(crate) struct CommitTo {
+    pub(crate) branch: String,
+    pub(crate) head: Option<Cid>,
+    pub(crate) message: String,
+}
+
+/// Commits `root` (durable already) as `to` says, if anything; returns
+/// the commit, for the command's output.
 pub(crate) async fn commit_result(
     backend: &Backend,
     out: Output,
-    branch: &str,
-    head: Option<Cid>,
+    to: Option<&CommitTo>,
     root: Cid,
-    message: String,
-) -> Result<Cid> {
+) -> Result<Option<Cid>> {
+    let Some(to) = to else { return Ok(None) };
     let repo = backend.history("--branch")?;
+    let info = CommitInfo::new(author_or_user(None), to.message.clone());
     let commit = repo
-        .commit_after(
-            branch,
-            head,
-            root,
-            CommitInfo::new(author_or_user(None), message),
-        )
+        .commit_after(&to.branch, to.head, root, info)
         .await
-        .map_err(failed(|| format!("commit {root} on {branch}")))?;
-    out.note(|| format!("committed {root} on {branch} as {commit}"));
-    Ok(commit)
+        .map_err(failed(|| format!("commit {root} on {}", to.branch)))?;
+    out.note(|| format!("committed {root} on {} as {commit}", to.branch));
+    Ok(Some(commit))
 }
 
 /// `hamt merge REVISION [--into BRANCH] [-m MSG]`: a fast-forward when

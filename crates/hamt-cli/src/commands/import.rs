@@ -26,6 +26,7 @@ use hamt_store::{Block, Bytes};
 use serde_json::json;
 
 use crate::backend::{Backend, DynHamt};
+use crate::commands::history::{CommitTo, commit_result};
 use crate::error::{CliError, Context, Result};
 use crate::output::{Output, mib, per_second};
 
@@ -104,6 +105,7 @@ pub(crate) async fn run(
     out: Output,
     source: &Source<'_>,
     name: Option<&str>,
+    commit: Option<&CommitTo>,
 ) -> Result<Cid> {
     let started = Instant::now();
     backend.check_name(name)?;
@@ -136,8 +138,16 @@ pub(crate) async fn run(
         .context(|| format!("build the HAMT on {}", backend.label))?;
     let root = flush(&mut map, backend).await?;
     backend.commit_root(out, &root, name).await?;
+    let committed = commit_result(backend, out, commit, root).await?;
     bar.finish_and_clear();
-    report(out, root, name, file_count, total_bytes, started);
+    report(
+        out,
+        root,
+        (name, committed),
+        file_count,
+        total_bytes,
+        started,
+    );
     Ok(root)
 }
 
@@ -153,6 +163,7 @@ pub(crate) async fn run_sharded(
     source: &Source<'_>,
     name: Option<&str>,
     chunks_per_shard: u64,
+    commit: Option<&CommitTo>,
 ) -> Result<Cid> {
     let started = Instant::now();
     backend.check_name(name)?;
@@ -200,18 +211,33 @@ pub(crate) async fn run_sharded(
         .await
         .context(|| format!("write the sharded store to {}", backend.label))?;
     backend.commit_root(out, &root, name).await?;
+    let committed = commit_result(backend, out, commit, root).await?;
     bar.finish_and_clear();
-    report(out, root, name, file_count, total_bytes, started);
+    report(
+        out,
+        root,
+        (name, committed),
+        file_count,
+        total_bytes,
+        started,
+    );
     Ok(root)
 }
 
-fn report(out: Output, root: Cid, name: Option<&str>, files: u64, bytes: u64, started: Instant) {
+fn report(
+    out: Output,
+    root: Cid,
+    (name, commit): (Option<&str>, Option<Cid>),
+    files: u64,
+    bytes: u64,
+    started: Instant,
+) {
     let elapsed = started.elapsed();
     out.print(
         || root.to_string(),
         || {
             json!({"root": root.to_string(), "name": name, "files": files, "bytes": bytes,
-                   "seconds": elapsed.as_secs_f64()})
+                   "seconds": elapsed.as_secs_f64(), "commit": commit.map(|c| c.to_string())})
         },
     );
     out.note(|| {

@@ -107,16 +107,24 @@ pub(crate) async fn run(cli: Cli) -> Result<Exit> {
 /// commits it after the branch's head as the command began (read before
 /// anything else, so a commit landed meanwhile is a conflict).
 async fn write_root(backend: &Backend, out: Output, command: Command) -> Result<()> {
-    let (Command::Import { branch, .. } | Command::Put { branch, .. } | Command::Rm { branch, .. }) =
-        &command
-    else {
-        crate::error::fail!("not a command that writes a root");
+    // `--branch`: its head, read before anything else, and the message.
+    let commit_to = |branch: Option<String>, head, message: Option<String>, default: String| {
+        branch.map(|branch| history::CommitTo {
+            branch,
+            head,
+            message: message.unwrap_or(default),
+        })
     };
-    let commit_to = match branch {
-        Some(branch) => Some((branch.clone(), history::branch_head(backend, branch).await?)),
-        None => None,
+    let head = match &command {
+        Command::Import { branch, .. }
+        | Command::Put { branch, .. }
+        | Command::Rm { branch, .. } => match branch {
+            Some(branch) => history::branch_head(backend, branch).await?,
+            None => None,
+        },
+        _ => None,
     };
-    let (root, message, default) = match command {
+    match command {
         Command::Import {
             dir,
             name,
@@ -124,48 +132,53 @@ async fn write_root(backend: &Backend, out: Output, command: Command) -> Result<
             jobs,
             sharded,
             chunks_per_shard,
+            branch,
             message,
-            ..
         } => {
+            let commit = commit_to(branch, head, message, format!("import {}", dir.display()));
             let source = import::Source {
                 dir: &dir,
                 follow_symlinks,
                 jobs,
             };
-            let root = if sharded {
-                import::run_sharded(backend, out, &source, name.as_deref(), chunks_per_shard)
-                    .await?
+            let (name, commit) = (name.as_deref(), commit.as_ref());
+            if sharded {
+                import::run_sharded(backend, out, &source, name, chunks_per_shard, commit).await?;
             } else {
-                import::run(backend, out, &source, name.as_deref()).await?
-            };
-            (root, message, format!("import {}", dir.display()))
+                import::run(backend, out, &source, name, commit).await?;
+            }
         }
         Command::Put {
             root,
             key,
             file,
             name,
+            branch,
             message,
-            ..
         } => {
-            let new_root = edit::put(backend, out, &root, &key, &file, name.as_deref()).await?;
-            (new_root, message, format!("put {key}"))
+            let commit = commit_to(branch, head, message, format!("put {key}"));
+            edit::put(
+                backend,
+                out,
+                &root,
+                &key,
+                &file,
+                name.as_deref(),
+                commit.as_ref(),
+            )
+            .await?;
         }
         Command::Rm {
             root,
             key,
             name,
+            branch,
             message,
-            ..
         } => {
-            let new_root = edit::rm(backend, out, &root, &key, name.as_deref()).await?;
-            (new_root, message, format!("rm {key}"))
+            let commit = commit_to(branch, head, message, format!("rm {key}"));
+            edit::rm(backend, out, &root, &key, name.as_deref(), commit.as_ref()).await?;
         }
         _ => crate::error::fail!("not a command that writes a root"),
-    };
-    if let Some((branch, head)) = commit_to {
-        let message = message.unwrap_or(default);
-        history::commit_result(backend, out, &branch, head, root, message).await?;
     }
     Ok(())
 }
