@@ -449,17 +449,26 @@ impl Shared {
                 format!("{}: {e}", self.dir.display()),
             )
         })?;
-        let mut sorted: Vec<(&BlockKey, &Buffered)> = entries.iter().collect();
-        sorted.sort_unstable_by(|a, b| a.0.prefix().cmp(&b.0.prefix()).then_with(|| a.0.cmp(b.0)));
+        // Each key's prefix beside it: the sort compares integers in its own
+        // array instead of following two pointers into the map per
+        // comparison (a cache miss each, the map being larger than the cache).
+        let mut sorted: Vec<(u128, &BlockKey, &Buffered)> = entries
+            .iter()
+            .map(|(key, block)| (key.prefix(), key, block))
+            .collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
         let number = self.next_file.fetch_add(1, Ordering::Relaxed);
         let blocks_file = self.dir.join(format!("{number}-blocks.sst"));
         let meta_file = self.dir.join(format!("{number}-meta.sst"));
         let result = self.write_and_ingest_files(&sorted, &blocks_file, &meta_file);
+        drop(sorted);
         if result.is_ok() {
             // Inside the job: a GC's sweep waits for it, so a block it
             // sweeps was recorded before the GC forgets them all.
+            // In the map's order, not the keys': the record does not need
+            // them sorted, and the map's slots are read in memory order.
             self.written.lock().record(
-                sorted
+                entries
                     .iter()
                     .map(|(key, block)| (key.as_bytes(), &block.data[..])),
             );
@@ -474,7 +483,7 @@ impl Shared {
     /// RocksDB ingest them (moving the files in).
     fn write_and_ingest_files(
         &self,
-        sorted: &[(&BlockKey, &Buffered)],
+        sorted: &[(u128, &BlockKey, &Buffered)],
         blocks_file: &Path,
         meta_file: &Path,
     ) -> Result<(), StoreError> {
@@ -488,26 +497,23 @@ impl Shared {
             Ok::<_, StoreError>(writer)
         };
         let put_failed = |e| fail("write an SST file to ingest", e);
+        // Both files in one pass: each entry is fetched from the map (a
+        // cache miss) once, not once per file.
         let mut blocks = open(blocks_file, &self.blocks_options)?;
-        for (key, block) in sorted {
-            blocks
-                .put(key.as_bytes(), &block.data)
-                .map_err(put_failed)?;
-        }
-        blocks
-            .finish()
-            .map_err(|e| fail("finish an SST file to ingest", e))?;
         let mut meta = open(meta_file, &self.meta_options)?;
-        for (key, block) in sorted {
+        for (_, key, block) in sorted {
+            let key = key.as_bytes();
+            blocks.put(key, &block.data).map_err(put_failed)?;
             let record = BlockMeta {
                 written_at_ms: block.put_at_ms,
                 len: block.data.len() as u64,
             };
-            meta.put(key.as_bytes(), record.encode())
-                .map_err(put_failed)?;
+            meta.put(key, record.encode()).map_err(put_failed)?;
         }
-        meta.finish()
-            .map_err(|e| fail("finish an SST file to ingest", e))?;
+        for file in [&mut blocks, &mut meta] {
+            file.finish()
+                .map_err(|e| fail("finish an SST file to ingest", e))?;
+        }
         let mut ingest = IngestExternalFileOptions::default();
         ingest.set_move_files(true);
         for (cf, file) in [(BLOCKS_CF, blocks_file), (META_CF, meta_file)] {
