@@ -29,18 +29,22 @@ impl KuboStore {
     /// The root recorded under `name`, or `None` if there is no such name.
     pub async fn named_root(&self, name: &str) -> Result<Option<Cid>, StoreError> {
         let path = name_path(name)?;
-        let reply = self
-            .rpc_call(
-                &format!("files/read?arg={}", escape(&path)),
-                None,
-                self.inner.timeout,
-            )
-            .await;
-        match reply {
+        match self.read_mfs_file(&path).await {
             Ok(text) => parse_name_file(&path, &text).map(Some),
             Err(e) if is_no_such_file(&e) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// The bytes of the MFS file at `path` (`files/read`); a missing file
+    /// is the daemon's error ([`is_no_such_file`]).
+    pub(crate) async fn read_mfs_file(&self, path: &str) -> Result<bytes::Bytes, StoreError> {
+        self.rpc_call(
+            &format!("files/read?arg={}", escape(path)),
+            None,
+            self.inner.timeout,
+        )
+        .await
     }
 
     /// Every name recorded on the daemon with its root, sorted by name.

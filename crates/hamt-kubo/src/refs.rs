@@ -56,14 +56,7 @@ impl KuboStore {
     /// The commit the ref `heads/NAME` or `tags/NAME` names, if any.
     pub async fn read_ref(&self, reference: &str) -> Result<Option<Cid>, StoreError> {
         let path = ref_path(reference)?;
-        let reply = self
-            .rpc_call(
-                &format!("files/read?arg={}", escape(&path)),
-                None,
-                self.inner.timeout,
-            )
-            .await;
-        match reply {
+        match self.read_mfs_file(&path).await {
             Ok(text) => {
                 if let Ok(cid) = parse_name_file(&path, &text) {
                     return Ok(Some(cid));
@@ -71,13 +64,7 @@ impl KuboStore {
                 // Read while a writer rewrote it (readers take no lock):
                 // once more, then the error.
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                let text = self
-                    .rpc_call(
-                        &format!("files/read?arg={}", escape(&path)),
-                        None,
-                        self.inner.timeout,
-                    )
-                    .await?;
+                let text = self.read_mfs_file(&path).await?;
                 parse_name_file(&path, &text).map(Some)
             }
             Err(e) if is_no_such_file(&e) => Ok(None),
